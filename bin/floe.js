@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// Runs the compiled CLI (npm install builds it); from a source checkout without a build,
+// falls back to the TypeScript sources through tsx.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const built = join(root, 'dist', 'cli', 'main.js');
+let mod;
+if (existsSync(built)) {
+  mod = await import(pathToFileURL(built).href);
+} else {
+  await import('tsx/esm');
+  mod = await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
+}
+await mod.buildProgram().parseAsync(process.argv);
