@@ -1,0 +1,16 @@
+export * from './attempt.js';
+export * from './bech32.js';
+export * from './box.js';
+export * from './dealer.js';
+export * from './dkg.js';
+export * from './encoding.js';
+export { SUITE_NAME } from './engine.js';
+export * from './errors.js';
+export * from './group.js';
+export * from './hash.js';
+export * from './hex.js';
+export * from './identifier.js';
+export * from './identity.js';
+export * from './signing.js';
+export * from './tweak.js';
+export type * from './types.js';

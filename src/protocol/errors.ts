@@ -1,0 +1,155 @@
+/**
+ * Stable error codes shared by the coordinator and the signers, their HTTP status, and the
+ * RFC 9457 problem+json shape. A code never changes meaning once published; messages
+ * (`detail`) describe the failed rule and never carry secret values.
+ */
+import { isCryptoError } from '../crypto/errors.js';
+
+export const ERROR_STATUS = {
+  // generic
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+  // signed envelopes
+  envelope_malformed: 400,
+  envelope_bad_signature: 401,
+  envelope_unknown_sender: 403,
+  envelope_wrong_recipient: 403,
+  envelope_wrong_type: 400,
+  envelope_stale: 401,
+  envelope_future: 401,
+  envelope_replay: 409,
+  envelope_body_mismatch: 400,
+  // crypto input
+  invalid_encoding: 400,
+  invalid_package: 400,
+  invalid_share: 422,
+  // signer: keys and DKG
+  unknown_key: 404,
+  key_exists: 409,
+  key_not_active: 409,
+  ceremony_unknown: 404,
+  ceremony_conflict: 409,
+  dkg_failed: 422,
+  certification_mismatch: 422,
+  import_failed: 422,
+  // signer: signing attempts (DESIGN §4)
+  attempt_conflict: 409,
+  attempt_superseded: 409,
+  attempt_unknown: 404,
+  attempt_expired: 410,
+  attempt_cap_reached: 503,
+  attempt_id_mismatch: 400,
+  message_mismatch: 422,
+  wrong_commitment_count: 422,
+  identifier_not_included: 422,
+  own_identifier_missing: 422,
+  own_commitment_mismatch: 422,
+  not_a_member: 422,
+  policy_refused: 403,
+  consumed_nonce_replay: 409,
+  marker_write_failed: 503,
+  // coordinator
+  session_not_found: 404,
+  session_conflict: 409,
+  session_failed: 422,
+  session_expired: 410,
+  no_quorum: 503,
+  signer_unreachable: 502,
+  signer_fault: 502,
+  nonce_reuse_detected: 409,
+  idempotency_conflict: 409,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+export function isErrorCode(x: unknown): x is ErrorCode {
+  return typeof x === 'string' && Object.hasOwn(ERROR_STATUS, x);
+}
+
+/** An error with a stable code, safe to show to the caller. */
+export class FloeError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra, non-secret members for the problem document (for example `culprits`). */
+  readonly extra: Record<string, unknown>;
+
+  constructor(code: ErrorCode, detail: string, extra: Record<string, unknown> = {}) {
+    super(detail);
+    this.name = 'FloeError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.extra = extra;
+  }
+}
+
+export function isFloeError(e: unknown): e is FloeError {
+  return e instanceof FloeError;
+}
+
+/** RFC 9457 problem details with Floe's stable `code`. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  [extra: string]: unknown;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export function problemOf(code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): Problem {
+  return {
+    ...extra,
+    type: `https://floe.dev/errors/${code}`,
+    title: code.replace(/_/g, ' '),
+    status: ERROR_STATUS[code],
+    code,
+    detail,
+  };
+}
+
+/**
+ * Map any thrown value to a problem document. Unknown errors become `internal` with a
+ * generic detail: their message may carry anything, so it is not shown.
+ */
+export function toProblem(e: unknown): Problem {
+  if (isFloeError(e)) return problemOf(e.code, e.message, e.extra);
+  if (isCryptoError(e)) {
+    const code: ErrorCode =
+      e.code === 'invalid_share' || e.code === 'dkg_failed'
+        ? e.code
+        : e.code === 'aggregate_failed'
+          ? 'signer_fault'
+          : e.code === 'invalid_package' || e.code === 'invalid_signature'
+            ? 'invalid_package'
+            : 'invalid_encoding';
+    return problemOf(code, e.message, e.culprits.length ? { culprits: e.culprits } : {});
+  }
+  return problemOf('internal', 'internal error');
+}
+
+/** Rebuild a FloeError from a problem document received from a peer. */
+export function fromProblem(p: unknown, fallbackStatus = 500): FloeError {
+  if (typeof p === 'object' && p !== null) {
+    const o = p as Record<string, unknown>;
+    if (isErrorCode(o.code)) {
+      const { type: _t, title: _ti, status: _s, code, detail, ...extra } = o;
+      return new FloeError(code as ErrorCode, typeof detail === 'string' ? detail : String(code), extra);
+    }
+  }
+  return new FloeError(
+    fallbackStatus >= 500 ? 'internal' : 'invalid_request',
+    `peer answered ${fallbackStatus}`,
+  );
+}

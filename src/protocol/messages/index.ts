@@ -1,0 +1,50 @@
+/**
+ * Every message between coordinator and signer: its type (signed into the envelope), the
+ * signer's HTTP path, and the request and response schemas. The response envelope's type
+ * is the request type with `.response` appended.
+ */
+import type { Static, TSchema } from '@sinclair/typebox';
+import * as dkg from './dkg.js';
+import * as imp from './import.js';
+import * as node from './node.js';
+import * as sign from './sign.js';
+
+export interface MessageSpec<Req extends TSchema = TSchema, Res extends TSchema = TSchema> {
+  type: string;
+  path: string;
+  request: Req;
+  response: Res;
+}
+
+const spec = <Req extends TSchema, Res extends TSchema>(
+  type: string,
+  path: string,
+  request: Req,
+  response: Res,
+): MessageSpec<Req, Res> => ({ type, path, request, response });
+
+export const SIGNER_MESSAGES = {
+  nodeInfo: spec('node.info', '/v1/info', node.NodeInfoRequest, node.NodeInfoResponse),
+  dkgRound1: spec('dkg.round1', '/v1/dkg/round1', dkg.DkgRound1Request, dkg.DkgRound1Response),
+  dkgRound2: spec('dkg.round2', '/v1/dkg/round2', dkg.DkgRound2Request, dkg.DkgRound2Response),
+  dkgRound3: spec('dkg.round3', '/v1/dkg/round3', dkg.DkgRound3Request, dkg.DkgRound3Response),
+  dkgCertify: spec('dkg.certify', '/v1/dkg/certify', dkg.DkgCertifyRequest, dkg.DkgCertifyResponse),
+  dkgAbort: spec('dkg.abort', '/v1/dkg/abort', dkg.DkgAbortRequest, dkg.DkgAbortResponse),
+  keyImport: spec('key.import', '/v1/keys/import', imp.KeyImportRequest, imp.KeyImportResponse),
+  signOpen: spec('sign.open', '/v1/sign/open', sign.SignOpenRequest, sign.SignOpenResponse),
+  signRound2: spec('sign.round2', '/v1/sign/round2', sign.SignRound2Request, sign.SignRound2Response),
+  signAbort: spec('sign.abort', '/v1/sign/abort', sign.SignAbortRequest, sign.SignAbortResponse),
+} as const;
+
+export type SignerMessages = typeof SIGNER_MESSAGES;
+export type SignerMessageName = keyof SignerMessages;
+export type RequestOf<K extends SignerMessageName> = Static<SignerMessages[K]['request']>;
+export type ResponseOf<K extends SignerMessageName> = Static<SignerMessages[K]['response']>;
+
+export const responseType = (type: string) => `${type}.response`;
+
+export * from './dkg.js';
+export * from './frost.js';
+export * from './import.js';
+export * from './node.js';
+export * from './sign.js';

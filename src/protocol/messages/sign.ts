@@ -1,0 +1,50 @@
+/** Signing messages, coordinator → signer (DESIGN §4, §7). */
+import { type Static, Type } from '@sinclair/typebox';
+import { Hex, Id, Identifier, Strict } from '../schema.js';
+import { KeyId } from './dkg.js';
+import { CommitmentsSchema, SignatureShareSchema, SigningPackageSchema } from './frost.js';
+
+export const SessionId = Id('signing session id');
+export const AttemptNumber = Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'attempt number' });
+
+/** Round 1: open an attempt and commit to fresh nonces. Idempotent per request fingerprint. */
+export const SignOpenRequest = Strict({
+  key_id: KeyId,
+  session_id: SessionId,
+  attempt: AttemptNumber,
+  /** Identifiers included in this attempt (sorted, unique, at least the threshold). */
+  included: Type.Array(Identifier, { minItems: 1, maxItems: 255 }),
+  /** The 32-byte digest to be signed. */
+  message: Hex(32),
+  /** attempt_id derived from the fields above (DESIGN §4); the signer recomputes it. */
+  attempt_id: Hex(32),
+});
+export const SignOpenResponse = Strict({
+  session_id: SessionId,
+  attempt: AttemptNumber,
+  attempt_id: Hex(32),
+  commitments: CommitmentsSchema,
+});
+
+/** Round 2: sign with the nonces of an open attempt. */
+export const SignRound2Request = Strict({
+  key_id: KeyId,
+  session_id: SessionId,
+  attempt_id: Hex(32),
+  signing_package: SigningPackageSchema,
+});
+export const SignRound2Response = Strict({
+  session_id: SessionId,
+  attempt_id: Hex(32),
+  share: SignatureShareSchema,
+});
+
+export const SignAbortRequest = Strict({ session_id: SessionId, attempt_id: Type.Optional(Hex(32)) });
+export const SignAbortResponse = Strict({ session_id: SessionId, aborted: Type.Integer({ minimum: 0 }) });
+
+export type SignOpenRequest = Static<typeof SignOpenRequest>;
+export type SignOpenResponse = Static<typeof SignOpenResponse>;
+export type SignRound2Request = Static<typeof SignRound2Request>;
+export type SignRound2Response = Static<typeof SignRound2Response>;
+export type SignAbortRequest = Static<typeof SignAbortRequest>;
+export type SignAbortResponse = Static<typeof SignAbortResponse>;
