@@ -1,0 +1,81 @@
+/**
+ * Coordinator configuration: a JSON file, overridden by environment variables.
+ *
+ *   data_dir           FLOE_COORDINATOR_DATA_DIR   identity key, JWT secret, embedded database (pgdata/)
+ *   listen             FLOE_COORDINATOR_LISTEN     host:port, default 127.0.0.1:8080
+ *   database_url       DATABASE_URL                a Postgres server; default: embedded PGlite in data_dir
+ *   admin_token_file   FLOE_ADMIN_TOKEN_FILE       where the first admin token is written (mode 0600) on first start
+ *   tls.cert / tls.key FLOE_COORDINATOR_TLS_CERT / _KEY
+ *   session_ttl_s      default 600;  round_timeout_ms default 10000;  max_attempts default 5
+ *   quarantine_after   default 3 faults;  rate_limit_per_s default 50, burst 200
+ *   round_timeout_ms   FLOE_ROUND_TIMEOUT_MS; resume_after_ms FLOE_RESUME_AFTER_MS (a stalled session is
+ *                      resumed by any coordinator after this, default 15000); job_interval_ms FLOE_JOB_INTERVAL_MS
+ *   log_level          FLOE_LOG_LEVEL, default info
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { parseWith } from '../protocol/schema.js';
+import { draftConfig } from './file.js';
+
+export const CoordinatorConfigSchema = Type.Object(
+  {
+    data_dir: Type.String({ minLength: 1 }),
+    listen: Type.String({ pattern: '^[^:]+:[0-9]{1,5}$' }),
+    database_url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+    admin_token_file: Type.Optional(Type.String({ minLength: 1 })),
+    tls: Type.Optional(
+      Type.Object({ cert: Type.String(), key: Type.String() }, { additionalProperties: false }),
+    ),
+    session_ttl_s: Type.Integer({ minimum: 10, maximum: 86_400 }),
+    round_timeout_ms: Type.Integer({ minimum: 100, maximum: 600_000 }),
+    max_attempts: Type.Integer({ minimum: 1, maximum: 50 }),
+    quarantine_after: Type.Integer({ minimum: 1, maximum: 1000 }),
+    rate_limit_per_s: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    rate_limit_burst: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    resume_after_ms: Type.Integer({ minimum: 100, maximum: 3_600_000 }),
+    job_interval_ms: Type.Integer({ minimum: 50, maximum: 600_000 }),
+    log_level: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CoordinatorConfig = Static<typeof CoordinatorConfigSchema>;
+
+export const COORDINATOR_DEFAULTS = {
+  data_dir: './.floe/coordinator',
+  listen: '127.0.0.1:8080',
+  session_ttl_s: 600,
+  round_timeout_ms: 10_000,
+  max_attempts: 5,
+  quarantine_after: 3,
+  rate_limit_per_s: 50,
+  rate_limit_burst: 200,
+  resume_after_ms: 15_000,
+  job_interval_ms: 2_000,
+  log_level: 'info',
+};
+
+export function loadCoordinatorConfig(
+  file: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): CoordinatorConfig {
+  const { merged, set, abs } = draftConfig('coordinator', file, COORDINATOR_DEFAULTS);
+  set('data_dir', env.FLOE_COORDINATOR_DATA_DIR);
+  set('listen', env.FLOE_COORDINATOR_LISTEN);
+  set('database_url', env.DATABASE_URL);
+  set('admin_token_file', env.FLOE_ADMIN_TOKEN_FILE);
+  set('log_level', env.FLOE_LOG_LEVEL);
+  set('round_timeout_ms', env.FLOE_ROUND_TIMEOUT_MS && Number(env.FLOE_ROUND_TIMEOUT_MS));
+  set('resume_after_ms', env.FLOE_RESUME_AFTER_MS && Number(env.FLOE_RESUME_AFTER_MS));
+  set('job_interval_ms', env.FLOE_JOB_INTERVAL_MS && Number(env.FLOE_JOB_INTERVAL_MS));
+  if (env.FLOE_COORDINATOR_TLS_CERT || env.FLOE_COORDINATOR_TLS_KEY) {
+    merged.tls = { cert: env.FLOE_COORDINATOR_TLS_CERT, key: env.FLOE_COORDINATOR_TLS_KEY };
+  }
+  const cfg = parseWith(CoordinatorConfigSchema, merged, 'coordinator config');
+  return {
+    ...cfg,
+    data_dir: abs(cfg.data_dir),
+    ...(cfg.admin_token_file ? { admin_token_file: abs(cfg.admin_token_file) } : {}),
+    ...(cfg.tls ? { tls: { cert: abs(cfg.tls.cert), key: abs(cfg.tls.key) } } : {}),
+  };
+}

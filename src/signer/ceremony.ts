@@ -1,0 +1,403 @@
+/**
+ * This signer's part in key ceremonies (DESIGN §8): DKG rounds 1–3 and certification, and
+ * import of a dealer share. DKG secrets live only in memory with a TTL: a restart in the
+ * middle of a ceremony loses them and the ceremony fails cleanly (the coordinator sees
+ * `ceremony_unknown`). Round-2 shares travel sealed to their receiver (ECDH of identity
+ * keys + AEAD); the coordinator relays them blind and cannot forge one.
+ */
+import { openBox, sealBox } from '../crypto/box.js';
+import { validateKeyPackage } from '../crypto/dealer.js';
+import {
+  type DkgSecretState,
+  dkgRound1,
+  dkgRound2,
+  dkgRound3,
+  dkgWipe,
+  verifyDkgRound1Package,
+} from '../crypto/dkg.js';
+import {
+  decodeDkgRound1,
+  decodePublicKeyPackage,
+  encodeDkgRound1,
+  encodePublicKeyPackage,
+} from '../crypto/encoding.js';
+import { isCryptoError } from '../crypto/errors.js';
+import { parseScalar } from '../crypto/group.js';
+import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
+import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
+import { signDigest, verifyDigest } from '../crypto/identity.js';
+import { groupPublicKey } from '../crypto/signing.js';
+import type { DkgRound1Package, KeyPackage } from '../crypto/types.js';
+import { FloeError } from '../protocol/errors.js';
+import type {
+  DkgAbortRequest,
+  DkgAbortResponse,
+  DkgCertifyRequest,
+  DkgCertifyResponse,
+  DkgRound1Request,
+  DkgRound1Response,
+  DkgRound2Request,
+  DkgRound2Response,
+  DkgRound3Request,
+  DkgRound3Response,
+} from '../protocol/messages/dkg.js';
+import type { KeyImportRequest, KeyImportResponse } from '../protocol/messages/import.js';
+import {
+  DKG_BOX_INFO,
+  dkgBoxAad,
+  dkgCertificateDigest,
+  dkgTranscriptHash,
+  IMPORT_BOX_INFO,
+  importBoxAad,
+  importCertificateDigest,
+} from '../protocol/transcript.js';
+import type { Clock, Rng, SignerStore } from './ports.js';
+
+export interface CeremonyOptions {
+  store: SignerStore;
+  clock: Clock;
+  /** This node's identity secret key (signs certificates, opens sealed shares). */
+  identity: Uint8Array;
+  /** This node's identity public key, x-only hex. */
+  identityPub: string;
+  rng?: Rng;
+  /** Default 600 000 ms. */
+  ttlMs?: number;
+  /** Default 64. */
+  maxCeremonies?: number;
+}
+
+interface Ceremony {
+  id: string;
+  keyId: string;
+  threshold: number;
+  n: number;
+  identifier: number;
+  participants: { identifier: number; identity: string }[];
+  fingerprint: string;
+  expiresAt: number;
+  secret?: DkgSecretState;
+  round1: DkgRound1Response;
+  ownRound1: DkgRound1Package;
+  others?: DkgRound1Package[];
+  round2?: DkgRound2Response;
+  round3?: DkgRound3Response;
+  transcriptHash?: Uint8Array;
+  groupKey?: Uint8Array;
+}
+
+const dkgFailed = (e: unknown, fallback: string): FloeError => {
+  if (isCryptoError(e))
+    return new FloeError('dkg_failed', e.message, e.culprits.length ? { culprits: e.culprits } : {});
+  if (e instanceof FloeError) return e;
+  return new FloeError('dkg_failed', fallback);
+};
+
+export class CeremonyParticipant {
+  private readonly ceremonies = new Map<string, Ceremony>();
+  private readonly o: Required<Omit<CeremonyOptions, 'rng'>> & { rng?: Rng };
+
+  constructor(o: CeremonyOptions) {
+    this.o = { ttlMs: 600_000, maxCeremonies: 64, ...o };
+  }
+
+  get liveCeremonies(): number {
+    return this.ceremonies.size;
+  }
+
+  sweep(): number {
+    const now = this.o.clock.now();
+    let n = 0;
+    for (const [id, c] of this.ceremonies) {
+      if (c.expiresAt <= now) {
+        this.forget(id, true);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  wipeAll(): void {
+    for (const id of [...this.ceremonies.keys()]) this.forget(id, true);
+  }
+
+  private forget(id: string, dropPendingKey: boolean): void {
+    const c = this.ceremonies.get(id);
+    if (!c) return;
+    if (c.secret) dkgWipe(c.secret);
+    this.ceremonies.delete(id);
+    if (dropPendingKey) {
+      const k = this.o.store.getKey(c.keyId);
+      if (k && k.status === 'pending' && k.origin === 'dkg') this.o.store.deleteKey(c.keyId);
+    }
+  }
+
+  private get(id: string): Ceremony {
+    this.sweep();
+    const c = this.ceremonies.get(id);
+    if (!c)
+      throw new FloeError('ceremony_unknown', `no live ceremony ${id} on this signer (expired or restarted)`);
+    return c;
+  }
+
+  dkgRound1(req: DkgRound1Request): DkgRound1Response {
+    this.sweep();
+    const fingerprint = toHex(taggedFieldsHash('floe/dkg-round1-request/v1', [utf8(JSON.stringify(req))]));
+    const existing = this.ceremonies.get(req.ceremony_id);
+    if (existing) {
+      if (existing.fingerprint !== fingerprint)
+        throw new FloeError('ceremony_conflict', 'ceremony exists with other parameters');
+      return existing.round1;
+    }
+    if (req.participants.length !== req.n)
+      throw new FloeError('invalid_request', 'participants: expected n entries');
+    const parts = [...req.participants].sort((a, b) => a.identifier - b.identifier);
+    if (parts.some((p, i) => p.identifier !== i + 1)) {
+      throw new FloeError('invalid_request', 'participants: identifiers must be 1..n, each once');
+    }
+    if (new Set(parts.map((p) => p.identity)).size !== parts.length) {
+      throw new FloeError('invalid_request', 'participants: identity keys must be distinct');
+    }
+    if (req.threshold > req.n) throw new FloeError('invalid_request', 'threshold must not exceed n');
+    if (parts[req.identifier - 1]?.identity !== this.o.identityPub) {
+      throw new FloeError('not_a_member', 'this signer is not the participant at that identifier');
+    }
+    if (this.o.store.getKey(req.key_id))
+      throw new FloeError('key_exists', `key ${req.key_id} already exists on this signer`);
+    if (this.ceremonies.size >= this.o.maxCeremonies) {
+      throw new FloeError('unavailable', 'too many ceremonies in progress on this signer');
+    }
+    const r = dkgRound1(req.identifier, req.threshold, req.n, this.o.rng);
+    const round1: DkgRound1Response = {
+      ceremony_id: req.ceremony_id,
+      identifier: req.identifier,
+      round1: encodeDkgRound1(r.package),
+    };
+    this.ceremonies.set(req.ceremony_id, {
+      id: req.ceremony_id,
+      keyId: req.key_id,
+      threshold: req.threshold,
+      n: req.n,
+      identifier: req.identifier,
+      participants: parts,
+      fingerprint,
+      expiresAt: this.o.clock.now() + this.o.ttlMs,
+      secret: r.secret,
+      round1,
+      ownRound1: r.package,
+    });
+    return round1;
+  }
+
+  dkgRound2(req: DkgRound2Request): DkgRound2Response {
+    const c = this.get(req.ceremony_id);
+    const all = req.round1.map(decodeDkgRound1).sort((a, b) => a.identifier - b.identifier);
+    if (all.length !== c.n || all.some((p, i) => p.identifier !== i + 1)) {
+      throw new FloeError('invalid_request', 'round1: expected one package from each member');
+    }
+    const own = all[c.identifier - 1]!;
+    if (
+      own.commitment.length !== c.ownRound1.commitment.length ||
+      own.commitment.some((x, i) => !bytesEqual(x, c.ownRound1.commitment[i]!)) ||
+      !bytesEqual(own.proofOfKnowledge, c.ownRound1.proofOfKnowledge)
+    ) {
+      throw new FloeError('ceremony_conflict', "round1: this signer's own package was altered");
+    }
+    const others = all.filter((p) => p.identifier !== c.identifier);
+    if (c.round2) {
+      // Repeat: only for the same transcript.
+      const same = c.others!.every((p, i) => bytesEqual(p.proofOfKnowledge, others[i]!.proofOfKnowledge));
+      if (!same)
+        throw new FloeError('ceremony_conflict', 'round1 packages differ from the first round-2 request');
+      return c.round2;
+    }
+    if (!c.secret) throw new FloeError('ceremony_conflict', 'ceremony is past round 2');
+    try {
+      for (const p of others) verifyDkgRound1Package(p, c.threshold);
+      const packages = dkgRound2(c.secret, others);
+      const boxes = packages.map((p) => {
+        const receiver = c.participants[p.receiver - 1]!;
+        const box = sealBox(
+          this.o.identity,
+          fromHex(receiver.identity, 'identity', 32),
+          p.signingShare,
+          dkgBoxAad(c.id, c.keyId, c.identifier, p.receiver),
+          DKG_BOX_INFO,
+        );
+        wipe(p.signingShare);
+        return { receiver: p.receiver, box };
+      });
+      c.others = others;
+      c.round2 = { ceremony_id: c.id, identifier: c.identifier, boxes };
+      return c.round2;
+    } catch (e) {
+      throw dkgFailed(e, 'round 2 failed');
+    }
+  }
+
+  dkgRound3(req: DkgRound3Request): DkgRound3Response {
+    const c = this.get(req.ceremony_id);
+    if (c.round3) return c.round3;
+    if (!c.others || !c.secret) throw new FloeError('ceremony_conflict', 'round 3 before round 2');
+    const bySender = new Map(req.boxes.map((b) => [b.sender, b.box]));
+    if (bySender.size !== req.boxes.length || req.boxes.length !== c.n - 1) {
+      throw new FloeError('invalid_request', 'boxes: expected one from each other member');
+    }
+    let key: KeyPackage;
+    try {
+      const received = c.others.map((o) => {
+        const box = bySender.get(o.identifier);
+        if (!box) throw new FloeError('invalid_request', `boxes: missing the box from ${o.identifier}`);
+        let share: Uint8Array;
+        try {
+          share = openBox(
+            this.o.identity,
+            box,
+            dkgBoxAad(c.id, c.keyId, o.identifier, c.identifier),
+            DKG_BOX_INFO,
+            fromHex(c.participants[o.identifier - 1]!.identity, 'identity', 32),
+          );
+          parseScalar(share, 'share');
+        } catch {
+          throw new FloeError('dkg_failed', `the sealed share from ${o.identifier} does not open`, {
+            culprits: [o.identifier],
+          });
+        }
+        return { sender: o.identifier, receiver: c.identifier, signingShare: share };
+      });
+      key = dkgRound3(c.secret, c.others, received);
+      for (const r of received) wipe(r.signingShare);
+    } catch (e) {
+      this.forget(c.id, true);
+      throw dkgFailed(e, 'round 3 failed');
+    }
+    dkgWipe(c.secret);
+    delete c.secret;
+    const transcriptHash = dkgTranscriptHash({
+      ceremonyId: c.id,
+      keyId: c.keyId,
+      threshold: c.threshold,
+      n: c.n,
+      participants: c.participants,
+      round1: [c.ownRound1, ...c.others],
+    });
+    const gk = groupPublicKey(key.public);
+    this.o.store.putKey({
+      keyId: c.keyId,
+      identifier: c.identifier,
+      status: 'pending',
+      origin: 'dkg',
+      keyPackage: key,
+      transcriptHash,
+      createdAt: this.o.clock.now(),
+    });
+    wipe(key.signingShare);
+    c.transcriptHash = transcriptHash;
+    c.groupKey = gk;
+    c.round3 = {
+      ceremony_id: c.id,
+      key_id: c.keyId,
+      identifier: c.identifier,
+      public_key_package: encodePublicKeyPackage(key.public),
+      transcript_hash: toHex(transcriptHash),
+      certificate: toHex(
+        signDigest(this.o.identity, dkgCertificateDigest(c.id, c.keyId, transcriptHash, gk)),
+      ),
+    };
+    return c.round3;
+  }
+
+  /**
+   * Activate the key only if every member certified the same transcript and group key:
+   * a coordinator that showed members different transcripts cannot get a key activated.
+   */
+  dkgCertify(req: DkgCertifyRequest): DkgCertifyResponse {
+    const c = this.get(req.ceremony_id);
+    if (!c.round3 || !c.transcriptHash || !c.groupKey)
+      throw new FloeError('ceremony_conflict', 'certify before round 3');
+    if (req.key_id !== c.keyId) throw new FloeError('ceremony_conflict', 'certify names another key');
+    const byId = new Map(req.certificates.map((x) => [x.identifier, x]));
+    if (byId.size !== c.n || req.certificates.length !== c.n) {
+      throw new FloeError('certification_mismatch', 'expected one certificate from each member');
+    }
+    for (const p of c.participants) {
+      const cert = byId.get(p.identifier);
+      const ok =
+        cert &&
+        cert.transcript_hash === toHex(c.transcriptHash) &&
+        cert.group_public_key === toHex(c.groupKey) &&
+        verifyDigest(
+          fromHex(cert.certificate, 'certificate', 64),
+          dkgCertificateDigest(c.id, c.keyId, c.transcriptHash, c.groupKey),
+          fromHex(p.identity, 'identity', 32),
+        );
+      if (!ok) {
+        this.forget(c.id, true);
+        throw new FloeError(
+          'certification_mismatch',
+          `member ${p.identifier} certified another transcript or key`,
+          {
+            culprits: [p.identifier],
+          },
+        );
+      }
+    }
+    this.o.store.setKeyStatus(c.keyId, 'active');
+    this.o.store.appendAudit({ at: this.o.clock.now(), kind: 'dkg_certified', keyId: c.keyId, detail: c.id });
+    this.forget(c.id, false);
+    return { ceremony_id: c.id, key_id: c.keyId, status: 'active' };
+  }
+
+  dkgAbort(req: DkgAbortRequest): DkgAbortResponse {
+    const had = this.ceremonies.has(req.ceremony_id);
+    this.forget(req.ceremony_id, true);
+    return { ceremony_id: req.ceremony_id, aborted: had };
+  }
+
+  /** Import a dealer share sealed to this node; checked against the public package before it is stored. */
+  importKey(req: KeyImportRequest): KeyImportResponse {
+    if (this.o.store.getKey(req.key_id))
+      throw new FloeError('key_exists', `key ${req.key_id} already exists on this signer`);
+    let key: KeyPackage;
+    try {
+      const pub = decodePublicKeyPackage(req.public_key_package);
+      if (!pub.verifyingShares.has(req.identifier))
+        throw new FloeError('not_a_member', 'identifier is not a member');
+      const share = openBox(
+        this.o.identity,
+        req.sealed_share,
+        importBoxAad(req.key_id, req.identifier, groupPublicKey(pub)),
+        IMPORT_BOX_INFO,
+      );
+      key = { identifier: req.identifier, signingShare: share, public: pub };
+      validateKeyPackage(key);
+    } catch (e) {
+      if (e instanceof FloeError) throw e;
+      throw new FloeError(
+        'import_failed',
+        isCryptoError(e) ? e.message : 'share does not open or does not verify',
+      );
+    }
+    const vs = key.public.verifyingShares.get(req.identifier)!;
+    const gk = groupPublicKey(key.public);
+    this.o.store.putKey({
+      keyId: req.key_id,
+      identifier: req.identifier,
+      status: 'active',
+      origin: 'dealer',
+      keyPackage: key,
+      createdAt: this.o.clock.now(),
+    });
+    wipe(key.signingShare);
+    this.o.store.appendAudit({ at: this.o.clock.now(), kind: 'key_imported', keyId: req.key_id });
+    return {
+      key_id: req.key_id,
+      identifier: req.identifier,
+      verifying_share: toHex(vs),
+      status: 'active',
+      certificate: toHex(
+        signDigest(this.o.identity, importCertificateDigest(req.key_id, req.identifier, gk, vs)),
+      ),
+    };
+  }
+}

@@ -1,0 +1,422 @@
+/**
+ * Hardened interactive signing (DESIGN §4): nonce custody for two-round FROST signing.
+ *
+ * 1. Nonces come from the OS CSPRNG hashed with the share (RFC 9591 nonce_generate), live
+ *    only in this object's memory, bound to (key, session, attempt id), never leave it.
+ * 2. open is idempotent per (session, attempt id, request fingerprint); another
+ *    fingerprint for the same attempt is a conflict; a higher attempt number replaces
+ *    (and wipes) the live attempt; a lower one is refused.
+ * 3. round 2 checks everything before consuming: message, exactly t commitments, all in
+ *    the included set, own identifier present, own commitment byte-identical, policy.
+ * 4. Then the consumption marker is written durably BEFORE the share is computed; a failed
+ *    write leaves the nonces live; an existing marker means `consumed_nonce_replay`.
+ * 5. Nonce buffers are zeroed after use, abort, expiry and replacement.
+ * 6. Live attempts are capped and expire (swept at every entry point and by a timer).
+ * 7. After a restart no live nonce exists (they were only in memory); markers remain.
+ * 8. Responses are signed by the node identity (done by the server around this engine).
+ */
+import { attemptId as deriveAttemptId } from '../crypto/attempt.js';
+import { decodeSigningPackage, encodeCommitments, encodeSignatureShare } from '../crypto/encoding.js';
+import { Fn, Point } from '../crypto/group.js';
+import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
+import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
+import { sortedUniqueIds } from '../crypto/identifier.js';
+import { generateIdentityKey } from '../crypto/identity.js';
+import { checkSigningPackage, commit, signShare } from '../crypto/signing.js';
+import type { SigningCommitments, SigningNonces } from '../crypto/types.js';
+import { FloeError, isFloeError } from '../protocol/errors.js';
+import type {
+  SignAbortRequest,
+  SignAbortResponse,
+  SignOpenRequest,
+  SignOpenResponse,
+  SignRound2Request,
+  SignRound2Response,
+} from '../protocol/messages/sign.js';
+import { allowAll, type SigningPolicy } from './policy.js';
+import type { Clock, Rng, SignerStore, StoredKey } from './ports.js';
+
+export interface EngineOptions {
+  store: SignerStore;
+  clock: Clock;
+  /** Randomness for nonces (RFC 9591 hashes it with the share). Defaults to the OS CSPRNG. */
+  rng?: Rng;
+  policy?: SigningPolicy;
+  /** Default 1024. */
+  maxLiveAttempts?: number;
+  /** Default 600 000 ms. */
+  attemptTtlMs?: number;
+  /** Fault injection (byzantine behaviour) for tests of the coordinator's blame. Off by default. */
+  faults?: SignerFaults;
+  /** Called with events for metrics and audit; never receives secrets. */
+  onEvent?: (e: EngineEvent) => void;
+}
+
+/**
+ * Byzantine behaviours a test can switch on. None of them makes the signer reuse a nonce:
+ * they only make it lie to the coordinator, which must blame it and never return an
+ * invalid signature.
+ */
+export interface SignerFaults {
+  /** Release share + 1 instead of the share. */
+  corruptShares?: boolean;
+  /** Answer open with a commitment to a random point instead of the real one. */
+  wrongCommitments?: boolean;
+  /** Answer open with the commitments it sent for an earlier attempt. */
+  replayCommitments?: boolean;
+  /** Answer round 2 with the share it released for an earlier attempt. */
+  replayShares?: boolean;
+}
+
+export const FAULT_NAMES = {
+  corrupt_shares: 'corruptShares',
+  wrong_commitments: 'wrongCommitments',
+  replay_commitments: 'replayCommitments',
+  replay_shares: 'replayShares',
+} as const satisfies Record<string, keyof SignerFaults>;
+
+export type EngineEvent =
+  | { kind: 'opened'; sessionId: string; attempt: number }
+  | { kind: 'replaced'; sessionId: string; attempt: number }
+  | { kind: 'signed'; sessionId: string; attemptId: string }
+  | { kind: 'refused'; code: string }
+  | { kind: 'expired'; count: number }
+  | { kind: 'aborted'; count: number };
+
+interface LiveAttempt {
+  keyId: string;
+  sessionId: string;
+  attempt: number;
+  attemptId: string;
+  fingerprint: string;
+  included: number[];
+  message: Uint8Array;
+  nonces: SigningNonces;
+  commitments: SigningCommitments;
+  /** Fault injection only: the commitments reported instead of the real ones. */
+  sent?: SigningCommitments;
+  expiresAt: number;
+}
+
+export const DEFAULT_MAX_LIVE_ATTEMPTS = 1024;
+export const DEFAULT_ATTEMPT_TTL_MS = 600_000;
+
+export class SigningEngine {
+  private readonly live = new Map<string, LiveAttempt>();
+  /** Highest attempt number opened per session (memory only, kept as long as an attempt TTL). */
+  private readonly highWater = new Map<string, { attempt: number; until: number }>();
+  private readonly store: SignerStore;
+  private readonly clock: Clock;
+  private readonly rng: Rng | undefined;
+  private readonly policy: SigningPolicy;
+  private readonly maxLive: number;
+  private readonly ttl: number;
+  private readonly faults: SignerFaults;
+  private lastSentCommitments: SigningCommitments | undefined;
+  private lastShare: Uint8Array | undefined;
+  private readonly onEvent: (e: EngineEvent) => void;
+
+  constructor(o: EngineOptions) {
+    this.store = o.store;
+    this.clock = o.clock;
+    this.rng = o.rng;
+    this.policy = o.policy ?? allowAll;
+    this.maxLive = o.maxLiveAttempts ?? DEFAULT_MAX_LIVE_ATTEMPTS;
+    this.ttl = o.attemptTtlMs ?? DEFAULT_ATTEMPT_TTL_MS;
+    this.faults = o.faults ?? {};
+    this.onEvent = o.onEvent ?? (() => {});
+  }
+
+  get liveAttempts(): number {
+    return this.live.size;
+  }
+
+  /** Wipe and drop expired attempts. Runs at every entry point; the server also runs it on a timer. */
+  sweep(): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const [sid, a] of this.live) {
+      if (a.expiresAt <= now) {
+        this.drop(sid);
+        n++;
+      }
+    }
+    for (const [sid, hw] of this.highWater)
+      if (hw.until <= now && !this.live.has(sid)) this.highWater.delete(sid);
+    if (n) this.onEvent({ kind: 'expired', count: n });
+    return n;
+  }
+
+  /** Round 1: open an attempt and commit to fresh nonces. */
+  open(req: SignOpenRequest): SignOpenResponse {
+    return this.guard(() => this.openInner(req));
+  }
+
+  /** Round 2: verify everything, write the marker, then compute and release the share. */
+  round2(req: SignRound2Request): SignRound2Response {
+    return this.guard(() => this.round2Inner(req));
+  }
+
+  abort(req: SignAbortRequest): SignAbortResponse {
+    this.sweep();
+    const a = this.live.get(req.session_id);
+    let n = 0;
+    if (a && (req.attempt_id === undefined || req.attempt_id === a.attemptId)) {
+      this.drop(req.session_id);
+      n = 1;
+    }
+    if (n) this.onEvent({ kind: 'aborted', count: n });
+    return { session_id: req.session_id, aborted: n };
+  }
+
+  /** Wipe every live nonce (shutdown). */
+  wipeAll(): void {
+    for (const sid of [...this.live.keys()]) this.drop(sid);
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      this.onEvent({ kind: 'refused', code: isFloeError(e) ? e.code : 'internal' });
+      throw e;
+    }
+  }
+
+  private drop(sessionId: string): void {
+    const a = this.live.get(sessionId);
+    if (!a) return;
+    wipe(a.nonces.hiding, a.nonces.binding);
+    this.live.delete(sessionId);
+  }
+
+  private activeKey(keyId: string): StoredKey {
+    const key = this.store.getKey(keyId);
+    if (!key) throw new FloeError('unknown_key', `no share of key ${keyId} on this signer`);
+    if (key.status !== 'active')
+      throw new FloeError('key_not_active', `key ${keyId} is not active on this signer`);
+    return key;
+  }
+
+  private openInner(req: SignOpenRequest): SignOpenResponse {
+    this.sweep();
+    const key = this.activeKey(req.key_id);
+    const pub = key.keyPackage.public;
+    let included: number[];
+    try {
+      included = sortedUniqueIds(req.included, 'included');
+    } catch {
+      throw new FloeError('invalid_request', 'included: identifiers must be unique');
+    }
+    if (included.some((id, i) => id !== req.included[i])) {
+      throw new FloeError('invalid_request', 'included: identifiers must be sorted');
+    }
+    if (included.length < pub.threshold) {
+      throw new FloeError('invalid_request', `included: at least ${pub.threshold} identifiers`);
+    }
+    for (const id of included) {
+      if (!pub.verifyingShares.has(id))
+        throw new FloeError('not_a_member', `identifier ${id} is not a member of the key`);
+    }
+    if (!included.includes(key.identifier)) {
+      throw new FloeError('own_identifier_missing', 'this signer is not included in the attempt');
+    }
+    const message = fromHex(req.message, 'message', 32);
+    const expectedId = toHex(
+      deriveAttemptId({ sessionId: req.session_id, messageDigest: message, attempt: req.attempt, included }),
+    );
+    if (expectedId !== req.attempt_id)
+      throw new FloeError('attempt_id_mismatch', 'attempt_id does not match its fields');
+    if (this.store.hasMarker(req.key_id, req.session_id, req.attempt_id)) {
+      throw new FloeError('consumed_nonce_replay', 'this attempt has already been signed by this signer');
+    }
+    const fingerprint = toHex(
+      taggedFieldsHash('floe/open-fingerprint/v1', [
+        utf8(req.key_id),
+        fromHex(req.attempt_id, 'attempt_id', 32),
+      ]),
+    );
+
+    const existing = this.live.get(req.session_id);
+    if (existing) {
+      if (existing.attemptId === req.attempt_id) {
+        if (existing.fingerprint !== fingerprint) {
+          throw new FloeError('attempt_conflict', 'attempt already open with a different request');
+        }
+        return this.openResponse(existing);
+      }
+      if (req.attempt < existing.attempt) {
+        throw new FloeError('attempt_superseded', `attempt ${req.attempt} is older than the live attempt`);
+      }
+      if (req.attempt === existing.attempt) {
+        throw new FloeError('attempt_conflict', 'another attempt with this number is already open');
+      }
+    }
+    const hw = this.highWater.get(req.session_id);
+    if (hw && req.attempt < hw.attempt) {
+      throw new FloeError('attempt_superseded', `attempt ${req.attempt} is older than one already opened`);
+    }
+    if (!existing && this.live.size >= this.maxLive) {
+      throw new FloeError('attempt_cap_reached', `too many live attempts (${this.maxLive}); retry later`);
+    }
+    this.policy.check({ keyId: req.key_id, sessionId: req.session_id, message: req.message, phase: 'open' });
+
+    const { nonces, commitments } = commit(key.keyPackage, this.rng);
+    if (existing) {
+      this.drop(req.session_id);
+      this.onEvent({ kind: 'replaced', sessionId: req.session_id, attempt: req.attempt });
+    }
+    const now = this.clock.now();
+    const a: LiveAttempt = {
+      keyId: req.key_id,
+      sessionId: req.session_id,
+      attempt: req.attempt,
+      attemptId: req.attempt_id,
+      fingerprint,
+      included,
+      message,
+      nonces,
+      commitments,
+      expiresAt: now + this.ttl,
+    };
+    const sent = this.sentCommitments(commitments);
+    if (sent) a.sent = sent;
+    this.live.set(req.session_id, a);
+    this.highWater.set(req.session_id, { attempt: req.attempt, until: now + this.ttl });
+    this.onEvent({ kind: 'opened', sessionId: req.session_id, attempt: req.attempt });
+    return this.openResponse(a);
+  }
+
+  private openResponse(a: LiveAttempt): SignOpenResponse {
+    return {
+      session_id: a.sessionId,
+      attempt: a.attempt,
+      attempt_id: a.attemptId,
+      commitments: encodeCommitments(a.sent ?? a.commitments),
+    };
+  }
+
+  /** What this signer tells the coordinator it committed to (differs only under fault injection). */
+  private sentCommitments(real: SigningCommitments): SigningCommitments | undefined {
+    let sent: SigningCommitments | undefined;
+    if (this.faults.replayCommitments && this.lastSentCommitments) sent = this.lastSentCommitments;
+    else if (this.faults.wrongCommitments) {
+      sent = { ...real, binding: identityPublicKeyPoint() };
+    }
+    this.lastSentCommitments = sent ?? real;
+    return sent;
+  }
+
+  private round2Inner(req: SignRound2Request): SignRound2Response {
+    this.sweep();
+    const a = this.live.get(req.session_id);
+    if (!a || a.attemptId !== req.attempt_id) {
+      if (this.store.hasMarker(req.key_id, req.session_id, req.attempt_id)) {
+        throw new FloeError('consumed_nonce_replay', 'this attempt has already been signed by this signer');
+      }
+      throw new FloeError(
+        'attempt_unknown',
+        'no live attempt with this id (expired, aborted, replaced or restarted)',
+      );
+    }
+    if (a.keyId !== req.key_id) throw new FloeError('attempt_conflict', 'attempt was opened for another key');
+    const key = this.activeKey(req.key_id);
+    const pub = key.keyPackage.public;
+
+    // Verify everything before consuming (rule 3). Any refusal leaves the nonces live.
+    const pkg = decodeSigningPackage(req.signing_package);
+    if (!bytesEqual(pkg.message, a.message))
+      throw new FloeError('message_mismatch', 'message differs from the one opened');
+    if (pkg.commitments.length !== pub.threshold) {
+      throw new FloeError(
+        'wrong_commitment_count',
+        `signing package needs exactly ${pub.threshold} commitments`,
+      );
+    }
+    for (const c of pkg.commitments) {
+      if (!a.included.includes(c.identifier)) {
+        throw new FloeError(
+          'identifier_not_included',
+          `identifier ${c.identifier} is not in the attempt's included set`,
+        );
+      }
+    }
+    const own = pkg.commitments.find((c) => c.identifier === key.identifier);
+    if (!own) throw new FloeError('own_identifier_missing', "signing package lacks this signer's commitment");
+    const issued = a.sent ?? a.commitments;
+    if (!bytesEqual(own.hiding, issued.hiding) || !bytesEqual(own.binding, issued.binding)) {
+      throw new FloeError('own_commitment_mismatch', "signing package alters this signer's commitment");
+    }
+    checkSigningPackage(pub, pkg);
+    this.policy.check({
+      keyId: req.key_id,
+      sessionId: req.session_id,
+      message: toHex(a.message),
+      phase: 'round2',
+    });
+
+    // Rule 4: durable marker before the share exists.
+    try {
+      this.store.putMarker({
+        keyId: a.keyId,
+        sessionId: a.sessionId,
+        attemptId: a.attemptId,
+        identifier: key.identifier,
+        messageDigest: toHex(a.message),
+        at: this.clock.now(),
+      });
+    } catch (e) {
+      if (isFloeError(e) && e.code === 'consumed_nonce_replay') {
+        this.drop(a.sessionId);
+        throw e;
+      }
+      throw new FloeError(
+        'marker_write_failed',
+        'could not record the consumption marker; nothing was signed',
+      );
+    }
+    // From here the attempt is consumed whatever happens: fail closed.
+    this.live.delete(a.sessionId);
+    let share: ReturnType<typeof signShare>;
+    try {
+      share = signShare(key.keyPackage, a.nonces, pkg);
+    } finally {
+      wipe(a.nonces.hiding, a.nonces.binding);
+    }
+    if (this.faults.corruptShares) {
+      share = { identifier: share.identifier, share: Fn.toBytes(Fn.add(Fn.fromBytes(share.share), 1n)) };
+    }
+    if (this.faults.replayShares) {
+      const previous = this.lastShare;
+      this.lastShare = share.share;
+      if (previous) share = { identifier: share.identifier, share: previous };
+    }
+    this.store.appendAudit({
+      at: this.clock.now(),
+      kind: 'sign',
+      keyId: a.keyId,
+      sessionId: a.sessionId,
+      attemptId: a.attemptId,
+      messageDigest: toHex(a.message),
+    });
+    this.onEvent({ kind: 'signed', sessionId: a.sessionId, attemptId: a.attemptId });
+    return { session_id: a.sessionId, attempt_id: a.attemptId, share: encodeSignatureShare(share) };
+  }
+}
+
+/** Helper for callers: the attempt id for an open request's fields. */
+export function attemptIdHex(
+  sessionId: string,
+  message: Uint8Array,
+  attempt: number,
+  included: number[],
+): string {
+  return toHex(deriveAttemptId({ sessionId, messageDigest: message, attempt, included }));
+}
+
+/** A random point (fault injection: a commitment to nothing this signer knows the nonce of). */
+function identityPublicKeyPoint(): Uint8Array {
+  return Point.BASE.multiply(Fn.fromBytes(generateIdentityKey())).toBytes(true);
+}

@@ -1,0 +1,65 @@
+/**
+ * Schema migrations of the signer node's SQLite database. Each migration is applied once,
+ * in its own transaction, and recorded in `schema_migrations`. Migrations are append-only:
+ * never edit one that has shipped; add the next number instead.
+ */
+export interface Migration {
+  /** Sequence number, starting at 1, without gaps. */
+  readonly id: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const INIT = `
+CREATE TABLE meta (
+  k TEXT PRIMARY KEY,
+  v ANY NOT NULL
+) STRICT;
+
+CREATE TABLE keys (
+  key_id          TEXT PRIMARY KEY,
+  identifier      INTEGER NOT NULL CHECK (identifier BETWEEN 1 AND 255),
+  status          TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+  origin          TEXT NOT NULL CHECK (origin IN ('dkg', 'dealer')),
+  sealed          BLOB NOT NULL,
+  transcript_hash BLOB,
+  created_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE markers (
+  key_id         TEXT NOT NULL,
+  session_id     TEXT NOT NULL,
+  attempt_id     TEXT NOT NULL,
+  identifier     INTEGER NOT NULL,
+  message_digest TEXT NOT NULL,
+  at             INTEGER NOT NULL,
+  PRIMARY KEY (key_id, session_id, attempt_id, identifier)
+) STRICT;
+
+CREATE TABLE audit (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  at             INTEGER NOT NULL,
+  kind           TEXT NOT NULL,
+  key_id         TEXT,
+  session_id     TEXT,
+  attempt_id     TEXT,
+  message_digest TEXT,
+  detail         TEXT
+) STRICT;
+
+CREATE TABLE identity (
+  slot       INTEGER PRIMARY KEY CHECK (slot = 1),
+  sealed     BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: '001_init', sql: INIT }];
+
+export const SCHEMA_MIGRATIONS_DDL = `
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+) STRICT;
+`;

@@ -1,0 +1,69 @@
+/**
+ * What the signer engine needs from the outside world. The engine is a pure state machine;
+ * storage, time and randomness are injected so every rule can be tested on its own.
+ */
+import type { KeyPackage } from '../crypto/types.js';
+
+export type KeyStatus = 'pending' | 'active';
+export type KeyOrigin = 'dkg' | 'dealer';
+
+export interface StoredKey {
+  keyId: string;
+  identifier: number;
+  status: KeyStatus;
+  origin: KeyOrigin;
+  /** Decrypted key package (secret share + public package). Never logged. */
+  keyPackage: KeyPackage;
+  /** DKG: the transcript hash this node certified. */
+  transcriptHash?: Uint8Array;
+  createdAt: number;
+}
+
+/** Durable consumption marker: this member released (or was about to release) a share for this attempt. */
+export interface ConsumptionMarker {
+  keyId: string;
+  sessionId: string;
+  /** hex */
+  attemptId: string;
+  identifier: number;
+  /** hex of the 32-byte digest signed */
+  messageDigest: string;
+  at: number;
+}
+
+export interface AuditEntry {
+  at: number;
+  kind: string;
+  keyId?: string;
+  sessionId?: string;
+  attemptId?: string;
+  messageDigest?: string;
+  detail?: string;
+}
+
+export interface SignerStore {
+  /** Insert a key; throws FloeError('key_exists') if the key id is taken. Shares are encrypted at rest. */
+  putKey(key: StoredKey): void;
+  getKey(keyId: string): StoredKey | undefined;
+  setKeyStatus(keyId: string, status: KeyStatus): void;
+  deleteKey(keyId: string): void;
+  countKeys(): number;
+  hasMarker(keyId: string, sessionId: string, attemptId: string): boolean;
+  /**
+   * Durably record a marker (fsync'd before returning). Throws if the write fails, or
+   * FloeError('consumed_nonce_replay') if the marker already exists.
+   */
+  putMarker(m: ConsumptionMarker): void;
+  listMarkers(): ConsumptionMarker[];
+  appendAudit(e: AuditEntry): void;
+  listAudit(limit?: number): AuditEntry[];
+  close(): void;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export type Rng = (len?: number) => Uint8Array;
+
+export const systemClock: Clock = { now: () => Date.now() };

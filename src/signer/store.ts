@@ -1,0 +1,499 @@
+/**
+ * The signer node's durable state on SQLite (better-sqlite3): key packages sealed at rest,
+ * the node identity key (sealed), consumption markers and the audit log.
+ *
+ * Durability: WAL journal with `synchronous = FULL`, so every committed write (in
+ * particular a consumption marker, DESIGN §4.4) is fsync'd before the call returns.
+ * The database file is created with mode 0600 (SQLite gives its -wal/-shm files the same
+ * mode); a newly created parent directory gets 0700.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { decodeKeyPackage, encodeKeyPackage } from '../crypto/encoding.js';
+import { parseScalar } from '../crypto/group.js';
+import { wipe } from '../crypto/hex.js';
+import { FloeError, isFloeError } from '../protocol/errors.js';
+import {
+  identityAad,
+  type KeySource,
+  RecordCipher,
+  SALT_BYTES,
+  sealCheck,
+  shareAad,
+  verifyCheck,
+} from './keystore.js';
+import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from './migrations.js';
+import type { AuditEntry, ConsumptionMarker, KeyOrigin, KeyStatus, SignerStore, StoredKey } from './ports.js';
+
+// ---------- the slice of better-sqlite3 used here (the package ships no type declarations) ----------
+
+interface RunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
+interface Statement {
+  run(...params: unknown[]): RunResult;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+interface Database {
+  readonly open: boolean;
+  readonly inTransaction: boolean;
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  close(): void;
+}
+
+type DatabaseConstructor = new (
+  filename: string,
+  options?: { fileMustExist?: boolean; timeout?: number },
+) => Database;
+
+const Database = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+
+// ---------- rows ----------
+
+interface KeyRow {
+  key_id: string;
+  identifier: number;
+  status: KeyStatus;
+  origin: KeyOrigin;
+  sealed: Buffer;
+  transcript_hash: Buffer | null;
+  created_at: number;
+}
+
+interface MarkerRow {
+  key_id: string;
+  session_id: string;
+  attempt_id: string;
+  identifier: number;
+  message_digest: string;
+  at: number;
+}
+
+interface AuditRow {
+  at: number;
+  kind: string;
+  key_id: string | null;
+  session_id: string | null;
+  attempt_id: string | null;
+  message_digest: string | null;
+  detail: string | null;
+}
+
+const META_SALT = 'kdf_salt';
+const META_CHECK = 'passphrase_check';
+const META_KEY_SOURCE = 'key_source';
+
+/** Milliseconds a connection waits on a lock held by another connection. */
+export const BUSY_TIMEOUT_MS = 5000;
+export const AUDIT_LIST_MAX = 10_000;
+
+export interface SignerStoreOpenOptions {
+  /** Path of the SQLite database file. */
+  path: string;
+  keySource: KeySource;
+  /**
+   * Create and initialise the database (salt, passphrase check) if it does not exist yet.
+   * Default false: opening a missing or uninitialised database is refused, so a wrong path
+   * does not silently start an empty key store.
+   */
+  create?: boolean;
+}
+
+function toBytes(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}
+
+function inTransaction<T>(db: Database, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const out = fn();
+    db.exec('COMMIT');
+    return out;
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw e;
+  }
+}
+
+/** Apply every migration not yet recorded, each in its own transaction. Idempotent. */
+function migrate(db: Database, now: number): void {
+  db.exec(SCHEMA_MIGRATIONS_DDL);
+  const known = new Set(MIGRATIONS.map((m) => m.id));
+  const applied = db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[];
+  for (const { id } of applied) {
+    if (!known.has(id)) {
+      throw new FloeError(
+        'internal',
+        `signer database has schema migration ${id}, unknown to this version of floe (newer database?)`,
+      );
+    }
+  }
+  const isApplied = db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?');
+  const record = db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)');
+  for (const m of MIGRATIONS) {
+    inTransaction(db, () => {
+      if (isApplied.get(m.id) !== undefined) return;
+      db.exec(m.sql);
+      record.run(m.id, m.name, now);
+    });
+  }
+}
+
+function restrictMode(path: string): void {
+  if (process.platform === 'win32') return;
+  for (const p of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(p)) chmodSync(p, 0o600);
+  }
+}
+
+export class SqliteSignerStore implements SignerStore {
+  readonly path: string;
+  readonly #db: Database;
+  readonly #cipher: RecordCipher;
+  readonly #s: {
+    insertKey: Statement;
+    getKey: Statement;
+    setStatus: Statement;
+    deleteKey: Statement;
+    countKeys: Statement;
+    hasMarker: Statement;
+    insertMarker: Statement;
+    listMarkers: Statement;
+    insertAudit: Statement;
+    listAudit: Statement;
+    getIdentity: Statement;
+    setIdentity: Statement;
+  };
+
+  private constructor(path: string, db: Database, cipher: RecordCipher) {
+    this.path = path;
+    this.#db = db;
+    this.#cipher = cipher;
+    this.#s = {
+      insertKey: db.prepare(
+        `INSERT INTO keys (key_id, identifier, status, origin, sealed, transcript_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
+      ),
+      getKey: db.prepare(
+        'SELECT key_id, identifier, status, origin, sealed, transcript_hash, created_at FROM keys WHERE key_id = ?',
+      ),
+      setStatus: db.prepare('UPDATE keys SET status = ? WHERE key_id = ?'),
+      deleteKey: db.prepare('DELETE FROM keys WHERE key_id = ?'),
+      countKeys: db.prepare('SELECT count(*) AS n FROM keys'),
+      hasMarker: db.prepare(
+        'SELECT 1 FROM markers WHERE key_id = ? AND session_id = ? AND attempt_id = ? LIMIT 1',
+      ),
+      insertMarker: db.prepare(
+        `INSERT INTO markers (key_id, session_id, attempt_id, identifier, message_digest, at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, session_id, attempt_id, identifier) DO NOTHING`,
+      ),
+      listMarkers: db.prepare(
+        `SELECT key_id, session_id, attempt_id, identifier, message_digest, at FROM markers
+         ORDER BY at, key_id, session_id, attempt_id, identifier`,
+      ),
+      insertAudit: db.prepare(
+        `INSERT INTO audit (at, kind, key_id, session_id, attempt_id, message_digest, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      listAudit: db.prepare(
+        `SELECT at, kind, key_id, session_id, attempt_id, message_digest, detail FROM audit
+         ORDER BY id DESC LIMIT ?`,
+      ),
+      getIdentity: db.prepare('SELECT sealed FROM identity WHERE slot = 1'),
+      setIdentity: db.prepare(
+        `INSERT INTO identity (slot, sealed, created_at) VALUES (1, ?, ?)
+         ON CONFLICT (slot) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`,
+      ),
+    };
+  }
+
+  /**
+   * Open (or, with `create`, create and initialise) the signer database at `opts.path`.
+   * On creation: random 16-byte salt and the passphrase check record are stored. On a later
+   * open the data key is checked against that record: a wrong passphrase rejects with
+   * FloeError('unauthorized').
+   */
+  static async open(opts: SignerStoreOpenOptions): Promise<SqliteSignerStore> {
+    const { path, keySource } = opts;
+    const create = opts.create ?? false;
+    if (path === '' || path === ':memory:') {
+      throw new FloeError('invalid_request', 'signer database path must name a file');
+    }
+    if (!existsSync(path)) {
+      if (!create) {
+        throw new FloeError('invalid_request', `no signer database at ${path} (initialise it first)`);
+      }
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      try {
+        closeSync(openSync(path, 'wx', 0o600));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+    const db = new Database(path, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    try {
+      restrictMode(path);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal')
+        throw new FloeError('internal', `signer database refused WAL mode (${String(mode)})`);
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // Deleted rows are overwritten rather than left in free pages.
+      db.pragma('secure_delete = ON');
+      migrate(db, Date.now());
+      restrictMode(path);
+
+      const getMeta = db.prepare('SELECT v FROM meta WHERE k = ?');
+      const salt = getMeta.get(META_SALT) as { v: Buffer } | undefined;
+      let cipher: RecordCipher;
+      if (salt === undefined) {
+        if (!create) {
+          throw new FloeError('invalid_request', `signer database at ${path} is not initialised`);
+        }
+        cipher = await SqliteSignerStore.#initialise(db, keySource);
+      } else {
+        const kind = getMeta.get(META_KEY_SOURCE) as { v: string } | undefined;
+        const check = getMeta.get(META_CHECK) as { v: Buffer } | undefined;
+        if (kind === undefined || check === undefined || !Buffer.isBuffer(salt.v)) {
+          throw new FloeError('internal', `signer database at ${path} has incomplete key metadata`);
+        }
+        if (kind.v !== keySource.kind) {
+          throw new FloeError(
+            'invalid_request',
+            `signer database was sealed with key source ${kind.v}; this process uses ${keySource.kind}`,
+          );
+        }
+        const dataKey = await keySource.dataKey(toBytes(salt.v));
+        try {
+          cipher = new RecordCipher(dataKey);
+        } finally {
+          wipe(dataKey);
+        }
+        verifyCheck(cipher, check.v);
+      }
+      return new SqliteSignerStore(path, db, cipher);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  static async #initialise(db: Database, keySource: KeySource): Promise<RecordCipher> {
+    const salt = new Uint8Array(randomBytes(SALT_BYTES));
+    const dataKey = await keySource.dataKey(salt);
+    let cipher: RecordCipher;
+    try {
+      cipher = new RecordCipher(dataKey);
+    } finally {
+      wipe(dataKey);
+    }
+    const check = sealCheck(cipher);
+    const put = db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
+    // Plain INSERTs: a concurrent initialiser makes this fail instead of replacing the salt.
+    inTransaction(db, () => {
+      put.run(META_SALT, salt);
+      put.run(META_CHECK, check);
+      put.run(META_KEY_SOURCE, keySource.kind);
+    });
+    return cipher;
+  }
+
+  // ---------- keys ----------
+
+  putKey(key: StoredKey): void {
+    if (key.keyPackage.identifier !== key.identifier) {
+      throw new FloeError('invalid_request', 'key package identifier differs from the key identifier');
+    }
+    const plain = Buffer.from(JSON.stringify(encodeKeyPackage(key.keyPackage)), 'utf8');
+    let sealed: Uint8Array;
+    try {
+      sealed = this.#cipher.seal(plain, shareAad(key.keyId, key.identifier));
+    } finally {
+      wipe(plain);
+    }
+    const r = this.#s.insertKey.run(
+      key.keyId,
+      key.identifier,
+      key.status,
+      key.origin,
+      sealed,
+      key.transcriptHash ?? null,
+      key.createdAt,
+    );
+    if (r.changes === 0) throw new FloeError('key_exists', `key ${key.keyId} already exists on this node`);
+  }
+
+  getKey(keyId: string): StoredKey | undefined {
+    const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
+    if (row === undefined) return undefined;
+    let plain: Uint8Array;
+    try {
+      plain = this.#cipher.open(row.sealed, shareAad(row.key_id, row.identifier));
+    } catch (e) {
+      if (isFloeError(e)) {
+        throw new FloeError(
+          'internal',
+          `stored key package for key ${keyId} does not decrypt (${e.message})`,
+        );
+      }
+      throw e;
+    }
+    let keyPackage: StoredKey['keyPackage'];
+    try {
+      keyPackage = decodeKeyPackage(
+        JSON.parse(Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength).toString('utf8')),
+      );
+    } catch {
+      throw new FloeError('internal', `stored key package for key ${keyId} is malformed`);
+    } finally {
+      wipe(plain);
+    }
+    if (keyPackage.identifier !== row.identifier) {
+      wipe(keyPackage.signingShare);
+      throw new FloeError('internal', `stored key package for key ${keyId} has another identifier`);
+    }
+    const out: StoredKey = {
+      keyId: row.key_id,
+      identifier: row.identifier,
+      status: row.status,
+      origin: row.origin,
+      keyPackage,
+      createdAt: row.created_at,
+    };
+    if (row.transcript_hash !== null) out.transcriptHash = toBytes(row.transcript_hash);
+    return out;
+  }
+
+  setKeyStatus(keyId: string, status: KeyStatus): void {
+    const r = this.#s.setStatus.run(status, keyId);
+    if (r.changes === 0) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
+  }
+
+  /** Delete a key (its sealed record is overwritten: secure_delete). No-op if absent. */
+  deleteKey(keyId: string): void {
+    this.#s.deleteKey.run(keyId);
+  }
+
+  countKeys(): number {
+    return (this.#s.countKeys.get() as { n: number }).n;
+  }
+
+  // ---------- consumption markers ----------
+
+  hasMarker(keyId: string, sessionId: string, attemptId: string): boolean {
+    return this.#s.hasMarker.get(keyId, sessionId, attemptId) !== undefined;
+  }
+
+  /**
+   * One INSERT in its own (auto-commit) transaction; with synchronous = FULL the WAL is
+   * fsync'd before this returns. An existing marker → FloeError('consumed_nonce_replay');
+   * any failure to write → FloeError('marker_write_failed') (the caller must not release a share).
+   */
+  putMarker(m: ConsumptionMarker): void {
+    let r: RunResult;
+    try {
+      r = this.#s.insertMarker.run(m.keyId, m.sessionId, m.attemptId, m.identifier, m.messageDigest, m.at);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      throw new FloeError(
+        'marker_write_failed',
+        `consumption marker could not be written${typeof code === 'string' ? ` (${code})` : ''}`,
+      );
+    }
+    if (r.changes === 0) {
+      throw new FloeError(
+        'consumed_nonce_replay',
+        `a share was already released for attempt ${m.attemptId} of session ${m.sessionId}`,
+      );
+    }
+  }
+
+  listMarkers(): ConsumptionMarker[] {
+    return (this.#s.listMarkers.all() as MarkerRow[]).map((r) => ({
+      keyId: r.key_id,
+      sessionId: r.session_id,
+      attemptId: r.attempt_id,
+      identifier: r.identifier,
+      messageDigest: r.message_digest,
+      at: r.at,
+    }));
+  }
+
+  // ---------- audit ----------
+
+  appendAudit(e: AuditEntry): void {
+    this.#s.insertAudit.run(
+      e.at,
+      e.kind,
+      e.keyId ?? null,
+      e.sessionId ?? null,
+      e.attemptId ?? null,
+      e.messageDigest ?? null,
+      e.detail ?? null,
+    );
+  }
+
+  /** The newest `limit` entries (default 100, at most 10 000), newest first. */
+  listAudit(limit = 100): AuditEntry[] {
+    if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_LIST_MAX) {
+      throw new FloeError('invalid_request', `audit limit must be an integer from 1 to ${AUDIT_LIST_MAX}`);
+    }
+    return (this.#s.listAudit.all(limit) as AuditRow[]).map((r) => {
+      const e: AuditEntry = { at: r.at, kind: r.kind };
+      if (r.key_id !== null) e.keyId = r.key_id;
+      if (r.session_id !== null) e.sessionId = r.session_id;
+      if (r.attempt_id !== null) e.attemptId = r.attempt_id;
+      if (r.message_digest !== null) e.messageDigest = r.message_digest;
+      if (r.detail !== null) e.detail = r.detail;
+      return e;
+    });
+  }
+
+  // ---------- node identity ----------
+
+  /** The node identity secret key, or undefined before {@link setIdentity}. */
+  getIdentity(): Uint8Array | undefined {
+    const row = this.#s.getIdentity.get() as { sealed: Buffer } | undefined;
+    if (row === undefined) return undefined;
+    const secret = this.#cipher.open(row.sealed, identityAad());
+    if (secret.length !== 32) {
+      wipe(secret);
+      throw new FloeError('internal', 'stored identity key has the wrong length');
+    }
+    return secret;
+  }
+
+  /** Store (or replace) the node identity secret key, sealed. */
+  setIdentity(secret: Uint8Array): void {
+    if (secret.length !== 32) throw new FloeError('invalid_request', 'identity key must be 32 bytes');
+    parseScalar(secret, 'identity key');
+    this.#s.setIdentity.run(this.#cipher.seal(secret, identityAad()), Date.now());
+  }
+
+  // ---------- diagnostics ----------
+
+  /** The connection's durability settings, for health checks and tests. */
+  settings(): { journalMode: string; synchronous: number; foreignKeys: boolean; busyTimeoutMs: number } {
+    const db = this.#db;
+    return {
+      journalMode: String(db.pragma('journal_mode', { simple: true })),
+      synchronous: Number(db.pragma('synchronous', { simple: true })),
+      foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
+      busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
+    };
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+    this.#cipher.destroy();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * In-memory SignerStore for the engine's unit tests (the engine is pure; the SQLite store
+ * has its own tests). `failMarkers` makes marker writes throw, as a full disk would.
+ */
+import { FloeError } from '../../src/protocol/errors.js';
+import type {
+  AuditEntry,
+  ConsumptionMarker,
+  KeyStatus,
+  SignerStore,
+  StoredKey,
+} from '../../src/signer/ports.js';
+
+export class MemoryStore implements SignerStore {
+  keys = new Map<string, StoredKey>();
+  markers: ConsumptionMarker[] = [];
+  audit: AuditEntry[] = [];
+  failMarkers = false;
+
+  putKey(key: StoredKey): void {
+    if (this.keys.has(key.keyId)) throw new FloeError('key_exists', 'exists');
+    // Copy like a real store: callers wipe their own buffers after storing.
+    this.keys.set(key.keyId, structuredClone(key));
+  }
+  getKey(keyId: string) {
+    const k = this.keys.get(keyId);
+    return k && structuredClone(k);
+  }
+  setKeyStatus(keyId: string, status: KeyStatus): void {
+    const k = this.keys.get(keyId);
+    if (k) k.status = status;
+  }
+  deleteKey(keyId: string): void {
+    this.keys.delete(keyId);
+  }
+  countKeys() {
+    return this.keys.size;
+  }
+  hasMarker(keyId: string, sessionId: string, attemptId: string) {
+    return this.markers.some(
+      (m) => m.keyId === keyId && m.sessionId === sessionId && m.attemptId === attemptId,
+    );
+  }
+  putMarker(m: ConsumptionMarker): void {
+    if (this.failMarkers) throw new Error('disk full');
+    if (
+      this.markers.some(
+        (x) =>
+          x.keyId === m.keyId &&
+          x.sessionId === m.sessionId &&
+          x.attemptId === m.attemptId &&
+          x.identifier === m.identifier,
+      )
+    ) {
+      throw new FloeError('consumed_nonce_replay', 'marker exists');
+    }
+    this.markers.push(m);
+  }
+  listMarkers() {
+    return [...this.markers];
+  }
+  appendAudit(e: AuditEntry): void {
+    this.audit.push(e);
+  }
+  listAudit(limit = 100) {
+    return this.audit.slice(-limit).reverse();
+  }
+  close(): void {}
+}
+
+export class FakeClock {
+  constructor(public t = 1_800_000_000_000) {}
+  now() {
+    return this.t;
+  }
+  advance(ms: number) {
+    this.t += ms;
+  }
+}

@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { beforeEach, describe, it } from 'node:test';
+import type { SigningPackageJson } from '../../src/crypto/encoding.js';
+import {
+  aggregate,
+  dealerSplit,
+  decodeCommitments,
+  decodeSignatureShare,
+  type KeyPackage,
+  toHex,
+  xOnlyGroupKey,
+} from '../../src/crypto/index.js';
+import { FloeError } from '../../src/protocol/errors.js';
+import type { SignOpenResponse } from '../../src/protocol/messages/sign.js';
+import { attemptIdHex, SigningEngine } from '../../src/signer/engine.js';
+import { FrozenKeysPolicy } from '../../src/signer/policy.js';
+import { libsecpVerify } from '../helpers/independent.js';
+import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
+
+function refuses(fn: () => unknown, code: string) {
+  assert.throws(fn, (e: unknown) => e instanceof FloeError && e.code === code, `expected ${code}`);
+}
+
+interface Node {
+  id: number;
+  store: MemoryStore;
+  engine: SigningEngine;
+  policy: FrozenKeysPolicy;
+}
+
+function makeCluster(t: number, n: number, opts: { maxLive?: number; clock?: FakeClock } = {}) {
+  const clock = opts.clock ?? new FakeClock();
+  const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), t, n);
+  const nodes: Node[] = shares.map((k: KeyPackage) => {
+    const store = new MemoryStore();
+    store.putKey({
+      keyId: 'k1',
+      identifier: k.identifier,
+      status: 'active',
+      origin: 'dealer',
+      keyPackage: k,
+      createdAt: 0,
+    });
+    const policy = new FrozenKeysPolicy();
+    const engine = new SigningEngine({
+      store,
+      clock,
+      policy,
+      ...(opts.maxLive ? { maxLiveAttempts: opts.maxLive } : {}),
+    });
+    return { id: k.identifier, store, engine, policy };
+  });
+  return { nodes, pub, clock, shares };
+}
+
+function openReq(session: string, msg: Uint8Array, attempt: number, included: number[], keyId = 'k1') {
+  return {
+    key_id: keyId,
+    session_id: session,
+    attempt,
+    included,
+    message: toHex(msg),
+    attempt_id: attemptIdHex(session, msg, attempt, included),
+  };
+}
+
+function pkgOf(msg: Uint8Array, opens: SignOpenResponse[]): SigningPackageJson {
+  return {
+    v: 1,
+    type: 'signing_package',
+    message: toHex(msg),
+    commitments: [...opens]
+      .sort((a, b) => a.commitments.identifier - b.commitments.identifier)
+      .map((o) => o.commitments),
+  };
+}
+
+describe('signer engine: a complete signing', () => {
+  it('two signers sign; the aggregate verifies with libsecp256k1', () => {
+    const { nodes, pub } = makeCluster(2, 3);
+    const msg = new Uint8Array(randomBytes(32));
+    const [a, b] = [nodes[0]!, nodes[2]!];
+    const req = openReq('s1', msg, 1, [1, 3]);
+    const opens = [a.engine.open(req), b.engine.open(req)];
+    const pkg = pkgOf(msg, opens);
+    const shares = [a, b].map((nd) =>
+      decodeSignatureShare(
+        nd.engine.round2({ key_id: 'k1', session_id: 's1', attempt_id: req.attempt_id, signing_package: pkg })
+          .share,
+      ),
+    );
+    const sig = aggregate(pub, { message: msg, commitments: pkg.commitments.map(decodeCommitments) }, shares);
+    assert.ok(libsecpVerify(sig, msg, xOnlyGroupKey(pub)));
+    assert.equal(a.engine.liveAttempts, 0, 'a consumed attempt frees its slot');
+    assert.equal(a.store.markers.length, 1);
+    assert.equal(a.store.audit.filter((e) => e.kind === 'sign').length, 1);
+  });
+});
+
+describe('signer engine: open (rule 2)', () => {
+  let c: ReturnType<typeof makeCluster>;
+  const msg = new Uint8Array(32).fill(5);
+  beforeEach(() => {
+    c = makeCluster(2, 3);
+  });
+
+  it('is idempotent for the same request', () => {
+    const e = c.nodes[0]!.engine;
+    const r = openReq('s', msg, 1, [1, 2]);
+    assert.deepEqual(e.open(r), e.open(r));
+    assert.equal(e.liveAttempts, 1);
+  });
+
+  it('the same attempt with a different fingerprint is a conflict', () => {
+    const nd = c.nodes[0]!;
+    nd.store.putKey({ ...nd.store.getKey('k1')!, keyId: 'k2' });
+    const r = openReq('s', msg, 1, [1, 2]);
+    nd.engine.open(r);
+    refuses(() => nd.engine.open({ ...r, key_id: 'k2' }), 'attempt_conflict');
+    // Same attempt number, other included set (so another attempt id): conflict too.
+    refuses(() => nd.engine.open(openReq('s', msg, 1, [1, 3])), 'attempt_conflict');
+  });
+
+  it('a higher attempt replaces the live one; a lower one is refused', () => {
+    const e = c.nodes[0]!.engine;
+    const r1 = openReq('s', msg, 1, [1, 2]);
+    const r2 = openReq('s', msg, 2, [1, 3]);
+    const o1 = e.open(r1);
+    const o2 = e.open(r2);
+    assert.notDeepEqual(o1.commitments, o2.commitments);
+    assert.equal(e.liveAttempts, 1);
+    refuses(() => e.open(r1), 'attempt_superseded');
+    // The replaced attempt can no longer sign.
+    const other = c.nodes[1]!.engine.open(r1);
+    refuses(
+      () =>
+        e.round2({
+          key_id: 'k1',
+          session_id: 's',
+          attempt_id: r1.attempt_id,
+          signing_package: pkgOf(msg, [o1, other]),
+        }),
+      'attempt_unknown',
+    );
+  });
+
+  it('checks the attempt id, membership and own inclusion', () => {
+    const e = c.nodes[0]!.engine;
+    refuses(
+      () => e.open({ ...openReq('s', msg, 1, [1, 2]), attempt_id: 'ab'.repeat(32) }),
+      'attempt_id_mismatch',
+    );
+    refuses(() => e.open(openReq('s', msg, 1, [2, 3])), 'own_identifier_missing');
+    refuses(() => e.open(openReq('s', msg, 1, [1, 4])), 'not_a_member');
+    refuses(() => e.open(openReq('s', msg, 1, [1])), 'invalid_request');
+    refuses(() => e.open({ ...openReq('s', msg, 1, [2, 1]) }), 'invalid_request');
+    refuses(() => e.open(openReq('s', msg, 1, [1, 2], 'nope')), 'unknown_key');
+    c.nodes[0]!.store.setKeyStatus('k1', 'pending');
+    refuses(() => e.open(openReq('s', msg, 1, [1, 2])), 'key_not_active');
+  });
+
+  it('policy gates apply at open', () => {
+    c.nodes[0]!.policy.frozen.add('k1');
+    refuses(() => c.nodes[0]!.engine.open(openReq('s', msg, 1, [1, 2])), 'policy_refused');
+  });
+});
+
+describe('signer engine: round 2 verifies before consuming (rule 3)', () => {
+  it('each bad package is refused without consuming; the same attempt then signs correctly', () => {
+    const { nodes, pub } = makeCluster(2, 3);
+    const msg = new Uint8Array(randomBytes(32));
+    const [n1, n2, n3] = nodes as [Node, Node, Node];
+    const req = openReq('s', msg, 1, [1, 2]);
+    const o1 = n1.engine.open(req);
+    const o2 = n2.engine.open(req);
+    // A commitment from a member outside the included set.
+    const o3 = n3.engine.open(openReq('other', msg, 1, [1, 3]));
+    const good = pkgOf(msg, [o1, o2]);
+    const r2 = (signing_package: SigningPackageJson) =>
+      n1.engine.round2({ key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package });
+
+    refuses(() => r2({ ...good, message: toHex(new Uint8Array(32).fill(9)) }), 'message_mismatch');
+    refuses(() => r2(pkgOf(msg, [o1])), 'wrong_commitment_count');
+    refuses(() => r2(pkgOf(msg, [o1, o2, o3])), 'wrong_commitment_count');
+    refuses(() => r2(pkgOf(msg, [o1, o3])), 'identifier_not_included');
+    const altered = structuredClone(good);
+    altered.commitments[0]!.hiding = o2.commitments.hiding;
+    refuses(() => r2(altered), 'own_commitment_mismatch');
+    n1.policy.frozen.add('k1');
+    refuses(() => r2(good), 'policy_refused');
+    n1.policy.frozen.delete('k1');
+    assert.equal(n1.store.markers.length, 0, 'no refusal wrote a marker');
+    assert.equal(n1.engine.liveAttempts, 1, 'nonces still live');
+
+    const s1 = decodeSignatureShare(r2(good).share);
+    const s2 = decodeSignatureShare(
+      n2.engine.round2({ key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package: good })
+        .share,
+    );
+    const sig = aggregate(pub, { message: msg, commitments: good.commitments.map(decodeCommitments) }, [
+      s1,
+      s2,
+    ]);
+    assert.ok(libsecpVerify(sig, msg, xOnlyGroupKey(pub)));
+  });
+
+  it('a package without this signer is refused as own_identifier_missing', () => {
+    const { nodes } = makeCluster(2, 3);
+    const msg = new Uint8Array(32).fill(1);
+    const req = openReq('s', msg, 1, [1, 2, 3]);
+    const [o1, o2, o3] = nodes.map((n) => n.engine.open(req));
+    refuses(
+      () =>
+        nodes[0]!.engine.round2({
+          key_id: 'k1',
+          session_id: 's',
+          attempt_id: req.attempt_id,
+          signing_package: pkgOf(msg, [o2!, o3!]),
+        }),
+      'own_identifier_missing',
+    );
+    void o1;
+  });
+});
+
+describe('signer engine: consumption markers (rules 4 and 7)', () => {
+  it('a second sign for a consumed attempt is consumed_nonce_replay, also after a restart', () => {
+    const { nodes, clock } = makeCluster(2, 3);
+    const msg = new Uint8Array(32).fill(3);
+    const [n1, n2] = nodes as [Node, Node];
+    const req = openReq('s', msg, 1, [1, 2]);
+    const pkg = pkgOf(msg, [n1.engine.open(req), n2.engine.open(req)]);
+    const body = { key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package: pkg };
+    n1.engine.round2(body);
+    refuses(() => n1.engine.round2(body), 'consumed_nonce_replay');
+    refuses(() => n1.engine.open(req), 'consumed_nonce_replay');
+    // Restart: a new engine on the same store has no live nonce, but the marker remains.
+    const restarted = new SigningEngine({ store: n1.store, clock });
+    assert.equal(restarted.liveAttempts, 0);
+    refuses(() => restarted.round2(body), 'consumed_nonce_replay');
+    refuses(() => restarted.open(req), 'consumed_nonce_replay');
+    assert.equal(n1.store.markers.length, 1);
+  });
+
+  it('a failed marker write returns an error, keeps the nonces live, and a retry releases exactly one share', () => {
+    const { nodes, pub } = makeCluster(2, 3);
+    const msg = new Uint8Array(32).fill(4);
+    const [n1, n2] = nodes as [Node, Node];
+    const req = openReq('s', msg, 1, [1, 2]);
+    const pkg = pkgOf(msg, [n1.engine.open(req), n2.engine.open(req)]);
+    const body = { key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package: pkg };
+    n1.store.failMarkers = true;
+    refuses(() => n1.engine.round2(body), 'marker_write_failed');
+    assert.equal(n1.engine.liveAttempts, 1);
+    assert.equal(n1.store.markers.length, 0);
+    n1.store.failMarkers = false;
+    const released: unknown[] = [n1.engine.round2(body)];
+    try {
+      released.push(n1.engine.round2(body));
+    } catch (e) {
+      assert.equal((e as FloeError).code, 'consumed_nonce_replay');
+    }
+    assert.equal(released.length, 1, 'exactly one share released');
+    // And the released share is a correct one.
+    const s1 = decodeSignatureShare((released[0] as { share: unknown }).share);
+    const s2 = decodeSignatureShare(n2.engine.round2(body).share);
+    aggregate(pub, { message: msg, commitments: pkg.commitments.map(decodeCommitments) }, [s1, s2]);
+  });
+});
+
+describe('signer engine: expiry, cap and abort (rules 5, 6)', () => {
+  it('attempts expire after the TTL', () => {
+    const { nodes, clock } = makeCluster(2, 3);
+    const msg = new Uint8Array(32).fill(6);
+    const [n1, n2] = nodes as [Node, Node];
+    const req = openReq('s', msg, 1, [1, 2]);
+    const pkg = pkgOf(msg, [n1.engine.open(req), n2.engine.open(req)]);
+    clock.advance(599_999);
+    assert.equal(n1.engine.sweep(), 0);
+    clock.advance(1);
+    refuses(
+      () =>
+        n1.engine.round2({ key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package: pkg }),
+      'attempt_unknown',
+    );
+    assert.equal(n1.engine.liveAttempts, 0);
+    assert.equal(n1.store.markers.length, 0);
+  });
+
+  it('the live-attempt cap refuses explicitly; replacing a live session is still allowed', () => {
+    const { nodes } = makeCluster(2, 3, { maxLive: 2 });
+    const e = nodes[0]!.engine;
+    const msg = new Uint8Array(32).fill(7);
+    e.open(openReq('a', msg, 1, [1, 2]));
+    e.open(openReq('b', msg, 1, [1, 2]));
+    refuses(() => e.open(openReq('c', msg, 1, [1, 2])), 'attempt_cap_reached');
+    e.open(openReq('b', msg, 2, [1, 3]));
+    assert.equal(e.abort({ session_id: 'a' }).aborted, 1);
+    e.open(openReq('c', msg, 1, [1, 2]));
+    assert.equal(e.liveAttempts, 2);
+  });
+
+  it('abort wipes only the named attempt', () => {
+    const { nodes } = makeCluster(2, 3);
+    const e = nodes[0]!.engine;
+    const msg = new Uint8Array(32).fill(8);
+    const r = openReq('a', msg, 1, [1, 2]);
+    e.open(r);
+    assert.equal(e.abort({ session_id: 'a', attempt_id: 'cd'.repeat(32) }).aborted, 0);
+    assert.equal(e.abort({ session_id: 'a', attempt_id: r.attempt_id }).aborted, 1);
+    assert.equal(e.liveAttempts, 0);
+    // A never-consumed attempt may be opened again with fresh nonces.
+    e.open(r);
+  });
+});
+
+describe('signer engine: fault injection', () => {
+  it('corruptShares makes the aggregate fail naming this signer', () => {
+    const { nodes, pub } = makeCluster(2, 3);
+    const n1 = nodes[0]!;
+    const bad = new SigningEngine({
+      store: n1.store,
+      clock: new FakeClock(),
+      faults: { corruptShares: true },
+    });
+    const msg = new Uint8Array(32).fill(2);
+    const req = openReq('s', msg, 1, [1, 2]);
+    const pkg = pkgOf(msg, [bad.open(req), nodes[1]!.engine.open(req)]);
+    const body = { key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package: pkg };
+    const shares = [
+      decodeSignatureShare(bad.round2(body).share),
+      decodeSignatureShare(nodes[1]!.engine.round2(body).share),
+    ];
+    assert.throws(
+      () => aggregate(pub, { message: msg, commitments: pkg.commitments.map(decodeCommitments) }, shares),
+      {
+        code: 'aggregate_failed',
+        culprits: [1],
+      },
+    );
+  });
+});

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { SignerClient } from '../../src/coordinator/signer-client.js';
+import { generateIdentityKey, identityPublicKey, toHex, xOnlyGroupKey } from '../../src/crypto/index.js';
+import { FloeError } from '../../src/protocol/errors.js';
+import { attemptIdHex } from '../../src/signer/engine.js';
+import { importOver, signOver } from '../helpers/drive.js';
+import { libsecpVerify } from '../helpers/independent.js';
+import { type SignerProcess, spawnFloe, startSignerProcess } from '../helpers/processes.js';
+
+const coordinator = generateIdentityKey();
+const coordinatorPub = toHex(identityPublicKey(coordinator));
+const PASS = 'signer process passphrase';
+
+describe('signer processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'floe-sproc-'));
+  const procs: SignerProcess[] = [];
+  after(async () => {
+    await Promise.all(procs.map((p) => p.kill()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a consumed attempt stays consumed across kill -9 and restart (new process, same data dir)', async () => {
+    for (const i of [1, 2, 3]) {
+      procs.push(
+        await startSignerProcess({
+          dataDir: join(dir, `s${i}`),
+          coordinators: [coordinatorPub],
+          passphrase: PASS,
+        }),
+      );
+    }
+    const clients = procs.map(
+      (p) => new SignerClient({ url: p.url, signerIdentity: p.identity, identity: coordinator }),
+    );
+    const { pub } = await importOver(clients, 2, 'k1');
+    const signed = await signOver(
+      [
+        { client: clients[0]!, id: 1 },
+        { client: clients[1]!, id: 2 },
+      ],
+      pub,
+      'k1',
+    );
+    assert.ok(libsecpVerify(signed.sig, signed.message, xOnlyGroupKey(pub)));
+
+    // Open a second attempt on signer 1 (nonces live only in its memory), then kill -9.
+    const live = { ...signed.open, session_id: 'live-session', attempt_id: '' };
+    live.attempt_id = attemptIdHex('live-session', signed.message, 1, [1, 2]);
+    await clients[0]!.call('signOpen', live);
+
+    await procs[0]!.kill('SIGKILL');
+    const restarted = await startSignerProcess({
+      dataDir: join(dir, 's1'),
+      coordinators: [coordinatorPub],
+      passphrase: PASS,
+    });
+    procs[0] = restarted;
+    assert.equal(restarted.identity, clients[0]!.signerIdentity, 'identity survives restart');
+    const c1 = new SignerClient({
+      url: restarted.url,
+      signerIdentity: restarted.identity,
+      identity: coordinator,
+    });
+
+    const refused = (code: string) => (e: unknown) => e instanceof FloeError && e.code === code;
+    await assert.rejects(c1.call('signRound2', signed.round2), refused('consumed_nonce_replay'));
+    await assert.rejects(c1.call('signOpen', signed.open), refused('consumed_nonce_replay'));
+    // The attempt that was live at the crash has no nonces any more: round 2 cannot sign it.
+    assert.equal((await c1.call('nodeInfo', {})).live_attempts, 0);
+    // A new attempt on the restarted signer works.
+    const again = await signOver(
+      [
+        { client: c1, id: 1 },
+        { client: clients[2]!, id: 3 },
+      ],
+      pub,
+      'k1',
+    );
+    assert.ok(libsecpVerify(again.sig, again.message, xOnlyGroupKey(pub)));
+  });
+
+  it('a wrong passphrase stops start-up with a clear message', async () => {
+    const s = spawnFloe(['signer'], {
+      FLOE_SIGNER_DATA_DIR: join(dir, 's2'),
+      FLOE_SIGNER_LISTEN: '127.0.0.1:0',
+      FLOE_SIGNER_COORDINATORS: coordinatorPub,
+      FLOE_SIGNER_PASSPHRASE: 'not the passphrase',
+    });
+    assert.equal(await s.exited, 1);
+    assert.match(s.stderr.join(''), /wrong passphrase/);
+    assert.ok(!s.stderr.join('').includes('not the passphrase'));
+  });
+
+  it('a missing allowlist stops start-up with a clear message', async () => {
+    const s = spawnFloe(['signer'], {
+      FLOE_SIGNER_DATA_DIR: join(dir, 's9'),
+      FLOE_SIGNER_LISTEN: '127.0.0.1:0',
+      FLOE_SIGNER_PASSPHRASE: PASS,
+    });
+    assert.equal(await s.exited, 1);
+    assert.match(s.stderr.join(''), /allowlist/);
+  });
+
+  it('no passphrase source stops start-up with a clear message', async () => {
+    const s = spawnFloe(['signer'], {
+      FLOE_SIGNER_DATA_DIR: join(dir, 's8'),
+      FLOE_SIGNER_LISTEN: '127.0.0.1:0',
+      FLOE_SIGNER_COORDINATORS: coordinatorPub,
+    });
+    assert.equal(await s.exited, 1);
+    assert.match(s.stderr.join(''), /FLOE_SIGNER_PASSPHRASE|passphrase/);
+  });
+});
