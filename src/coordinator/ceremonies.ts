@@ -1,0 +1,351 @@
+/**
+ * Key ceremonies driven by the coordinator (DESIGN §8).
+ *
+ * DKG: rounds 1–3 on every member; round-2 shares travel sealed between signers (the
+ * coordinator relays them blind); at the end every member signs the transcript hash and
+ * group key, and the key becomes `active` only when all those certificates agree and
+ * verify, and every member has accepted all of them. Any failure names the member at fault
+ * where it can be known, marks the ceremony and key failed, and tells the members to drop
+ * their state.
+ *
+ * Import: the client split the secret and sealed each share to its signer; the coordinator
+ * relays the sealed shares and checks each signer's signed acknowledgement.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SealedBox } from '../crypto/box.js';
+import { verifyDkgRound1Package } from '../crypto/dkg.js';
+import {
+  decodeDkgRound1,
+  decodePublicKeyPackage,
+  encodePublicKeyPackage,
+  type PublicKeyPackageJson,
+} from '../crypto/encoding.js';
+import { isCryptoError } from '../crypto/errors.js';
+import { fromHex, toHex } from '../crypto/hex.js';
+import { verifyDigest } from '../crypto/identity.js';
+import { groupPublicKey, xOnlyGroupKey } from '../crypto/signing.js';
+import { FloeError, isFloeError } from '../protocol/errors.js';
+import { dkgCertificateDigest, importCertificateDigest } from '../protocol/transcript.js';
+import type { CeremonyRecord, KeyMember, KeyRecord, KeyStore, SignerRecord } from './ports.js';
+import type { SignerClient } from './signer-client.js';
+
+export interface CeremonyOptions {
+  keys: KeyStore;
+  clientFor: (signer: SignerRecord) => SignerClient;
+  audit: (
+    tenantId: string,
+    kind: string,
+    subjectType: string,
+    subjectId: string,
+    data: unknown,
+  ) => Promise<void>;
+  now?: () => number;
+  roundTimeoutMs?: number;
+}
+
+export const newId = (prefix: string) => `${prefix}_${toHex(randomBytes(12))}`;
+
+export class CeremonyDriver {
+  private readonly o: Required<CeremonyOptions>;
+
+  constructor(o: CeremonyOptions) {
+    this.o = { now: Date.now, roundTimeoutMs: 30_000, ...o };
+  }
+
+  /** Create the key and ceremony rows (status pending); `runDkg` then drives it. */
+  async createDkg(
+    tenantId: string,
+    signers: SignerRecord[],
+    threshold: number,
+    label: string | null,
+  ): Promise<{ key: KeyRecord; ceremony: CeremonyRecord }> {
+    const n = signers.length;
+    if (n < 2) throw new FloeError('invalid_request', 'a key needs at least 2 signers');
+    if (!Number.isInteger(threshold) || threshold < 2 || threshold > n) {
+      throw new FloeError('invalid_request', `threshold must be from 2 to ${n}`);
+    }
+    if (new Set(signers.map((s) => s.identityPubkey)).size !== n) {
+      throw new FloeError('invalid_request', 'signers must be distinct');
+    }
+    const now = this.o.now();
+    const members: KeyMember[] = signers.map((s, i) => ({
+      identifier: i + 1,
+      signer_id: s.id,
+      identity: s.identityPubkey,
+    }));
+    const key: KeyRecord = {
+      id: newId('key'),
+      tenantId,
+      label,
+      threshold,
+      n,
+      groupPublicKey: '',
+      xOnlyPublicKey: '',
+      publicKeyPackage: null,
+      members,
+      origin: 'dkg',
+      tweak: null,
+      status: 'pending',
+      createdAt: now,
+      updatedAt: now,
+    };
+    const ceremony: CeremonyRecord = {
+      id: newId('cer'),
+      tenantId,
+      keyId: key.id,
+      status: 'pending',
+      threshold,
+      n,
+      participants: members,
+      transcriptHash: null,
+      errorCode: null,
+      errorMessage: null,
+      culprits: [],
+      createdAt: now,
+      updatedAt: now,
+      expiresAt: now + 10 * 60_000,
+    };
+    await this.o.keys.insertKey(key);
+    await this.o.keys.insertCeremony(ceremony);
+    await this.o.audit(tenantId, 'key.dkg_started', 'key', key.id, { ceremony: ceremony.id, threshold, n });
+    return { key, ceremony };
+  }
+
+  /** Run every round; resolves with the activated key or throws the ceremony's failure. */
+  async runDkg(key: KeyRecord, ceremony: CeremonyRecord, signers: SignerRecord[]): Promise<KeyRecord> {
+    const t = this.o.roundTimeoutMs;
+    const clients = signers.map((s) => this.o.clientFor(s));
+    const cid = ceremony.id;
+    const step = async (status: CeremonyRecord['status']) =>
+      this.o.keys.updateCeremony(key.tenantId, cid, { status });
+    // Run a call on every member; on any failure, name the failing members.
+    const all = async <T>(f: (c: SignerClient, i: number) => Promise<T>): Promise<T[]> => {
+      const rs = await Promise.allSettled(clients.map((c, i) => f(c, i)));
+      const bad = rs.flatMap((r, i) => (r.status === 'rejected' ? [{ id: i + 1, e: r.reason }] : []));
+      if (bad.length) {
+        // A member's own refusal may blame others (culprits); otherwise the failing member is at fault.
+        const blamed = new Set<number>();
+        for (const b of bad) {
+          const c = isFloeError(b.e) ? (b.e.extra.culprits as number[] | undefined) : undefined;
+          if (c?.length) for (const x of c) blamed.add(x);
+          else blamed.add(b.id);
+        }
+        const first = bad[0]!.e;
+        throw new FloeError(
+          'dkg_failed',
+          `member ${bad[0]!.id}: ${isFloeError(first) ? first.message : 'failed'}`,
+          {
+            culprits: [...blamed].sort((a, b) => a - b),
+          },
+        );
+      }
+      return rs.map((r) => (r as PromiseFulfilledResult<T>).value);
+    };
+    try {
+      await step('round1');
+      const participants = key.members.map((m) => ({ identifier: m.identifier, identity: m.identity }));
+      const r1 = await all((c, i) =>
+        c.call(
+          'dkgRound1',
+          {
+            ceremony_id: cid,
+            key_id: key.id,
+            threshold: key.threshold,
+            n: key.n,
+            identifier: i + 1,
+            participants,
+          },
+          t,
+        ),
+      );
+      // Check every broadcast before relaying it, to name a bad member early.
+      for (const [i, r] of r1.entries()) {
+        if (r.identifier !== i + 1 || r.round1.identifier !== i + 1) {
+          throw new FloeError('dkg_failed', `member ${i + 1} answered for another identifier`, {
+            culprits: [i + 1],
+          });
+        }
+        try {
+          verifyDkgRound1Package(decodeDkgRound1(r.round1), key.threshold);
+        } catch (e) {
+          throw new FloeError('dkg_failed', isCryptoError(e) ? e.message : 'bad round-1 package', {
+            culprits: [i + 1],
+          });
+        }
+      }
+      await step('round2');
+      const round1 = r1.map((r) => r.round1);
+      const r2 = await all((c) => c.call('dkgRound2', { ceremony_id: cid, round1 }, t));
+      const inbox = new Map<number, { sender: number; box: SealedBox }[]>(
+        key.members.map((m) => [m.identifier, []]),
+      );
+      for (const [i, r] of r2.entries()) {
+        const receivers = r.boxes.map((b) => b.receiver).sort((a, b) => a - b);
+        const expected = key.members.map((m) => m.identifier).filter((id) => id !== i + 1);
+        if (r.identifier !== i + 1 || receivers.join() !== expected.join()) {
+          throw new FloeError('dkg_failed', `member ${i + 1} did not send one share to each other member`, {
+            culprits: [i + 1],
+          });
+        }
+        for (const b of r.boxes) inbox.get(b.receiver)!.push({ sender: i + 1, box: b.box });
+      }
+      await step('round3');
+      const r3 = await all((c, i) => c.call('dkgRound3', { ceremony_id: cid, boxes: inbox.get(i + 1)! }, t));
+      // Every member must report the same public package and transcript, and sign them.
+      const pkgJson = JSON.stringify(r3[0]!.public_key_package);
+      const transcript = r3[0]!.transcript_hash;
+      for (const [i, r] of r3.entries()) {
+        if (
+          JSON.stringify(r.public_key_package) !== pkgJson ||
+          r.transcript_hash !== transcript ||
+          r.key_id !== key.id
+        ) {
+          throw new FloeError('dkg_failed', `member ${i + 1} derived a different key or transcript`, {
+            culprits: [i + 1],
+          });
+        }
+      }
+      const pub = decodePublicKeyPackage(r3[0]!.public_key_package);
+      const gk = groupPublicKey(pub);
+      const digest = dkgCertificateDigest(cid, key.id, fromHex(transcript, 'transcript', 32), gk);
+      for (const [i, r] of r3.entries()) {
+        if (
+          !verifyDigest(
+            fromHex(r.certificate, 'certificate', 64),
+            digest,
+            fromHex(key.members[i]!.identity, 'id', 32),
+          )
+        ) {
+          throw new FloeError('dkg_failed', `member ${i + 1} signed an invalid certificate`, {
+            culprits: [i + 1],
+          });
+        }
+      }
+      await step('certifying');
+      const certificates = r3.map((r) => ({
+        identifier: r.identifier,
+        transcript_hash: r.transcript_hash,
+        group_public_key: toHex(gk),
+        certificate: r.certificate,
+      }));
+      await all((c) => c.call('dkgCertify', { ceremony_id: cid, key_id: key.id, certificates }, t));
+      const activated = {
+        status: 'active' as const,
+        groupPublicKey: toHex(gk),
+        xOnlyPublicKey: toHex(xOnlyGroupKey(pub)),
+        publicKeyPackage: encodePublicKeyPackage(pub),
+        tweak: encodePublicKeyPackage(pub).tweak,
+      };
+      await this.o.keys.updateKey(key.tenantId, key.id, activated);
+      await this.o.keys.updateCeremony(key.tenantId, cid, {
+        status: 'completed',
+        transcriptHash: transcript,
+      });
+      await this.o.audit(key.tenantId, 'key.activated', 'key', key.id, {
+        ceremony: cid,
+        transcript_hash: transcript,
+      });
+      return { ...key, ...activated, updatedAt: this.o.now() };
+    } catch (e) {
+      const err = isFloeError(e) ? e : new FloeError('dkg_failed', 'ceremony failed');
+      const culprits = (err.extra.culprits as number[] | undefined) ?? [];
+      await this.o.keys.updateCeremony(key.tenantId, cid, {
+        status: 'failed',
+        errorCode: err.code,
+        errorMessage: err.message,
+        culprits,
+      });
+      await this.o.keys.updateKey(key.tenantId, key.id, { status: 'failed' });
+      await this.o.audit(key.tenantId, 'key.dkg_failed', 'key', key.id, {
+        ceremony: cid,
+        code: err.code,
+        culprits,
+      });
+      for (const c of clients) c.call('dkgAbort', { ceremony_id: cid }, 2000).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Relay a client-side dealer split: `shares[i]` is sealed to `signers[i]` (identifier i+1).
+   * The key is active only when every signer acknowledged its share with a valid signature.
+   */
+  async importDealer(
+    tenantId: string,
+    signers: SignerRecord[],
+    publicKeyPackage: PublicKeyPackageJson,
+    sealedShares: SealedBox[],
+    label: string | null,
+    /** The client's key id: the sealed shares are bound to it. */
+    keyId: string = newId('key'),
+  ): Promise<KeyRecord> {
+    const pub = decodePublicKeyPackage(publicKeyPackage);
+    if (pub.n !== signers.length || sealedShares.length !== signers.length) {
+      throw new FloeError('invalid_request', 'one sealed share per signer, and n signers');
+    }
+    if (new Set(signers.map((s) => s.identityPubkey)).size !== signers.length) {
+      throw new FloeError('invalid_request', 'signers must be distinct');
+    }
+    const now = this.o.now();
+    const gk = groupPublicKey(pub);
+    const key: KeyRecord = {
+      id: keyId,
+      tenantId,
+      label,
+      threshold: pub.threshold,
+      n: pub.n,
+      groupPublicKey: toHex(gk),
+      xOnlyPublicKey: toHex(xOnlyGroupKey(pub)),
+      publicKeyPackage: encodePublicKeyPackage(pub),
+      members: signers.map((s, i) => ({ identifier: i + 1, signer_id: s.id, identity: s.identityPubkey })),
+      origin: 'dealer',
+      tweak: encodePublicKeyPackage(pub).tweak,
+      status: 'pending',
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.o.keys.insertKey(key);
+    const rs = await Promise.allSettled(
+      signers.map((s, i) =>
+        this.o.clientFor(s).call(
+          'keyImport',
+          {
+            key_id: key.id,
+            identifier: i + 1,
+            public_key_package: encodePublicKeyPackage(pub),
+            sealed_share: sealedShares[i]!,
+          },
+          this.o.roundTimeoutMs,
+        ),
+      ),
+    );
+    const bad: number[] = [];
+    for (const [i, r] of rs.entries()) {
+      const vs = pub.verifyingShares.get(i + 1)!;
+      const ok =
+        r.status === 'fulfilled' &&
+        r.value.verifying_share === toHex(vs) &&
+        verifyDigest(
+          fromHex(r.value.certificate, 'certificate', 64),
+          importCertificateDigest(key.id, i + 1, gk, vs),
+          fromHex(signers[i]!.identityPubkey, 'id', 32),
+        );
+      if (!ok) bad.push(i + 1);
+    }
+    if (bad.length) {
+      await this.o.keys.updateKey(tenantId, key.id, { status: 'failed' });
+      await this.o.audit(tenantId, 'key.import_failed', 'key', key.id, { members: bad });
+      const first = rs[bad[0]! - 1]!;
+      const why =
+        first.status === 'rejected' && isFloeError(first.reason)
+          ? first.reason.message
+          : 'bad acknowledgement';
+      throw new FloeError('import_failed', `signer ${bad[0]} did not accept its share: ${why}`, {
+        culprits: bad,
+      });
+    }
+    await this.o.keys.updateKey(tenantId, key.id, { status: 'active' });
+    await this.o.audit(tenantId, 'key.imported', 'key', key.id, { n: key.n, threshold: key.threshold });
+    return { ...key, status: 'active' };
+  }
+}

@@ -1,0 +1,112 @@
+/** Assembles a coordinator process: database, identity, JWT secret, application, HTTP API, jobs. */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { CoordinatorConfig } from '../config/coordinator.js';
+import { loadOrCreateSecret, writeSecretFile } from '../config/secret-file.js';
+import { splitListen } from '../config/signer.js';
+import { fromHex, toHex } from '../crypto/hex.js';
+import { generateIdentityKey, identityPublicKey } from '../crypto/identity.js';
+import { buildApi } from './api/server.js';
+import { Coordinator } from './app.js';
+import { createApiToken } from './auth/tokens.js';
+import type { Backend } from './backend.js';
+import { CoordinatorMetrics } from './metrics.js';
+import { openBackend } from './pg-backend.js';
+
+export const DEFAULT_TENANT = 'default';
+
+export interface RunningCoordinator {
+  app: FastifyInstance;
+  coordinator: Coordinator;
+  backend: Backend;
+  url: string;
+  identityPub: string;
+  /** Set when this start created the first admin token (and wrote it to admin_token_file). */
+  adminToken?: string;
+  close(): Promise<void>;
+}
+
+/** The coordinator's identity key (signs envelopes to signers), kept in a 0600 file in the data dir. */
+export function coordinatorIdentity(dataDir: string): { identity: Uint8Array; identityPub: string } {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const hex = loadOrCreateSecret(join(dataDir, 'identity.key'), 'coordinator identity key', () =>
+    toHex(generateIdentityKey()),
+  );
+  const identity = fromHex(hex, 'identity key', 32);
+  return { identity, identityPub: toHex(identityPublicKey(identity)) };
+}
+
+export async function startCoordinator(
+  cfg: CoordinatorConfig,
+  opts: { logger?: unknown; jobIntervalMs?: number; resumeAfterMs?: number } = {},
+): Promise<RunningCoordinator> {
+  const { identity, identityPub } = coordinatorIdentity(cfg.data_dir);
+  const jwtSecret = fromHex(
+    loadOrCreateSecret(join(cfg.data_dir, 'jwt.key'), 'JWT secret', () => toHex(randomBytes(32))),
+    'jwt secret',
+    32,
+  );
+  const backend = await openBackend(cfg.database_url ? { url: cfg.database_url } : { dataDir: cfg.data_dir });
+  const metrics = new CoordinatorMetrics();
+  const api = { logger: (opts.logger as never) ?? { level: cfg.log_level } };
+  let app: FastifyInstance | undefined;
+  const coordinator = new Coordinator({
+    backend,
+    identity,
+    metrics,
+    sessionTtlMs: cfg.session_ttl_s * 1000,
+    roundTimeoutMs: cfg.round_timeout_ms,
+    maxAttempts: cfg.max_attempts,
+    quarantineAfter: cfg.quarantine_after,
+    jobIntervalMs: opts.jobIntervalMs ?? cfg.job_interval_ms,
+    resumeAfterMs: opts.resumeAfterMs ?? cfg.resume_after_ms,
+    log: {
+      info: (o, m) => app?.log.info(o, m),
+      warn: (o, m) => app?.log.warn(o, m),
+    },
+  });
+
+  // First start: a tenant and an admin token, written once to admin_token_file (0600).
+  let adminToken: string | undefined;
+  await backend.ensureTenant(DEFAULT_TENANT, 'default', Date.now());
+  if ((await backend.listTokens(DEFAULT_TENANT)).length === 0) {
+    const t = await createApiToken(backend, {
+      tenantId: DEFAULT_TENANT,
+      role: 'admin',
+      label: 'bootstrap admin',
+      now: Date.now(),
+    });
+    adminToken = t.token;
+    if (cfg.admin_token_file && !existsSync(cfg.admin_token_file))
+      writeSecretFile(cfg.admin_token_file, t.token);
+  }
+
+  app = await buildApi({
+    coordinator,
+    metrics,
+    jwtSecret,
+    logger: api.logger,
+    rateLimit: { perSecond: cfg.rate_limit_per_s, burst: cfg.rate_limit_burst },
+    ...(cfg.tls ? { https: { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) } } : {}),
+  });
+  const { host, port } = splitListen(cfg.listen);
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const url = `${cfg.tls ? 'https' : 'http'}://${host}:${typeof addr === 'object' && addr ? addr.port : port}`;
+  coordinator.start();
+  return {
+    app,
+    coordinator,
+    backend,
+    url,
+    identityPub,
+    ...(adminToken ? { adminToken } : {}),
+    async close() {
+      await app!.close();
+      await coordinator.close();
+      await backend.close();
+    },
+  };
+}

@@ -1,0 +1,440 @@
+/**
+ * The coordinator's storage on Postgres (or embedded PGlite): every operation runs in its
+ * own transaction as the non-superuser `floe_app` role, scoped to its tenant by row-level
+ * security. Cross-tenant operations (token lookup at login, expiry, resumption, metrics)
+ * go through narrow SECURITY DEFINER functions in the schema.
+ */
+import { createHash } from 'node:crypto';
+import { type Db, type OpenDbOptions, openDb, type Tx } from '../db/connection.js';
+import * as audit from '../db/queries/audit.js';
+import * as ceremonies from '../db/queries/ceremonies.js';
+import * as keys from '../db/queries/keys.js';
+import * as nonces from '../db/queries/nonces.js';
+import * as sessions from '../db/queries/sessions.js';
+import * as signers from '../db/queries/signers.js';
+import * as tenants from '../db/queries/tenants.js';
+import * as tokens from '../db/queries/tokens.js';
+import type { ApiTokenRecord, RefreshRecord } from './auth/tokens.js';
+import type { Backend } from './backend.js';
+import type {
+  CeremonyRecord,
+  KeyRecord,
+  NewSession,
+  Page,
+  SessionPatch,
+  SessionRecord,
+  SignerRecord,
+} from './ports.js';
+import type { SessionStatus } from './session-state.js';
+
+const NON_TERMINAL_CEREMONY = ['pending', 'round1', 'round2', 'round3', 'certifying'] as const;
+
+function keyRecord(r: keys.KeyRow): KeyRecord {
+  return {
+    id: r.id,
+    tenantId: r.tenantId,
+    label: r.label === '' ? null : r.label,
+    threshold: r.threshold,
+    n: r.n,
+    groupPublicKey: r.groupPublicKey ?? '',
+    xOnlyPublicKey: r.xOnlyPublicKey ?? '',
+    publicKeyPackage: r.publicKeyPackage,
+    members: r.members,
+    origin: r.origin,
+    tweak: r.tweak,
+    status: r.status,
+    createdAt: Number(r.createdAt),
+    updatedAt: Number(r.updatedAt),
+  };
+}
+
+function signerRecord(r: signers.SignerRow): SignerRecord {
+  return {
+    id: r.id,
+    name: r.name === '' ? null : r.name,
+    url: r.url,
+    identityPubkey: r.identityPubkey,
+    status: r.status,
+    faultCount: r.faultCount,
+    quarantined: r.quarantined,
+    quarantinedAt: r.quarantinedAt === null ? null : Number(r.quarantinedAt),
+    quarantineOverride: r.quarantineOverride,
+    lastSeenAt: r.lastSeenAt === null ? null : Number(r.lastSeenAt),
+    lastLatencyMs: r.lastLatencyMs,
+    createdAt: Number(r.createdAt),
+  };
+}
+
+function sessionRecord(r: sessions.SessionRow): SessionRecord {
+  const num = (x: number | null) => (x === null ? null : Number(x));
+  return {
+    sessionId: r.sessionId,
+    tenantId: r.tenantId,
+    keyId: r.keyId,
+    messageHash: r.messageHash,
+    status: r.status as SessionStatus,
+    attempt: r.attempt,
+    threshold: r.threshold,
+    participants: r.participants ?? [],
+    nonceCommitments: r.nonceCommitments ?? {},
+    partialSignatures: r.partialSignatures ?? {},
+    finalSignature: r.finalSignature,
+    createdBy: r.createdBy,
+    idempotencyKey: r.idempotencyKey,
+    errorCode: r.errorCode,
+    errorMessage: r.errorMessage,
+    culprits: r.culprits ?? [],
+    createdAt: Number(r.createdAt),
+    updatedAt: Number(r.updatedAt),
+    expiresAt: Number(r.expiresAt),
+    nonceCollectionStartedAt: num(r.nonceCollectionStartedAt),
+    signingStartedAt: num(r.signingStartedAt),
+    completedAt: num(r.completedAt),
+    failedAt: num(r.failedAt),
+  };
+}
+
+function ceremonyRecord(r: ceremonies.CeremonyRow): CeremonyRecord {
+  return {
+    id: r.id,
+    tenantId: r.tenantId,
+    keyId: r.keyId,
+    status: r.status,
+    threshold: r.threshold,
+    n: r.n,
+    participants: r.participants,
+    transcriptHash: r.transcriptHash,
+    errorCode: r.errorCode,
+    errorMessage: r.errorMessage,
+    culprits: r.culprits ?? [],
+    createdAt: Number(r.createdAt),
+    updatedAt: Number(r.updatedAt),
+    expiresAt: Number(r.expiresAt),
+  };
+}
+
+function tokenRecord(r: tokens.ApiTokenRow): ApiTokenRecord {
+  return {
+    id: r.id,
+    tenantId: r.tenantId,
+    role: r.role,
+    label: r.label === '' ? null : r.label,
+    createdAt: Number(r.createdAt),
+    expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
+    revokedAt: r.revokedAt === null ? null : Number(r.revokedAt),
+  };
+}
+
+export class PgBackend implements Backend {
+  constructor(
+    readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get kind() {
+    return this.db.kind;
+  }
+
+  private t<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.transaction(fn, { tenantId });
+  }
+
+  private global<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.transaction(fn);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  // ---- keys and ceremonies
+  async getKey(tenantId: string, keyId: string) {
+    const r = await this.t(tenantId, (q) => keys.getKey(q, keyId));
+    return r ? keyRecord(r) : undefined;
+  }
+
+  async insertKey(k: KeyRecord): Promise<void> {
+    await this.t(k.tenantId, (q) =>
+      keys.insertKey(q, {
+        id: k.id,
+        label: k.label,
+        threshold: k.threshold,
+        n: k.n,
+        groupPublicKey: k.groupPublicKey || null,
+        xOnlyPublicKey: k.xOnlyPublicKey || null,
+        publicKeyPackage: k.publicKeyPackage ?? null,
+        members: k.members,
+        origin: k.origin,
+        tweak: k.tweak ?? null,
+        status: k.status,
+        createdAt: k.createdAt,
+      }),
+    );
+  }
+
+  async updateKey(
+    tenantId: string,
+    keyId: string,
+    patch: Parameters<Backend['updateKey']>[2],
+  ): Promise<void> {
+    await this.t(tenantId, (q) => keys.updateKey(q, keyId, patch as keys.KeyPatch, { at: this.now() }));
+  }
+
+  async insertCeremony(c: CeremonyRecord): Promise<void> {
+    await this.t(c.tenantId, (q) =>
+      ceremonies.insertCeremony(q, {
+        id: c.id,
+        keyId: c.keyId,
+        threshold: c.threshold,
+        n: c.n,
+        participants: c.participants,
+        createdAt: c.createdAt,
+        expiresAt: c.expiresAt,
+      }),
+    );
+  }
+
+  async updateCeremony(
+    tenantId: string,
+    id: string,
+    patch: Parameters<Backend['updateCeremony']>[2],
+  ): Promise<void> {
+    const { status, ...rest } = patch;
+    await this.t(tenantId, async (q) => {
+      const cur = await ceremonies.getCeremony(q, id);
+      if (!cur) return;
+      await ceremonies.transitionCeremony(q, id, NON_TERMINAL_CEREMONY, status ?? cur.status, rest, {
+        now: this.now(),
+      });
+    });
+  }
+
+  async getCeremony(tenantId: string, id: string) {
+    const r = await this.t(tenantId, (q) => ceremonies.getCeremony(q, id));
+    return r ? ceremonyRecord(r) : undefined;
+  }
+
+  async getCeremonyForKey(tenantId: string, keyId: string) {
+    const r = await this.t(tenantId, (q) => ceremonies.getCeremonyForKey(q, keyId));
+    return r ? ceremonyRecord(r) : undefined;
+  }
+
+  async listKeys(tenantId: string, limit: number, cursor: string | null): Promise<Page<KeyRecord>> {
+    const r = await this.t(tenantId, (q) => keys.listKeys(q, { limit, cursor }));
+    return { items: r.items.map(keyRecord), nextCursor: r.nextCursor };
+  }
+
+  // ---- signers (global infrastructure, no tenant)
+  async listSigners() {
+    return (await this.global((q) => signers.listSigners(q))).map(signerRecord);
+  }
+
+  async getSigner(id: string) {
+    const r = await this.global((q) => signers.getSigner(q, id));
+    return r ? signerRecord(r) : undefined;
+  }
+
+  async insertSigner(s: SignerRecord): Promise<void> {
+    await this.global((q) =>
+      signers.insertSigner(q, {
+        id: s.id,
+        name: s.name,
+        url: s.url,
+        identityPubkey: s.identityPubkey,
+        status: s.status,
+        createdAt: s.createdAt,
+      }),
+    );
+  }
+
+  async updateSigner(id: string, patch: Parameters<Backend['updateSigner']>[1]): Promise<void> {
+    await this.global((q) => signers.updateSigner(q, id, patch, this.now()));
+  }
+
+  async recordSignerFault(signerId: string, _kind: string, quarantineAfter: number) {
+    const r = await this.global((q) => signers.recordSignerFault(q, signerId, quarantineAfter, this.now()));
+    return r ?? { faultCount: 0, quarantined: false };
+  }
+
+  async recordSignerSeen(signerId: string, latencyMs: number): Promise<void> {
+    await this.global((q) => signers.recordSignerSeen(q, signerId, this.now(), latencyMs));
+  }
+
+  // ---- sessions
+  async getSession(tenantId: string, sessionId: string) {
+    const r = await this.t(tenantId, (q) => sessions.getSession(q, sessionId));
+    return r ? sessionRecord(r) : undefined;
+  }
+
+  async insertSession(s: NewSession) {
+    const fingerprint = createHash('sha256').update(`${s.keyId}|${s.messageHash}`).digest('hex');
+    const r = await this.t(s.tenantId, (q) =>
+      sessions.insertSession(q, {
+        sessionId: s.sessionId,
+        keyId: s.keyId,
+        messageHash: s.messageHash,
+        threshold: s.threshold,
+        createdBy: s.createdBy,
+        idempotencyKey: s.idempotencyKey,
+        idempotencyFingerprint: s.idempotencyKey ? fingerprint : null,
+        createdAt: s.createdAt,
+        expiresAt: s.expiresAt,
+      }),
+    );
+    return { session: sessionRecord(r.session), created: r.created };
+  }
+
+  async transitionSession(
+    tenantId: string,
+    sessionId: string,
+    from: readonly SessionStatus[],
+    expectAttempt: number,
+    to: SessionStatus,
+    patch: SessionPatch,
+  ) {
+    const r = await this.t(tenantId, (q) =>
+      sessions.transitionSession(q, sessionId, from, to, patch as sessions.SessionPatch, {
+        expectAttempt,
+        now: this.now(),
+      }),
+    );
+    return r ? sessionRecord(r) : null;
+  }
+
+  async insertCommitments(
+    tenantId: string,
+    sessionId: string,
+    attempt: number,
+    rows: { identifier: number; signerId: string; commitment: string }[],
+  ): Promise<void> {
+    await this.t(tenantId, (q) =>
+      nonces.insertCommitments(
+        q,
+        sessionId,
+        attempt,
+        rows.map((r) => ({ participant: r.identifier, signerId: r.signerId, commitment: r.commitment })),
+        this.now(),
+      ),
+    );
+  }
+
+  markCommitmentsUsed(tenantId: string, commitments: string[]) {
+    return this.t(tenantId, (q) => nonces.markAllUsed(q, commitments));
+  }
+
+  async listSessions(tenantId: string, limit: number, cursor: string | null, status: string | null) {
+    const r = await this.t(tenantId, (q) =>
+      sessions.listSessions(q, { limit, cursor, status: (status as SessionStatus | null) ?? null }),
+    );
+    return { items: r.items.map(sessionRecord), nextCursor: r.nextCursor };
+  }
+
+  listStaleSessions(staleMs: number, limit: number) {
+    return this.global((q) => sessions.listStaleSessions(q, staleMs, limit, this.now()));
+  }
+
+  countSessionsByStatus() {
+    return this.global((q) => sessions.countSessionsByStatus(q));
+  }
+
+  // ---- audit, tenants, jobs
+  async audit(
+    tenantId: string,
+    kind: string,
+    subjectType: string,
+    subjectId: string,
+    data: unknown,
+  ): Promise<void> {
+    await this.t(tenantId, (q) =>
+      audit.appendAudit(q, { actor: 'coordinator', kind, subjectType, subjectId, data, at: this.now() }),
+    );
+  }
+
+  async ensureTenant(id: string, name: string, now: number): Promise<void> {
+    await this.t(id, (q) => tenants.ensureTenant(q, { id, name, createdAt: now }));
+  }
+
+  async withJobLock(lockKey: number, fn: () => Promise<void>): Promise<boolean> {
+    const r = await this.db.withSessionLock(lockKey, fn);
+    return r.ran;
+  }
+
+  expireSessions() {
+    return this.global((q) => sessions.expireSessions(q));
+  }
+
+  cleanupSessions(retentionDays: number) {
+    return this.global((q) => sessions.cleanupSessions(q, retentionDays));
+  }
+
+  // ---- tokens
+  async insertToken(t: ApiTokenRecord & { hash: string }): Promise<void> {
+    await this.t(t.tenantId, (q) =>
+      tokens.insertApiToken(q, {
+        id: t.id,
+        tokenSha256: t.hash,
+        role: t.role,
+        label: t.label,
+        createdAt: t.createdAt,
+        expiresAt: t.expiresAt,
+      }),
+    );
+  }
+
+  async findTokenByHash(hash: string) {
+    const r = await this.global((q) => tokens.findApiTokenByHash(q, hash));
+    return r ? tokenRecord(r) : undefined;
+  }
+
+  async getToken(tenantId: string, id: string) {
+    const r = await this.t(tenantId, (q) => tokens.getApiToken(q, id));
+    return r ? tokenRecord(r) : undefined;
+  }
+
+  async listTokens(tenantId: string) {
+    return (await this.t(tenantId, (q) => tokens.listApiTokens(q))).map(tokenRecord);
+  }
+
+  revokeToken(tenantId: string, id: string, at: number) {
+    return this.t(tenantId, (q) => tokens.revokeApiToken(q, id, at));
+  }
+
+  async insertRefresh(r: RefreshRecord & { hash: string }): Promise<void> {
+    await this.t(r.tenantId, (q) =>
+      tokens.insertRefreshToken(q, {
+        id: r.id,
+        tokenId: r.tokenId,
+        familyId: r.familyId,
+        tokenSha256: r.hash,
+        createdAt: this.now(),
+        expiresAt: r.expiresAt,
+      }),
+    );
+  }
+
+  async findRefreshByHash(hash: string) {
+    const r = await this.global((q) => tokens.findRefreshTokenByHash(q, hash));
+    if (!r) return undefined;
+    return {
+      id: r.id,
+      tenantId: r.tenantId,
+      tokenId: r.tokenId,
+      familyId: r.familyId,
+      expiresAt: Number(r.expiresAt),
+      usedAt: r.usedAt === null ? null : Number(r.usedAt),
+      revokedAt: r.revokedAt === null ? null : Number(r.revokedAt),
+    };
+  }
+
+  useRefresh(tenantId: string, id: string, at: number) {
+    return this.t(tenantId, (q) => tokens.useRefreshToken(q, id, at));
+  }
+
+  async revokeFamily(tenantId: string, familyId: string, at: number): Promise<void> {
+    await this.t(tenantId, (q) => tokens.revokeRefreshFamily(q, familyId, at));
+  }
+}
+
+export async function openBackend(o: OpenDbOptions): Promise<PgBackend> {
+  return new PgBackend(await openDb(o));
+}

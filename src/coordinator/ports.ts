@@ -1,0 +1,238 @@
+/**
+ * What the coordinator's orchestration needs from storage. The Postgres adapter implements
+ * it with conditional UPDATEs inside tenant-scoped transactions (row-level security).
+ */
+import type { SessionStatus } from './session-state.js';
+
+export interface KeyMember {
+  identifier: number;
+  signer_id: string;
+  /** Signer identity key, x-only hex. */
+  identity: string;
+}
+
+export type KeyStatus = 'pending' | 'active' | 'failed' | 'disabled';
+
+export interface KeyRecord {
+  id: string;
+  tenantId: string;
+  label: string | null;
+  threshold: number;
+  n: number;
+  groupPublicKey: string;
+  xOnlyPublicKey: string;
+  /** Encoded public key package (src/crypto/encoding.ts). */
+  publicKeyPackage: unknown;
+  members: KeyMember[];
+  origin: 'dkg' | 'dealer' | 'derived';
+  tweak: unknown;
+  status: KeyStatus;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SignerRecord {
+  id: string;
+  name: string | null;
+  url: string;
+  identityPubkey: string;
+  status: 'active' | 'disabled';
+  faultCount: number;
+  quarantined: boolean;
+  quarantinedAt: number | null;
+  quarantineOverride: boolean;
+  lastSeenAt: number | null;
+  lastLatencyMs: number | null;
+  createdAt: number;
+}
+
+export interface SessionRecord {
+  sessionId: string;
+  tenantId: string;
+  keyId: string;
+  messageHash: string;
+  status: SessionStatus;
+  attempt: number;
+  threshold: number;
+  /** Identifiers chosen for the current attempt. */
+  participants: number[];
+  /** Commitments by attempt then identifier (encoded). */
+  nonceCommitments: Record<string, Record<string, unknown>>;
+  /** Shares by attempt then identifier (encoded). */
+  partialSignatures: Record<string, Record<string, unknown>>;
+  finalSignature: string | null;
+  createdBy: string | null;
+  idempotencyKey: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  culprits: number[];
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+  nonceCollectionStartedAt: number | null;
+  signingStartedAt: number | null;
+  completedAt: number | null;
+  failedAt: number | null;
+}
+
+export type SessionPatch = Partial<
+  Pick<
+    SessionRecord,
+    | 'attempt'
+    | 'participants'
+    | 'nonceCommitments'
+    | 'partialSignatures'
+    | 'finalSignature'
+    | 'errorCode'
+    | 'errorMessage'
+    | 'culprits'
+    | 'nonceCollectionStartedAt'
+    | 'signingStartedAt'
+    | 'completedAt'
+    | 'failedAt'
+  >
+>;
+
+export interface FaultOutcome {
+  faultCount: number;
+  quarantined: boolean;
+}
+
+export interface CoordinatorStore {
+  getKey(tenantId: string, keyId: string): Promise<KeyRecord | undefined>;
+  listSigners(): Promise<SignerRecord[]>;
+  getSession(tenantId: string, sessionId: string): Promise<SessionRecord | undefined>;
+  /**
+   * Conditional move: only if the session is in one of `from` with attempt `expectAttempt`.
+   * Returns the updated session, or null if another writer got there first.
+   */
+  transitionSession(
+    tenantId: string,
+    sessionId: string,
+    from: readonly SessionStatus[],
+    expectAttempt: number,
+    to: SessionStatus,
+    patch: SessionPatch,
+  ): Promise<SessionRecord | null>;
+  /** Records an attempt's commitments; throws FloeError('nonce_reuse_detected') if any was seen before. */
+  insertCommitments(
+    tenantId: string,
+    sessionId: string,
+    attempt: number,
+    rows: { identifier: number; signerId: string; commitment: string }[],
+  ): Promise<void>;
+  /** Marks commitments used at round 2; false if any was already used. */
+  markCommitmentsUsed(tenantId: string, commitments: string[]): Promise<boolean>;
+  /** Count a fault against a signer; quarantine it at the configured threshold. */
+  recordSignerFault(signerId: string, kind: string, quarantineAfter: number): Promise<FaultOutcome>;
+  recordSignerSeen(signerId: string, latencyMs: number): Promise<void>;
+  audit(tenantId: string, kind: string, subjectType: string, subjectId: string, data: unknown): Promise<void>;
+}
+
+export interface NewSession {
+  sessionId: string;
+  tenantId: string;
+  keyId: string;
+  messageHash: string;
+  threshold: number;
+  createdBy: string | null;
+  idempotencyKey: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface SessionStore {
+  /** Insert, or return the existing session with the same (tenant, idempotency key). */
+  insertSession(s: NewSession): Promise<{ session: SessionRecord; created: boolean }>;
+  /** Non-terminal sessions not updated for `staleMs`, across tenants (for resumption after a crash). */
+  listStaleSessions(staleMs: number, limit: number): Promise<{ tenantId: string; sessionId: string }[]>;
+}
+
+export type CeremonyStatus =
+  | 'pending'
+  | 'round1'
+  | 'round2'
+  | 'round3'
+  | 'certifying'
+  | 'completed'
+  | 'failed';
+
+export interface CeremonyRecord {
+  id: string;
+  tenantId: string;
+  keyId: string;
+  status: CeremonyStatus;
+  threshold: number;
+  n: number;
+  participants: KeyMember[];
+  transcriptHash: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  culprits: number[];
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+}
+
+export interface KeyStore {
+  insertKey(k: KeyRecord): Promise<void>;
+  /** Set status and (on activation) the public package fields. */
+  updateKey(
+    tenantId: string,
+    keyId: string,
+    patch: Partial<
+      Pick<KeyRecord, 'status' | 'groupPublicKey' | 'xOnlyPublicKey' | 'publicKeyPackage' | 'tweak'>
+    >,
+  ): Promise<void>;
+  insertCeremony(c: CeremonyRecord): Promise<void>;
+  updateCeremony(
+    tenantId: string,
+    id: string,
+    patch: Partial<
+      Pick<CeremonyRecord, 'status' | 'transcriptHash' | 'errorCode' | 'errorMessage' | 'culprits'>
+    >,
+  ): Promise<void>;
+  getCeremony(tenantId: string, id: string): Promise<CeremonyRecord | undefined>;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface RegistryStore {
+  insertSigner(s: SignerRecord): Promise<void>;
+  getSigner(id: string): Promise<SignerRecord | undefined>;
+  updateSigner(
+    id: string,
+    patch: Partial<
+      Pick<
+        SignerRecord,
+        'status' | 'quarantineOverride' | 'faultCount' | 'quarantined' | 'quarantinedAt' | 'name' | 'url'
+      >
+    >,
+  ): Promise<void>;
+}
+
+export interface ListingStore {
+  listKeys(tenantId: string, limit: number, cursor: string | null): Promise<Page<KeyRecord>>;
+  listSessions(
+    tenantId: string,
+    limit: number,
+    cursor: string | null,
+    status: string | null,
+  ): Promise<Page<SessionRecord>>;
+  getCeremonyForKey(tenantId: string, keyId: string): Promise<CeremonyRecord | undefined>;
+  countSessionsByStatus(): Promise<Record<string, number>>;
+}
+
+export interface TenantStore {
+  ensureTenant(id: string, name: string, now: number): Promise<void>;
+}
+
+export interface JobStore {
+  /** Runs `fn` only if this coordinator wins the advisory lock `lockKey`; false otherwise. */
+  withJobLock(lockKey: number, fn: () => Promise<void>): Promise<boolean>;
+  expireSessions(): Promise<number>;
+  cleanupSessions(retentionDays: number): Promise<number>;
+}

@@ -1,0 +1,43 @@
+/**
+ * Choosing the signers of an attempt: `t` members of the key that are active, not
+ * quarantined (unless an admin override says so), not excluded in this session (culprits
+ * and members that failed to answer), preferring healthy and fast ones.
+ */
+export interface Candidate {
+  identifier: number;
+  signerId: string;
+  status: 'active' | 'disabled';
+  quarantined: boolean;
+  quarantineOverride: boolean;
+  faultCount: number;
+  lastLatencyMs: number | null;
+  lastSeenAt: number | null;
+}
+
+export function eligible(c: Candidate, excluded: ReadonlySet<number>): boolean {
+  return c.status === 'active' && (!c.quarantined || c.quarantineOverride) && !excluded.has(c.identifier);
+}
+
+/**
+ * Pick `t` eligible members: fewest faults first, then recently seen and fast, then
+ * identifier (deterministic); signers not seen lately rank last. Returns undefined when fewer
+ * than `t` are eligible.
+ */
+export function chooseSubset(
+  candidates: readonly Candidate[],
+  t: number,
+  excluded: ReadonlySet<number>,
+  /** Signers not seen (by a health probe or a request) since this time rank after the others. */
+  staleBefore = 0,
+): Candidate[] | undefined {
+  const ok = candidates.filter((c) => eligible(c, excluded));
+  if (ok.length < t) return undefined;
+  // Latency in 100 ms buckets: jitter must not reorder signers that are about equally close.
+  const score = (c: Candidate) =>
+    Math.floor((c.lastLatencyMs ?? 1_000) / 100) +
+    (c.lastSeenAt === null || c.lastSeenAt < staleBefore ? 1_000 : 0);
+  return [...ok]
+    .sort((a, b) => a.faultCount - b.faultCount || score(a) - score(b) || a.identifier - b.identifier)
+    .slice(0, t)
+    .sort((a, b) => a.identifier - b.identifier);
+}

@@ -1,0 +1,88 @@
+/**
+ * Talks to one signer node: seals each request in an envelope signed by the coordinator's
+ * identity, and accepts only answers signed by that signer and bound to the request.
+ */
+import { toHex } from '../crypto/hex.js';
+import { identityPublicKey } from '../crypto/identity.js';
+import { ENVELOPE_HEADER } from '../protocol/envelope.js';
+import { FloeError } from '../protocol/errors.js';
+import { acceptResponse, prepareRequest } from '../protocol/exchange.js';
+import {
+  type RequestOf,
+  type ResponseOf,
+  SIGNER_MESSAGES,
+  type SignerMessageName,
+} from '../protocol/messages/index.js';
+
+export interface SignerClientOptions {
+  /** Base URL, e.g. http://127.0.0.1:7101 */
+  url: string;
+  /** The signer's identity key, x-only hex (from the registry). */
+  signerIdentity: string;
+  /** The coordinator's identity secret key. */
+  identity: Uint8Array;
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+export class SignerClient {
+  readonly url: string;
+  readonly signerIdentity: string;
+  private readonly identity: Uint8Array;
+  private readonly self: string;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(o: SignerClientOptions) {
+    this.url = o.url.replace(/\/+$/, '');
+    this.signerIdentity = o.signerIdentity;
+    this.identity = o.identity;
+    this.self = toHex(identityPublicKey(o.identity));
+    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.now = o.now ?? Date.now;
+  }
+
+  async call<K extends SignerMessageName>(
+    name: K,
+    body: RequestOf<K>,
+    timeoutMs?: number,
+  ): Promise<ResponseOf<K>> {
+    const spec = SIGNER_MESSAGES[name];
+    const req = prepareRequest(spec, body as never, {
+      identity: this.identity,
+      from: this.self,
+      to: this.signerIdentity,
+      now: this.now(),
+    });
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(`${this.url}${req.path}`, {
+        method: 'POST',
+        headers: req.headers,
+        body: req.body,
+        signal: AbortSignal.timeout(timeoutMs ?? this.timeoutMs),
+      });
+      text = await res.text();
+    } catch (e) {
+      const why = e instanceof Error && e.name === 'TimeoutError' ? 'timed out' : 'connection failed';
+      throw new FloeError('signer_unreachable', `signer at ${this.url} ${why}`);
+    }
+    return acceptResponse(
+      spec,
+      { status: res.status, envelope: res.headers.get(ENVELOPE_HEADER) ?? undefined, text },
+      { self: this.self, peer: this.signerIdentity, re: req.nonce, now: this.now() },
+    ) as ResponseOf<K>;
+  }
+
+  /** Unauthenticated liveness probe. */
+  async healthz(timeoutMs = 3000): Promise<{ status: string; identity: string; version: string }> {
+    try {
+      const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+      if (!res.ok) throw new Error(String(res.status));
+      return (await res.json()) as { status: string; identity: string; version: string };
+    } catch {
+      throw new FloeError('signer_unreachable', `signer at ${this.url} is not healthy`);
+    }
+  }
+}

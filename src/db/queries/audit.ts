@@ -1,0 +1,72 @@
+/** The append-only audit log (the database refuses UPDATE and DELETE). */
+import type { Queryable } from '../connection.js';
+import { camelize, clampLimit, json } from './util.js';
+
+export interface AuditRow {
+  id: number;
+  tenantId: string;
+  at: number;
+  actor: string;
+  kind: string;
+  subjectType: string | null;
+  subjectId: string | null;
+  data: unknown;
+}
+
+export interface NewAuditEvent {
+  /** Defaults to the transaction's tenant. */
+  tenantId?: string;
+  /** Unix ms; defaults to Date.now(). */
+  at?: number;
+  actor: string;
+  kind: string;
+  subjectType?: string | null;
+  subjectId?: string | null;
+  data?: unknown;
+}
+
+const toAudit = (r: Record<string, unknown>) => camelize<AuditRow>(r);
+
+export async function appendAudit(q: Queryable, e: NewAuditEvent): Promise<AuditRow> {
+  const r = await q.query(
+    `INSERT INTO audit_events (tenant_id, at, actor, kind, subject_type, subject_id, data)
+     VALUES (coalesce($1, floe_current_tenant()), $2, $3, $4, $5, $6, $7::jsonb) RETURNING *`,
+    [
+      e.tenantId ?? null,
+      e.at ?? Date.now(),
+      e.actor,
+      e.kind,
+      e.subjectType ?? null,
+      e.subjectId ?? null,
+      json(e.data ?? {}),
+    ],
+  );
+  return toAudit(r.rows[0]!);
+}
+
+/** Newest first; `beforeId` continues a previous page. */
+export async function listAudit(
+  q: Queryable,
+  o: { limit?: number; beforeId?: number; subjectType?: string; subjectId?: string } = {},
+): Promise<AuditRow[]> {
+  const params: unknown[] = [];
+  const where = ['tenant_id = floe_current_tenant()'];
+  if (o.beforeId !== undefined) {
+    params.push(o.beforeId);
+    where.push(`id < $${params.length}`);
+  }
+  if (o.subjectType !== undefined) {
+    params.push(o.subjectType);
+    where.push(`subject_type = $${params.length}`);
+  }
+  if (o.subjectId !== undefined) {
+    params.push(o.subjectId);
+    where.push(`subject_id = $${params.length}`);
+  }
+  params.push(clampLimit(o.limit, 100, 1000));
+  const r = await q.query(
+    `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return r.rows.map(toAudit);
+}

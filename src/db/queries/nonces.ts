@@ -1,0 +1,166 @@
+/**
+ * Nonce commitments of signing attempts. A commitment (hiding || binding, two compressed
+ * points) — or either of its points — may be stored once across all sessions of all tenants;
+ * the unique indexes refuse a second one even when row-level security hides the first.
+ */
+import { FloeError } from '../../protocol/errors.js';
+import type { Queryable, Tx } from '../connection.js';
+import { camelize, dbError, isUniqueViolation, json } from './util.js';
+
+export interface NonceCommitmentRow {
+  id: number;
+  tenantId: string;
+  sessionId: string;
+  attempt: number;
+  participant: number;
+  signerId: string;
+  /** hiding || binding, 132 hex characters. */
+  nonceCommitment: string;
+  nonceUsed: boolean;
+  usedAt: number | null;
+  createdAt: number;
+}
+
+export interface CommitmentInput {
+  /** The member's identifier (1..255). */
+  participant: number;
+  signerId: string;
+  commitment: string;
+}
+
+const COMMITMENT_RE = /^0[23][0-9a-f]{64}0[23][0-9a-f]{64}$/;
+const REUSE_CONSTRAINTS = ['unique_nonce_commitment', 'unique_nonce_hiding', 'unique_nonce_binding'];
+
+const toRow = (r: Record<string, unknown>) => camelize<NonceCommitmentRow>(r);
+
+/**
+ * Records the commitments of `attempt` of a session that is in nonce_collection at that attempt.
+ * All or nothing. Throws FloeError:
+ * - `nonce_reuse_detected` (with `culprits`: the participants at fault) if any commitment or
+ *   point was stored before anywhere, or repeats within the batch;
+ * - `session_conflict` if the session is not at that attempt in nonce_collection, or the
+ *   attempt's commitments were already recorded;
+ * - `invalid_encoding` for a malformed commitment or identifier.
+ * The statement runs under a savepoint, so the caller's transaction stays usable after a refusal
+ * (for example to fail the session).
+ */
+export async function insertCommitments(
+  q: Tx,
+  sessionId: string,
+  attempt: number,
+  rows: readonly CommitmentInput[],
+  now: number = Date.now(),
+): Promise<NonceCommitmentRow[]> {
+  if (rows.length === 0) return [];
+  const seen = new Map<string, number>();
+  const culprits = new Set<number>();
+  for (const r of rows) {
+    if (!Number.isInteger(r.participant) || r.participant < 1 || r.participant > 255) {
+      throw new FloeError('invalid_encoding', 'commitment: participant must be an integer from 1 to 255');
+    }
+    if (!COMMITMENT_RE.test(r.commitment)) {
+      throw new FloeError('invalid_encoding', 'commitment: expected two 33-byte compressed points in hex');
+    }
+    for (const point of [r.commitment.slice(0, 66), r.commitment.slice(66)]) {
+      const other = seen.get(point);
+      if (other !== undefined) culprits.add(other).add(r.participant);
+      seen.set(point, r.participant);
+    }
+  }
+  if (culprits.size > 0) {
+    throw new FloeError('nonce_reuse_detected', 'a nonce point repeats within one attempt', {
+      culprits: [...culprits].sort((a, b) => a - b),
+    });
+  }
+
+  await q.query('SAVEPOINT floe_insert_commitments');
+  let inserted: NonceCommitmentRow[];
+  try {
+    const r = await q.query(
+      `INSERT INTO nonce_commitments (tenant_id, session_id, attempt, participant, signer_id, nonce_commitment, created_at)
+       SELECT s.tenant_id, s.session_id, $2, c.participant, c.signer_id, c.commitment, $3
+         FROM signing_sessions s
+        CROSS JOIN jsonb_to_recordset($4::jsonb) AS c (participant integer, signer_id text, commitment text)
+        WHERE s.session_id = $1 AND s.attempt = $2 AND s.status = 'nonce_collection'
+       RETURNING *`,
+      [
+        sessionId,
+        attempt,
+        now,
+        json(
+          rows.map((r) => ({ participant: r.participant, signer_id: r.signerId, commitment: r.commitment })),
+        ),
+      ],
+    );
+    inserted = r.rows.map(toRow);
+    await q.query('RELEASE SAVEPOINT floe_insert_commitments');
+  } catch (e) {
+    await q.query('ROLLBACK TO SAVEPOINT floe_insert_commitments');
+    await q.query('RELEASE SAVEPOINT floe_insert_commitments');
+    if (isUniqueViolation(e, REUSE_CONSTRAINTS)) {
+      const at: number[] = [];
+      for (const r of rows) if (await commitmentSeen(q, r.commitment)) at.push(r.participant);
+      throw new FloeError('nonce_reuse_detected', 'a nonce commitment was seen before', {
+        culprits: at.sort((a, b) => a - b),
+      });
+    }
+    if (isUniqueViolation(e, ['unique_participant_attempt'])) {
+      throw new FloeError('session_conflict', `commitments for attempt ${attempt} are already recorded`);
+    }
+    if (dbError(e).code === '23514')
+      throw new FloeError('invalid_encoding', 'commitment refused by the database');
+    throw e;
+  }
+  if (inserted.length === 0) {
+    throw new FloeError(
+      'session_conflict',
+      `session ${sessionId} is not collecting nonces for attempt ${attempt}`,
+    );
+  }
+  return inserted;
+}
+
+/** mark_nonce_as_used: true only for the first caller. Tenant-scoped (RLS). */
+export async function markUsed(q: Queryable, commitment: string): Promise<boolean> {
+  const r = await q.query<{ ok: boolean }>('SELECT mark_nonce_as_used($1) AS ok', [commitment]);
+  return r.rows[0]?.ok === true;
+}
+
+/**
+ * Marks every commitment used; true only if all of them were unused before (and exist in the
+ * tenant). The ones that were unused are marked either way.
+ */
+export async function markAllUsed(q: Queryable, commitments: readonly string[]): Promise<boolean> {
+  const unique = [...new Set(commitments)];
+  if (unique.length !== commitments.length) return false;
+  if (unique.length === 0) return true;
+  const r = await q.query(
+    `UPDATE nonce_commitments SET nonce_used = true, used_at = floe_now_ms()
+      WHERE nonce_commitment = ANY($1::text[]) AND nonce_used = false`,
+    [unique],
+  );
+  return r.rowCount === unique.length;
+}
+
+export async function listCommitments(
+  q: Queryable,
+  sessionId: string,
+  attempt?: number,
+): Promise<NonceCommitmentRow[]> {
+  const r =
+    attempt === undefined
+      ? await q.query('SELECT * FROM nonce_commitments WHERE session_id = $1 ORDER BY attempt, participant', [
+          sessionId,
+        ])
+      : await q.query(
+          'SELECT * FROM nonce_commitments WHERE session_id = $1 AND attempt = $2 ORDER BY participant',
+          [sessionId, attempt],
+        );
+  return r.rows.map(toRow);
+}
+
+/** Whether the commitment or either of its points was stored before, in any tenant. */
+export async function commitmentSeen(q: Queryable, commitment: string): Promise<boolean> {
+  const r = await q.query<{ seen: boolean }>('SELECT floe_nonce_commitment_seen($1) AS seen', [commitment]);
+  return r.rows[0]?.seen === true;
+}

@@ -1,0 +1,345 @@
+/**
+ * Signing sessions. Status changes are conditional UPDATEs (… WHERE status = ANY(expected)), so
+ * when two coordinators race exactly one wins and the other gets null. The legal moves are the
+ * coordinator's state table (src/coordinator/session-state.ts); the database trigger in
+ * migration 004 enforces the same table for any UPDATE.
+ */
+import { canTransition, type SessionStatus } from '../../coordinator/session-state.js';
+import { FloeError } from '../../protocol/errors.js';
+import type { Queryable } from '../connection.js';
+import {
+  assignments,
+  camelize,
+  clampLimit,
+  dbError,
+  decodeCursor,
+  encodeCursor,
+  isUniqueViolation,
+  json,
+  SQLSTATE,
+} from './util.js';
+
+export type { SessionStatus };
+
+export interface SessionRow {
+  sessionId: string;
+  tenantId: string;
+  keyId: string;
+  messageHash: string;
+  message: string | null;
+  eventTemplate: unknown;
+  eventType: string | null;
+  /** Identifiers chosen for the current attempt. */
+  participants: number[];
+  threshold: number;
+  attempt: number;
+  nonceCommitments: Record<string, Record<string, unknown>>;
+  partialSignatures: Record<string, Record<string, unknown>>;
+  finalSignature: string | null;
+  createdBy: string | null;
+  status: SessionStatus;
+  finalEventId: string | null;
+  idempotencyKey: string | null;
+  idempotencyFingerprint: string | null;
+  createdAt: number;
+  updatedAt: number;
+  nonceCollectionStartedAt: number | null;
+  signingStartedAt: number | null;
+  completedAt: number | null;
+  failedAt: number | null;
+  expiresAt: number;
+  errorMessage: string | null;
+  errorCode: string | null;
+  culprits: number[];
+}
+
+export interface NewSession {
+  sessionId: string;
+  /** Defaults to the transaction's tenant. */
+  tenantId?: string;
+  keyId: string;
+  messageHash: string;
+  message?: string | null;
+  eventTemplate?: unknown;
+  eventType?: string | null;
+  participants?: number[];
+  threshold: number;
+  createdBy?: string | null;
+  idempotencyKey?: string | null;
+  /** Fingerprint of the request; the same idempotency key with another fingerprint is a conflict. */
+  idempotencyFingerprint?: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type SessionPatch = Partial<
+  Pick<
+    SessionRow,
+    | 'attempt'
+    | 'participants'
+    | 'nonceCommitments'
+    | 'partialSignatures'
+    | 'finalSignature'
+    | 'finalEventId'
+    | 'errorCode'
+    | 'errorMessage'
+    | 'culprits'
+    | 'message'
+    | 'eventTemplate'
+    | 'eventType'
+    | 'nonceCollectionStartedAt'
+    | 'signingStartedAt'
+    | 'completedAt'
+    | 'failedAt'
+  >
+>;
+
+const PATCH_COLUMNS: Record<keyof SessionPatch, { col: string; json?: boolean }> = {
+  attempt: { col: 'attempt' },
+  participants: { col: 'participants', json: true },
+  nonceCommitments: { col: 'nonce_commitments', json: true },
+  partialSignatures: { col: 'partial_signatures', json: true },
+  finalSignature: { col: 'final_signature' },
+  finalEventId: { col: 'final_event_id' },
+  errorCode: { col: 'error_code' },
+  errorMessage: { col: 'error_message' },
+  culprits: { col: 'culprits', json: true },
+  message: { col: 'message' },
+  eventTemplate: { col: 'event_template', json: true },
+  eventType: { col: 'event_type' },
+  nonceCollectionStartedAt: { col: 'nonce_collection_started_at' },
+  signingStartedAt: { col: 'signing_started_at' },
+  completedAt: { col: 'completed_at' },
+  failedAt: { col: 'failed_at' },
+};
+
+/** Timestamp stamped when a session enters a status (unless the patch sets it). */
+const STAMP: Partial<Record<SessionStatus, keyof SessionPatch>> = {
+  nonce_collection: 'nonceCollectionStartedAt',
+  signing: 'signingStartedAt',
+  completed: 'completedAt',
+  failed: 'failedAt',
+};
+
+export const toSession = (r: Record<string, unknown>): SessionRow => camelize<SessionRow>(r);
+
+/**
+ * Inserts a session, or — when a session with the same idempotency key exists in the tenant —
+ * returns that one (`created: false`). Throws `idempotency_conflict` if that session was made
+ * from a different request, `unknown_key` if the key is not in the tenant.
+ */
+export async function insertSession(
+  q: Queryable,
+  s: NewSession,
+): Promise<{ session: SessionRow; created: boolean }> {
+  let inserted: SessionRow | undefined;
+  try {
+    const r = await q.query(
+      `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, message, event_template,
+         event_type, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
+         created_at, updated_at, expires_at)
+       VALUES ($1, coalesce($2, floe_current_tenant()), $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12,
+         $13, $13, $14)
+       ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+       RETURNING *`,
+      [
+        s.sessionId,
+        s.tenantId ?? null,
+        s.keyId,
+        s.messageHash,
+        s.message ?? null,
+        s.eventTemplate === undefined || s.eventTemplate === null ? null : json(s.eventTemplate),
+        s.eventType ?? null,
+        json(s.participants ?? []),
+        s.threshold,
+        s.createdBy ?? null,
+        s.idempotencyKey ?? null,
+        s.idempotencyFingerprint ?? null,
+        s.createdAt,
+        s.expiresAt,
+      ],
+    );
+    if (r.rows[0]) inserted = toSession(r.rows[0]);
+  } catch (e) {
+    const d = dbError(e);
+    if (d.code === SQLSTATE.foreignKeyViolation && d.constraint === 'signing_sessions_key_fkey') {
+      throw new FloeError('unknown_key', `no key ${s.keyId}`);
+    }
+    if (isUniqueViolation(e, ['signing_sessions_pkey']))
+      throw new FloeError('conflict', 'session id already exists');
+    throw e;
+  }
+  if (inserted) return { session: inserted, created: true };
+  const existing = await getSessionByIdempotencyKey(q, s.idempotencyKey ?? '');
+  if (
+    !existing ||
+    (s.idempotencyFingerprint != null && existing.idempotencyFingerprint !== s.idempotencyFingerprint)
+  ) {
+    throw new FloeError('idempotency_conflict', 'this Idempotency-Key was used for a different request');
+  }
+  return { session: existing, created: false };
+}
+
+export async function getSession(q: Queryable, sessionId: string): Promise<SessionRow | null> {
+  const r = await q.query('SELECT * FROM signing_sessions WHERE session_id = $1', [sessionId]);
+  return r.rows[0] ? toSession(r.rows[0]) : null;
+}
+
+export async function getSessionByIdempotencyKey(q: Queryable, key: string): Promise<SessionRow | null> {
+  const r = await q.query(
+    'SELECT * FROM signing_sessions WHERE tenant_id = floe_current_tenant() AND idempotency_key = $1',
+    [key],
+  );
+  return r.rows[0] ? toSession(r.rows[0]) : null;
+}
+
+export interface ListSessionsOptions {
+  limit?: number;
+  cursor?: string | null;
+  status?: SessionStatus | null;
+  keyId?: string | null;
+}
+
+/** Newest first, keyset-paginated on (created_at, session_id). */
+export async function listSessions(
+  q: Queryable,
+  o: ListSessionsOptions = {},
+): Promise<{ items: SessionRow[]; nextCursor: string | null }> {
+  const limit = clampLimit(o.limit);
+  const params: unknown[] = [];
+  const where: string[] = ['tenant_id = floe_current_tenant()'];
+  if (o.cursor) {
+    const c = decodeCursor(o.cursor);
+    params.push(c.createdAt, c.id);
+    where.push(`(created_at, session_id) < ($${params.length - 1}, $${params.length})`);
+  }
+  if (o.status) {
+    params.push(o.status);
+    where.push(`status = $${params.length}`);
+  }
+  if (o.keyId) {
+    params.push(o.keyId);
+    where.push(`key_id = $${params.length}`);
+  }
+  params.push(limit + 1);
+  const r = await q.query(
+    `SELECT * FROM signing_sessions WHERE ${where.join(' AND ')}
+      ORDER BY created_at DESC, session_id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const items = r.rows.slice(0, limit).map(toSession);
+  const last = items[items.length - 1];
+  return {
+    items,
+    nextCursor: r.rows.length > limit && last ? encodeCursor(last.createdAt, last.sessionId) : null,
+  };
+}
+
+export interface TransitionOptions {
+  /** Also require this attempt number (fences a coordinator working on an older attempt). */
+  expectAttempt?: number;
+  /** Time stamped into updated_at and the status's own timestamp (default Date.now()). */
+  now?: number;
+}
+
+/**
+ * Moves a session from one of `from` to `to` and applies `patch`, in one conditional UPDATE.
+ * Returns the updated row, or null if the session is not (any more) in one of `from` — another
+ * writer won — or if no status in `from` may legally move to `to`.
+ *
+ * - `to` equal to the current status is a plain patch (except for nonce_collection: see below).
+ * - Entering nonce_collection (also from nonce_collection) starts a new attempt: attempt + 1
+ *   unless the patch sets it.
+ * - updated_at is `now`; the status's own timestamp (nonce_collection_started_at,
+ *   signing_started_at, completed_at, failed_at) is stamped on entry unless the patch sets it.
+ */
+export async function transitionSession(
+  q: Queryable,
+  sessionId: string,
+  from: readonly SessionStatus[],
+  to: SessionStatus,
+  patch: SessionPatch = {},
+  opts: TransitionOptions = {},
+): Promise<SessionRow | null> {
+  const legal = from.filter((f) => canTransition(f, to) || f === to);
+  if (legal.length === 0) return null;
+  const now = opts.now ?? Date.now();
+  const params: unknown[] = [to, now];
+  const sets = ['status = $1', 'updated_at = $2', ...assignments(patch, PATCH_COLUMNS, params)];
+  const stamp = STAMP[to];
+  if (stamp && patch[stamp] === undefined) {
+    const col = PATCH_COLUMNS[stamp].col;
+    sets.push(
+      to === 'nonce_collection' ? `${col} = $2` : `${col} = CASE WHEN status = $1 THEN ${col} ELSE $2 END`,
+    );
+  }
+  if (to === 'nonce_collection' && patch.attempt === undefined) sets.push('attempt = attempt + 1');
+  params.push(sessionId, legal);
+  let where = `session_id = $${params.length - 1} AND status = ANY($${params.length}::text[])`;
+  if (opts.expectAttempt !== undefined) {
+    params.push(opts.expectAttempt);
+    where += ` AND attempt = $${params.length}`;
+  }
+  const r = await q.query(
+    `UPDATE signing_sessions SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
+    params,
+  );
+  return r.rows[0] ? toSession(r.rows[0]) : null;
+}
+
+/** Applies `patch` without a status change, only while the session is in one of `statuses`. */
+export async function patchSession(
+  q: Queryable,
+  sessionId: string,
+  statuses: readonly SessionStatus[],
+  patch: Omit<SessionPatch, 'attempt'>,
+  opts: TransitionOptions = {},
+): Promise<SessionRow | null> {
+  const params: unknown[] = [opts.now ?? Date.now()];
+  const sets = ['updated_at = $1', ...assignments(patch, PATCH_COLUMNS, params)];
+  params.push(sessionId, [...statuses]);
+  let where = `session_id = $${params.length - 1} AND status = ANY($${params.length}::text[])`;
+  if (opts.expectAttempt !== undefined) {
+    params.push(opts.expectAttempt);
+    where += ` AND attempt = $${params.length}`;
+  }
+  const r = await q.query(
+    `UPDATE signing_sessions SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
+    params,
+  );
+  return r.rows[0] ? toSession(r.rows[0]) : null;
+}
+
+/** Expires past-due live sessions in every tenant; returns how many. */
+export async function expireSessions(q: Queryable): Promise<number> {
+  const r = await q.query<{ n: number }>('SELECT expire_old_signing_sessions() AS n');
+  return r.rows[0]?.n ?? 0;
+}
+
+/** Deletes terminal sessions older than `retentionDays` in every tenant (commitments cascade); returns how many. */
+export async function cleanupSessions(q: Queryable, retentionDays = 90): Promise<number> {
+  const r = await q.query<{ n: number }>('SELECT cleanup_old_signing_sessions($1) AS n', [retentionDays]);
+  return r.rows[0]?.n ?? 0;
+}
+
+/** Live sessions not updated for `staleMs`, in every tenant (to resume after a crash). */
+export async function listStaleSessions(
+  q: Queryable,
+  staleMs: number,
+  limit: number,
+  now?: number,
+): Promise<{ tenantId: string; sessionId: string }[]> {
+  const r = await q.query<{ tenant_id: string; session_id: string }>(
+    'SELECT tenant_id, session_id FROM floe_list_stale_sessions($1, $2, $3)',
+    [staleMs, limit, now ?? null],
+  );
+  return r.rows.map((x) => ({ tenantId: x.tenant_id, sessionId: x.session_id }));
+}
+
+/** Session counts by status over all tenants (metrics). */
+export async function countSessionsByStatus(q: Queryable): Promise<Record<string, number>> {
+  const r = await q.query<{ status: string; count: number }>(
+    'SELECT status, count FROM floe_count_sessions_by_status()',
+  );
+  return Object.fromEntries(r.rows.map((x) => [x.status, Number(x.count)]));
+}

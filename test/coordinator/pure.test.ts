@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  hasRole,
+  newApiToken,
+  RateLimiter,
+  signAccessToken,
+  verifyAccessToken,
+} from '../../src/coordinator/auth/tokens.js';
+import { type Candidate, chooseSubset } from '../../src/coordinator/selection.js';
+import { canTransition, legalSources, SESSION_STATUSES } from '../../src/coordinator/session-state.js';
+import { FloeError } from '../../src/protocol/errors.js';
+
+describe('session state table', () => {
+  it('allows exactly the documented moves', () => {
+    const legal = new Set([
+      'pending>nonce_collection',
+      'nonce_collection>signing',
+      'signing>aggregating',
+      'aggregating>completed',
+      'nonce_collection>nonce_collection',
+      'signing>nonce_collection',
+      'aggregating>nonce_collection',
+      ...['pending', 'nonce_collection', 'signing', 'aggregating'].flatMap((s) => [
+        `${s}>failed`,
+        `${s}>expired`,
+      ]),
+    ]);
+    for (const a of SESSION_STATUSES) {
+      for (const b of SESSION_STATUSES)
+        assert.equal(canTransition(a, b), legal.has(`${a}>${b}`), `${a} -> ${b}`);
+    }
+    assert.deepEqual(legalSources('completed'), ['aggregating']);
+  });
+});
+
+describe('signer selection', () => {
+  const c = (identifier: number, o: Partial<Candidate> = {}): Candidate => ({
+    identifier,
+    signerId: `s${identifier}`,
+    status: 'active',
+    quarantined: false,
+    quarantineOverride: false,
+    faultCount: 0,
+    lastLatencyMs: 5,
+    lastSeenAt: 1,
+    ...o,
+  });
+
+  it('picks t eligible members, fewest faults first, sorted by identifier', () => {
+    const all = [
+      c(1, { faultCount: 2 }),
+      c(2),
+      c(3),
+      c(4, { status: 'disabled' }),
+      c(5, { quarantined: true }),
+    ];
+    assert.deepEqual(
+      chooseSubset(all, 2, new Set())!.map((x) => x.identifier),
+      [2, 3],
+    );
+    assert.deepEqual(
+      chooseSubset(all, 2, new Set([2]))!.map((x) => x.identifier),
+      [1, 3],
+    );
+    assert.equal(chooseSubset(all, 3, new Set([2])), undefined);
+  });
+
+  it('signers not seen lately rank after fresh ones', () => {
+    const all = [c(1, { lastSeenAt: 100 }), c(2, { lastSeenAt: 5_000 }), c(3, { lastSeenAt: 6_000 })];
+    assert.deepEqual(
+      chooseSubset(all, 2, new Set(), 1_000)!.map((x) => x.identifier),
+      [2, 3],
+    );
+    assert.deepEqual(
+      chooseSubset(all, 3, new Set(), 1_000)!.map((x) => x.identifier),
+      [1, 2, 3],
+    );
+  });
+
+  it('an admin override lets a quarantined signer take part', () => {
+    const all = [c(1, { quarantined: true, quarantineOverride: true }), c(2)];
+    assert.deepEqual(
+      chooseSubset(all, 2, new Set())!.map((x) => x.identifier),
+      [1, 2],
+    );
+  });
+});
+
+describe('auth primitives', () => {
+  const secret = new Uint8Array(32).fill(7);
+  const principal = { tenantId: 't1', role: 'operator' as const, tokenId: 'abc' };
+  const now = 1_800_000_000_000;
+
+  it('access tokens verify until they expire, and not with another secret or after tampering', () => {
+    const jwt = signAccessToken(secret, principal, now);
+    assert.equal(verifyAccessToken(secret, jwt, now + 14 * 60_000).tid, 't1');
+    const refuse = (f: () => unknown) =>
+      assert.throws(f, (e: unknown) => e instanceof FloeError && e.code === 'unauthorized');
+    refuse(() => verifyAccessToken(secret, jwt, now + 15 * 60_000));
+    refuse(() => verifyAccessToken(new Uint8Array(32).fill(8), jwt, now));
+    const [h, b, s] = jwt.split('.') as [string, string, string];
+    const forged = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(b, 'base64url').toString()), role: 'admin' }),
+    ).toString('base64url');
+    refuse(() => verifyAccessToken(secret, `${h}.${forged}.${s}`, now));
+    refuse(() => verifyAccessToken(secret, 'x.y', now));
+  });
+
+  it('API tokens are random and well formed', () => {
+    const a = newApiToken();
+    const b = newApiToken();
+    assert.notEqual(a.token, b.token);
+    assert.match(a.token, /^floe_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('roles are ordered viewer < requester < operator < admin', () => {
+    assert.ok(hasRole('admin', 'operator'));
+    assert.ok(hasRole('operator', 'requester'));
+    assert.ok(!hasRole('requester', 'operator'));
+    assert.ok(!hasRole('viewer', 'requester'));
+    assert.ok(hasRole('viewer', 'viewer'));
+  });
+
+  it('the rate limiter allows a burst then refills', () => {
+    const r = new RateLimiter(10, 3);
+    assert.deepEqual(
+      [0, 0, 0].map(() => r.take('k', 0)),
+      [0, 0, 0],
+    );
+    assert.ok(r.take('k', 0) > 0);
+    assert.equal(r.take('k', 100), 0);
+    assert.equal(r.take('other', 0), 0);
+  });
+});

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { advisoryKey, type Db, openDb } from '../../src/db/connection.js';
+import { appliedMigrations, loadMigrations } from '../../src/db/migrate.js';
+import { getTenant } from '../../src/db/queries/tenants.js';
+import { type TestDb, testDb } from '../helpers/db.js';
+import { barrier, seedTenant, sleep } from './fixtures.js';
+
+describe('connection', () => {
+  let t: TestDb;
+  let db: Db;
+
+  before(async () => {
+    t = await testDb();
+    db = t.db;
+  });
+  after(() => t.cleanup());
+
+  it('runs service queries as floe_app and admin queries as the connecting role', async () => {
+    assert.equal(db.kind, process.env.FLOE_TEST_DATABASE_URL ? 'postgres' : 'pglite');
+    const q = await db.query<{ u: string }>('SELECT current_user AS u');
+    assert.equal(q.rows[0]!.u, 'floe_app');
+    const tx = await db.transaction(
+      (tx) =>
+        tx.query<{ u: string; t: string | null }>('SELECT current_user AS u, floe_current_tenant() AS t'),
+      { tenantId: 'x1' },
+    );
+    assert.deepEqual(tx.rows[0], { u: 'floe_app', t: 'x1' });
+    const a = await db.adminQuery<{ u: string }>('SELECT current_user AS u');
+    assert.notEqual(a.rows[0]!.u, 'floe_app');
+    // the role and the tenant are transaction-local
+    const after = await db.adminQuery<{ t: string | null }>('SELECT floe_current_tenant() AS t');
+    assert.equal(after.rows[0]!.t, null);
+  });
+
+  it('BIGINT comes back as a number and JSONB parsed, on both drivers', async () => {
+    const r = await db.query<{ b: number; j: unknown }>(
+      `SELECT 1800000000000::bigint AS b, '{"a":[1]}'::jsonb AS j`,
+    );
+    assert.equal(r.rows[0]!.b, 1_800_000_000_000);
+    assert.deepEqual(r.rows[0]!.j, { a: [1] });
+  });
+
+  it('commits on success and rolls back when fn throws', async () => {
+    const id = await seedTenant(db);
+    await assert.rejects(
+      db.transaction(
+        async (tx) => {
+          await tx.query(`UPDATE tenants SET name = 'changed' WHERE id = $1`, [id]);
+          throw new Error('boom');
+        },
+        { tenantId: id },
+      ),
+      /boom/,
+    );
+    const tn = await db.transaction((tx) => getTenant(tx, id), { tenantId: id });
+    assert.equal(tn?.name, `tenant ${id}`);
+    // a failed statement rolls back the whole transaction, and the next one works
+    await assert.rejects(db.transaction((tx) => tx.query('SELECT 1/0')));
+    assert.equal((await db.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n, 1);
+  });
+
+  it('refuses a transaction opened inside another, and a tx used after it ended', async () => {
+    await assert.rejects(
+      db.transaction(async () => db.transaction(async () => 1)),
+      /opened inside another/,
+    );
+    await assert.rejects(
+      db.transaction(async () => db.adminQuery('SELECT 1')),
+      /opened inside another/,
+    );
+    let leaked: { query: Db['query'] } | undefined;
+    await db.transaction(async (tx) => {
+      leaked = tx;
+    });
+    await assert.rejects(leaked!.query('SELECT 1'), /already ended/);
+    await assert.rejects(
+      db.transaction(async () => 1, { tenantId: '' }),
+      /non-empty/,
+    );
+  });
+
+  it('concurrent transactions never interleave their statements', async () => {
+    const run = (v: string) =>
+      db.transaction(async (tx) => {
+        await tx.query(`SELECT set_config('floe.probe', $1, true)`, [v]);
+        await sleep(20);
+        const r = await tx.query<{ v: string }>(`SELECT current_setting('floe.probe') AS v`);
+        return r.rows[0]!.v;
+      });
+    const vals = ['a', 'b', 'c', 'd', 'e'];
+    assert.deepEqual(await Promise.all(vals.map(run)), vals);
+  });
+
+  it('withAdvisoryLock: of two concurrent holders of one key only one runs at a time', async () => {
+    const key = advisoryKey('floe:test:job');
+    let active = 0;
+    let maxActive = 0;
+    let ran = 0;
+    const job = () =>
+      db.withAdvisoryLock(key, async (tx) => {
+        active += 1;
+        ran += 1;
+        maxActive = Math.max(maxActive, active);
+        await tx.query('SELECT 1');
+        await sleep(150);
+        active -= 1;
+        return 'done';
+      });
+    const results = await Promise.all([job(), job()]);
+    assert.equal(maxActive, 1);
+    if (db.kind === 'postgres') {
+      assert.equal(ran, 1, 'the second caller found the lock taken');
+      assert.deepEqual(results.sort(), ['done', undefined].sort());
+    } else {
+      // PGlite serializes transactions: both run, one after the other
+      assert.ok(ran >= 1);
+    }
+    // the lock ends with the transaction
+    assert.equal(await db.withAdvisoryLock(key, async () => 'again'), 'again');
+  });
+
+  it('withAdvisoryLock: different keys do not exclude each other', async (tc) => {
+    if (db.kind !== 'postgres') return tc.skip('PGlite serializes all transactions');
+    const meet = barrier(2);
+    const both = await Promise.all([
+      db.withAdvisoryLock(1, async () => {
+        await meet();
+        return 1;
+      }),
+      db.withAdvisoryLock(2, async () => {
+        await meet();
+        return 2;
+      }),
+    ]);
+    assert.deepEqual(both, [1, 2]);
+  });
+
+  it('withSessionLock: a job spanning several transactions runs once at a time', async () => {
+    const key = advisoryKey('floe:test:session-job');
+    let ran = 0;
+    const job = () =>
+      db.withSessionLock(key, async () => {
+        ran += 1;
+        await db.query('SELECT 1');
+        await sleep(100);
+        await db.transaction((tx) => tx.query('SELECT 2'));
+        return ran;
+      });
+    const [a, b] = await Promise.all([job(), job()]);
+    assert.equal([a, b].filter((x) => x.ran).length, 1);
+    assert.equal(ran, 1);
+    assert.deepEqual(await job(), { ran: true, value: 2 });
+  });
+
+  it('advisoryKey is a stable signed 64-bit integer', () => {
+    const k = advisoryKey('floe:expiry');
+    assert.equal(k, advisoryKey('floe:expiry'));
+    assert.notEqual(k, advisoryKey('floe:cleanup'));
+    assert.ok(k >= -(2n ** 63n) && k < 2n ** 63n);
+  });
+});
+
+describe('PGlite on disk', () => {
+  it('keeps data under <dataDir>/pgdata across restarts and does not migrate twice', async (tc) => {
+    if (process.env.FLOE_TEST_DATABASE_URL) return tc.skip('PGlite only');
+    const dir = mkdtempSync(join(tmpdir(), 'floe-db-'));
+    try {
+      const a = await openDb({ dataDir: join(dir, 'data') });
+      const id = await seedTenant(a);
+      const first = await appliedMigrations(a);
+      await a.close();
+      const b = await openDb({ dataDir: join(dir, 'data') });
+      try {
+        await assert.rejects(openDb({ dataDir: join(dir, 'data') }), /already open in this process/);
+        assert.equal((await b.transaction((tx) => getTenant(tx, id), { tenantId: id }))?.id, id);
+        assert.deepEqual(await appliedMigrations(b), first);
+        assert.equal(first.length, loadMigrations().length);
+      } finally {
+        await b.close();
+      }
+      // another live process holding the directory
+      writeFileSync(join(dir, 'data', 'pgdata.lock'), String(process.ppid));
+      await assert.rejects(openDb({ dataDir: join(dir, 'data') }), /in use by process/);
+      // a dead one's lock is taken over
+      writeFileSync(join(dir, 'data', 'pgdata.lock'), '2147483646');
+      await (await openDb({ dataDir: join(dir, 'data') })).close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

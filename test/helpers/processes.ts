@@ -1,0 +1,104 @@
+/** Real child processes of the `floe` CLI for end-to-end tests (loopback only). */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(ROOT, 'src', 'cli', 'main.ts');
+
+export interface Spawned {
+  proc: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  /** First JSON line on stdout whose `event` matches. */
+  waitFor(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnFloe(args: string[], env: Record<string, string>): Spawned {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const waiters: { event: string; resolve: (v: Record<string, unknown>) => void }[] = [];
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      stdout.push(line);
+      try {
+        const j = JSON.parse(line) as Record<string, unknown>;
+        for (const w of waiters.filter((w) => w.event === j.event)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(j);
+        }
+      } catch {
+        // not a JSON line
+      }
+      i = buf.indexOf('\n');
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return {
+    proc,
+    stdout,
+    stderr,
+    exited,
+    waitFor(event, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`timed out waiting for ${event}; stderr: ${stderr.join('')}`)),
+          timeoutMs,
+        );
+        exited.then((code) => {
+          clearTimeout(t);
+          reject(new Error(`process exited (${code}) before ${event}; stderr: ${stderr.join('')}`));
+        });
+        waiters.push({
+          event,
+          resolve: (v) => {
+            clearTimeout(t);
+            resolve(v);
+          },
+        });
+      });
+    },
+    async kill(signal = 'SIGKILL') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface SignerProcess extends Spawned {
+  url: string;
+  identity: string;
+}
+
+export async function startSignerProcess(o: {
+  dataDir: string;
+  coordinators: string[];
+  passphrase: string;
+  listen?: string;
+  faults?: string;
+}): Promise<SignerProcess> {
+  const s = spawnFloe(['signer'], {
+    FLOE_SIGNER_DATA_DIR: o.dataDir,
+    FLOE_SIGNER_LISTEN: o.listen ?? '127.0.0.1:0',
+    FLOE_SIGNER_COORDINATORS: o.coordinators.join(','),
+    FLOE_SIGNER_PASSPHRASE: o.passphrase,
+    FLOE_LOG_LEVEL: 'warn',
+    ...(o.faults ? { FLOE_SIGNER_FAULTS: o.faults } : {}),
+  });
+  const started = await s.waitFor('signer_started');
+  return Object.assign(s, { url: String(started.url), identity: String(started.identity) });
+}
