@@ -1,0 +1,566 @@
+/**
+ * Client commands of the `floe` CLI: keys, signing, sessions, tokens, status. They talk to
+ * the coordinator's HTTP API (src/client/api-client.ts).
+ *
+ * URL: --url, else FLOE_URL, else http://127.0.0.1:8080. Token: --token, else FLOE_TOKEN,
+ * else the contents of ./.floe/admin.token (written by `floe up`).
+ */
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import {
+  ApiClient,
+  ApiError,
+  DEFAULT_URL,
+  type KeyObject,
+  type SessionObject,
+  type SignerObject,
+} from '../client/api-client.js';
+import { newKeyId, prepareDealerImport } from '../client/dealer-import.js';
+import { clusterLayout, DEFAULT_DATA_DIR } from '../cluster/layout.js';
+import { readClusterState } from '../cluster/state.js';
+import { readSecretFile } from '../config/secret-file.js';
+import { nsecDecode } from '../crypto/bech32.js';
+import { wipe } from '../crypto/hex.js';
+import { emit, fail, fields, Progress, table, when } from './output.js';
+
+interface ClientOpts {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** Adds --url, --token and --json to a client command. */
+function clientOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', `coordinator API URL (env FLOE_URL; default ${DEFAULT_URL})`)
+    .option(
+      '--token <token>',
+      'API token (env FLOE_TOKEN; default: the contents of ./.floe/admin.token). Prefer the environment: arguments show in the process list',
+    )
+    .option('--json', 'print one JSON document instead of text');
+}
+
+export function defaultTokenFile(): string {
+  return clusterLayout(DEFAULT_DATA_DIR).adminTokenFile;
+}
+
+function resolveToken(o: ClientOpts): string | undefined {
+  if (o.token) return o.token;
+  if (process.env.FLOE_TOKEN) return process.env.FLOE_TOKEN;
+  const f = defaultTokenFile();
+  return existsSync(f) ? readSecretFile(f, 'admin token file') : undefined;
+}
+
+function client(o: ClientOpts): ApiClient {
+  return new ApiClient({ url: o.url ?? process.env.FLOE_URL ?? DEFAULT_URL, token: resolveToken(o) });
+}
+
+/** Wraps an action: any error becomes one line on stderr and exit code 1. */
+function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      fail(e);
+    }
+  };
+}
+
+const int = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a non-negative integer`);
+  return n;
+};
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+// ------------------------------------------------------------------ rendering
+
+function keyRows(keys: KeyObject[]): string {
+  return table(
+    ['ID', 'LABEL', 'T-OF-N', 'STATUS', 'ORIGIN', 'NPUB'],
+    keys.map((k) => [k.id, k.label, `${k.threshold}-of-${k.n}`, k.status, k.origin, k.npub]),
+  );
+}
+
+function keyDetail(k: KeyObject): string {
+  const out = fields([
+    ['id', k.id],
+    ['label', k.label],
+    ['status', k.status],
+    ['threshold', `${k.threshold}-of-${k.n}`],
+    ['origin', k.origin],
+    ['public_key', k.public_key],
+    ['x_only_public_key', k.x_only_public_key],
+    ['npub', k.npub],
+    ['tweak', k.tweak ? String((k.tweak as { kind?: unknown }).kind ?? 'yes') : 'none'],
+    ['created_at', when(k.created_at)],
+  ]);
+  const members = table(
+    ['MEMBER', 'SIGNER', 'IDENTITY'],
+    k.members.map((m) => [m.identifier, m.signer_id, m.identity]),
+  );
+  return `${out}\n\n${members}`;
+}
+
+function sessionRows(ss: SessionObject[]): string {
+  return table(
+    ['ID', 'KEY', 'STATUS', 'ATTEMPT', 'SIGNERS', 'CREATED'],
+    ss.map((s) => [s.id, s.key_id, s.status, s.attempt, s.participants.join(',') || '-', when(s.created_at)]),
+  );
+}
+
+function sessionDetail(s: SessionObject): string {
+  return fields([
+    ['id', s.id],
+    ['key_id', s.key_id],
+    ['message', s.message],
+    ['status', s.status],
+    ['signature', s.signature],
+    ['attempt', s.attempt],
+    ['participants', s.participants.join(',') || null],
+    ['culprits', s.culprits.join(',') || null],
+    ['error', s.error_code ? `${s.error_code}: ${s.error_message ?? ''}` : null],
+    ['created_at', when(s.created_at)],
+    ['completed_at', when(s.completed_at)],
+    ['expires_at', when(s.expires_at)],
+  ]);
+}
+
+function moreHint(next: string | null): string {
+  return next ? `\n(more: --cursor ${next})` : '';
+}
+
+// ------------------------------------------------------------------ secrets
+
+async function readStdinLine(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const s = Buffer.concat(chunks).toString('utf8');
+  for (const c of chunks) c.fill(0);
+  return s.trim();
+}
+
+/** The secret to import, from --secret-hex or --nsec ('-' reads it from stdin). Never echoed. */
+async function importSecret(o: { secretHex?: string; nsec?: string }): Promise<Uint8Array> {
+  if ((o.secretHex === undefined) === (o.nsec === undefined)) {
+    throw new Error('give exactly one of --secret-hex and --nsec');
+  }
+  if (o.secretHex !== undefined) {
+    const hex = o.secretHex === '-' ? await readStdinLine() : o.secretHex;
+    if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new Error('--secret-hex: expected 32 bytes of hex (64 digits)');
+    return new Uint8Array(Buffer.from(hex, 'hex'));
+  }
+  const nsec = o.nsec === '-' ? await readStdinLine() : o.nsec!;
+  return nsecDecode(nsec.trim());
+}
+
+function chooseSigners(all: SignerObject[], ids: string[] | undefined): SignerObject[] {
+  if (!ids) {
+    return all.filter((s) => s.status === 'active').sort((a, b) => a.created_at - b.created_at);
+  }
+  return ids.map((id) => {
+    const s = all.find((x) => x.id === id || x.name === id);
+    if (!s) throw new Error(`unknown signer ${id} (see GET /v1/signers or floe status)`);
+    if (s.status !== 'active') throw new Error(`signer ${id} is disabled`);
+    return s;
+  });
+}
+
+// ------------------------------------------------------------------ commands
+
+export function registerClientCommands(program: Command): void {
+  const key = program.command('key').description('create, import, list and show threshold keys');
+
+  clientOptions(
+    key
+      .command('create')
+      .description('create a key by distributed key generation (no machine ever holds it)')
+      .requiredOption('-t, --threshold <t>', 'signers needed to sign', int('--threshold'))
+      .option('--signers <ids>', 'comma-separated signer ids (default: every active signer)', list)
+      .option('--label <label>', 'a label for the key')
+      .option('--timeout <s>', 'seconds to wait for the ceremony', int('--timeout'), 120),
+  ).action(
+    run(
+      async (o: ClientOpts & { threshold: number; signers?: string[]; label?: string; timeout: number }) => {
+        const api = client(o);
+        const k = await Progress.during(`creating a ${o.threshold}-of-n key (DKG)`, !o.json, async () => {
+          const created = await api.createKey({
+            threshold: o.threshold,
+            ...(o.signers ? { signers: o.signers } : {}),
+            ...(o.label !== undefined ? { label: o.label } : {}),
+            wait: Math.min(o.timeout * 1000, 60_000),
+          });
+          return created.status === 'pending' ? api.waitForKey(created.id, o.timeout * 1000) : created;
+        });
+        if (k.status !== 'active') {
+          const why = k.ceremony?.error_code ? ` (${k.ceremony.error_code})` : '';
+          throw new Error(`key ${k.id} is ${k.status}${why}`);
+        }
+        emit(Boolean(o.json), k, () => keyDetail(k));
+      },
+    ),
+  );
+
+  clientOptions(
+    key
+      .command('import')
+      .description(
+        'import an existing secret: split here, each share sealed to its signer; the coordinator never sees it',
+      )
+      .option('--secret-hex <hex>', '32-byte secret key in hex, or - to read it from stdin (safer)')
+      .option('--nsec <nsec>', 'NIP-19 nsec, or - to read it from stdin (safer)')
+      .requiredOption('-t, --threshold <t>', 'signers needed to sign', int('--threshold'))
+      .option(
+        '--signers <ids>',
+        'comma-separated signer ids, in member order (default: every active signer)',
+        list,
+      )
+      .option('--label <label>', 'a label for the key'),
+  ).action(
+    run(
+      async (
+        o: ClientOpts & {
+          secretHex?: string;
+          nsec?: string;
+          threshold: number;
+          signers?: string[];
+          label?: string;
+        },
+      ) => {
+        const api = client(o);
+        const secret = await importSecret(o);
+        try {
+          const signers = chooseSigners(await api.listSigners(), o.signers);
+          if (signers.length < 2) throw new Error(`need at least 2 active signers, found ${signers.length}`);
+          if (o.threshold < 2 || o.threshold > signers.length) {
+            throw new Error(`--threshold must be from 2 to ${signers.length} (the number of signers)`);
+          }
+          const { body, xOnlyPublicKey } = prepareDealerImport({
+            secret,
+            threshold: o.threshold,
+            signers: signers.map((s) => ({ id: s.id, identity: s.identity })),
+            keyId: newKeyId(),
+            ...(o.label !== undefined ? { label: o.label } : {}),
+          });
+          wipe(secret);
+          const k = await Progress.during('importing (sealed shares to each signer)', !o.json, () =>
+            api.importKey(body),
+          );
+          if (k.x_only_public_key !== xOnlyPublicKey) {
+            throw new Error(`the coordinator reports key ${k.id} with a different public key than was split`);
+          }
+          emit(Boolean(o.json), k, () => keyDetail(k));
+        } finally {
+          wipe(secret);
+        }
+      },
+    ),
+  );
+
+  clientOptions(
+    key
+      .command('list')
+      .description('list keys')
+      .option('--limit <n>', 'page size', int('--limit'), 50)
+      .option('--cursor <c>', 'continue after a previous page'),
+  ).action(
+    run(async (o: ClientOpts & { limit: number; cursor?: string }) => {
+      const page = await client(o).listKeys({ limit: o.limit, ...(o.cursor ? { cursor: o.cursor } : {}) });
+      emit(Boolean(o.json), page, () =>
+        page.items.length ? keyRows(page.items) + moreHint(page.next_cursor) : 'no keys',
+      );
+    }),
+  );
+
+  clientOptions(key.command('show').description('show one key').argument('<id>', 'key id')).action(
+    run(async (id: string, o: ClientOpts) => {
+      const k = await client(o).getKey(id);
+      emit(Boolean(o.json), k, () => keyDetail(k));
+    }),
+  );
+
+  clientOptions(
+    program
+      .command('sign')
+      .description('sign a 32-byte message (a digest) with a key and wait for the signature')
+      .requiredOption('-k, --key <id>', 'key id')
+      .requiredOption('-m, --message <hex>', '32-byte message, hex')
+      .option('--idempotency-key <k>', 'retrying with the same key returns the same session')
+      .option('--timeout <s>', 'seconds to wait', int('--timeout'), 60),
+  ).action(
+    run(
+      async (o: ClientOpts & { key: string; message: string; idempotencyKey?: string; timeout: number }) => {
+        if (!/^[0-9a-fA-F]{64}$/.test(o.message))
+          throw new Error('--message: expected 32 bytes of hex (64 digits)');
+        const api = client(o);
+        const s = await Progress.during('signing', !o.json, async () => {
+          const first = await api.createSession(
+            { key_id: o.key, message: o.message.toLowerCase(), wait: Math.min(o.timeout * 1000, 30_000) },
+            o.idempotencyKey,
+          );
+          return first.status === 'completed' || first.status === 'failed' || first.status === 'expired'
+            ? first
+            : api.waitForSession(first.id, o.timeout * 1000);
+        });
+        if (s.status !== 'completed') {
+          const why = s.error_code
+            ? `: ${s.error_code}${s.error_message ? ` (${s.error_message})` : ''}`
+            : '';
+          throw new Error(`session ${s.id} is ${s.status}${why}`);
+        }
+        emit(Boolean(o.json), s, () => sessionDetail(s));
+      },
+    ),
+  );
+
+  const session = program.command('session').description('list and show signing sessions');
+  clientOptions(
+    session
+      .command('list')
+      .description('list signing sessions, newest first')
+      .option('--status <s>', 'only sessions in this status')
+      .option('--limit <n>', 'page size', int('--limit'), 50)
+      .option('--cursor <c>', 'continue after a previous page'),
+  ).action(
+    run(async (o: ClientOpts & { status?: string; limit: number; cursor?: string }) => {
+      const page = await client(o).listSessions({
+        limit: o.limit,
+        ...(o.cursor ? { cursor: o.cursor } : {}),
+        ...(o.status ? { status: o.status } : {}),
+      });
+      emit(Boolean(o.json), page, () =>
+        page.items.length ? sessionRows(page.items) + moreHint(page.next_cursor) : 'no sessions',
+      );
+    }),
+  );
+  clientOptions(
+    session
+      .command('show')
+      .description('show one session')
+      .argument('<id>', 'session id')
+      .option('--wait <s>', 'wait up to this many seconds for it to finish', int('--wait'), 0),
+  ).action(
+    run(async (id: string, o: ClientOpts & { wait: number }) => {
+      const api = client(o);
+      const s = o.wait
+        ? await Progress.during('waiting for the session', !o.json, () =>
+            api.waitForSession(id, o.wait * 1000),
+          )
+        : await api.getSession(id);
+      emit(Boolean(o.json), s, () => sessionDetail(s));
+    }),
+  );
+
+  const token = program.command('token').description('API tokens');
+  clientOptions(
+    token
+      .command('create')
+      .description('create an API token (shown once)')
+      .requiredOption('-r, --role <role>', 'admin | operator | requester | viewer')
+      .option('--label <label>', 'what the token is for')
+      .option('--ttl <s>', 'lifetime in seconds (default: no expiry)', int('--ttl')),
+  ).action(
+    run(async (o: ClientOpts & { role: string; label?: string; ttl?: number }) => {
+      const t = await client(o).createToken({
+        role: o.role,
+        ...(o.label !== undefined ? { label: o.label } : {}),
+        ...(o.ttl !== undefined ? { ttl_s: o.ttl } : {}),
+      });
+      emit(
+        Boolean(o.json),
+        t,
+        () =>
+          `${t.token}\n\n${fields([
+            ['id', t.id],
+            ['role', t.role],
+            ['label', t.label],
+            ['expires_at', when(t.expires_at)],
+          ])}\n\nThe token is shown once: store it now (it cannot be retrieved later).`,
+      );
+    }),
+  );
+
+  clientOptions(
+    program
+      .command('status')
+      .description('health of the coordinator and the signers (and of a local cluster, if any)')
+      .option('--data-dir <dir>', 'local cluster data directory', DEFAULT_DATA_DIR),
+  ).action(
+    run(async (o: ClientOpts & { dataDir: string }) => {
+      const r = await status(client(o), o.dataDir);
+      emit(Boolean(o.json), r, () => renderStatus(r));
+      if (!r.coordinator.ok) process.exitCode = 1;
+    }),
+  );
+}
+
+// ------------------------------------------------------------------ status
+
+interface SignerStatus {
+  id: string;
+  name: string | null;
+  url: string;
+  identity: string;
+  status: string;
+  quarantined: boolean;
+  fault_count: number;
+  last_seen_at: number | null;
+  last_latency_ms: number | null;
+  /** GET {url}/healthz from this host answered with the registered identity. */
+  reachable: boolean;
+  pid: number | null;
+}
+
+interface StatusReport {
+  coordinator: {
+    url: string;
+    ok: boolean;
+    identity: string | null;
+    database: string | null;
+    latency_ms: number | null;
+    error: string | null;
+  };
+  signers: SignerStatus[] | null;
+  signers_error: string | null;
+  local_cluster: {
+    data_dir: string;
+    running: boolean;
+    supervisor_pid: number | null;
+    coordinator_pid: number | null;
+    demo_key_id: string | null;
+    signers: { name: string; pid: number | null; restarts: number; url: string }[];
+  } | null;
+}
+
+function alive(pid: number | null): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function probeSigner(url: string, identity: string): Promise<boolean> {
+  try {
+    const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+    const j = (await r.json()) as { identity?: string };
+    return r.ok && j.identity === identity;
+  } catch {
+    return false;
+  }
+}
+
+async function status(api: ApiClient, dataDir: string): Promise<StatusReport> {
+  const t0 = performance.now();
+  const coordinator: StatusReport['coordinator'] = {
+    url: api.url,
+    ok: false,
+    identity: null,
+    database: null,
+    latency_ms: null,
+    error: null,
+  };
+  try {
+    const h = await api.health();
+    Object.assign(coordinator, {
+      ok: h.status === 'ok',
+      identity: h.identity,
+      database: h.database,
+      latency_ms: Math.round(performance.now() - t0),
+    });
+  } catch (e) {
+    coordinator.error = e instanceof Error ? e.message : String(e);
+  }
+
+  const layout = clusterLayout(dataDir);
+  let state: ReturnType<typeof readClusterState>;
+  try {
+    state = readClusterState(layout.stateFile);
+  } catch {
+    state = undefined;
+  }
+  const local: StatusReport['local_cluster'] = state
+    ? {
+        data_dir: layout.root,
+        running: alive(state.supervisor_pid),
+        supervisor_pid: state.supervisor_pid,
+        coordinator_pid: state.coordinator.pid,
+        demo_key_id: state.demo_key?.id ?? null,
+        signers: state.signers.map((s) => ({ name: s.name, pid: s.pid, restarts: s.restarts, url: s.url })),
+      }
+    : null;
+
+  let signers: SignerStatus[] | null = null;
+  let signersError: string | null = null;
+  if (coordinator.ok) {
+    try {
+      const list = await api.listSigners();
+      signers = await Promise.all(
+        list.map(async (s) => ({
+          id: s.id,
+          name: s.name,
+          url: s.url,
+          identity: s.identity,
+          status: s.status,
+          quarantined: s.quarantined,
+          fault_count: s.fault_count,
+          last_seen_at: s.last_seen_at,
+          last_latency_ms: s.last_latency_ms,
+          reachable: await probeSigner(s.url, s.identity),
+          pid: state?.signers.find((x) => x.identity === s.identity)?.pid ?? null,
+        })),
+      );
+    } catch (e) {
+      signersError = e instanceof ApiError ? e.message : String(e);
+    }
+  }
+  return { coordinator, signers, signers_error: signersError, local_cluster: local };
+}
+
+function renderStatus(r: StatusReport): string {
+  const c = r.coordinator;
+  const out = [
+    c.ok
+      ? `coordinator  ${c.url}  ok  (${c.database}, ${c.latency_ms} ms, identity ${c.identity})`
+      : `coordinator  ${c.url}  DOWN  ${c.error ?? ''}`,
+  ];
+  if (r.signers) {
+    out.push(
+      '',
+      r.signers.length
+        ? table(
+            ['SIGNER', 'NAME', 'URL', 'STATE', 'REACHABLE', 'FAULTS', 'LAST SEEN', 'PID'],
+            r.signers.map((s) => [
+              s.id,
+              s.name,
+              s.url,
+              s.status === 'active' ? (s.quarantined ? 'quarantined' : 'active') : s.status,
+              s.reachable ? 'yes' : 'NO',
+              s.fault_count,
+              s.last_seen_at
+                ? `${Math.max(0, Math.round((Date.now() - s.last_seen_at) / 1000))}s ago`
+                : 'never',
+              s.pid,
+            ]),
+          )
+        : 'no signers registered',
+    );
+  } else if (r.signers_error) {
+    out.push('', `signers: ${r.signers_error}`);
+  }
+  if (r.local_cluster) {
+    const l = r.local_cluster;
+    out.push(
+      '',
+      `local cluster  ${l.data_dir}  ${l.running ? `running (floe up pid ${l.supervisor_pid}, coordinator pid ${l.coordinator_pid})` : 'not running'}`,
+    );
+    if (l.demo_key_id) out.push(`demo key       ${l.demo_key_id}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+/**
+ * `floe` command line: the two server roles (signer, coordinator), a local cluster (up), a
+ * deployment generator (init) and the client commands (key, sign, session, token, status).
+ * The heavy modules of each role load only when that command runs, so client commands start
+ * quickly.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { registerClientCommands } from './client-commands.js';
+import { fail } from './output.js';
+
+/**
+ * A node started by `floe up` (FLOE_SUPERVISED=1) has a pipe from its supervisor on stdin:
+ * when the pipe closes (the supervisor is gone, however it died) the node stops.
+ */
+function stopWhenSupervisorGoes(stop: () => void): void {
+  if (process.env.FLOE_SUPERVISED !== '1') return;
+  process.stdin.on('data', () => {});
+  process.stdin.once('end', stop);
+  process.stdin.once('close', stop);
+  process.stdin.once('error', stop);
+}
+
+const positiveInt = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer`);
+  return n;
+};
+
+/**
+ * Announce a started service (one JSON line on stdout) and close it cleanly on SIGINT,
+ * SIGTERM, or when the supervising `floe up` goes away.
+ */
+function serveUntilStopped(node: { close(): Promise<void> }, started: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(started)}\n`);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await node.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  stopWhenSupervisorGoes(stop);
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('floe')
+    .description('Floe: threshold Schnorr (FROST, BIP-340) signing service')
+    .version('0.1.0');
+
+  program
+    .command('up')
+    .description('run a local cluster: a coordinator and signers as child processes, data in ./.floe')
+    .option(
+      '--signers <n>',
+      'number of signers (default 3, or as recorded in the data dir)',
+      positiveInt('--signers'),
+    )
+    .option('--threshold <t>', 'threshold of the demo key (default 2)', positiveInt('--threshold'))
+    .option('--port <port>', 'coordinator port on 127.0.0.1 (default 8080)', positiveInt('--port'))
+    .option(
+      '--signer-port-base <port>',
+      'first signer port; signer N listens on base+N-1 (default 7101)',
+      positiveInt('--signer-port-base'),
+    )
+    .option('--data-dir <dir>', 'where the cluster keeps its data', '.floe')
+    .option('--log-level <level>', "children's log level (logs in <data-dir>/logs/)", 'warn')
+    .option('--json', 'print events as JSON lines (one per event) instead of text')
+    .action(
+      async (o: {
+        signers?: number;
+        threshold?: number;
+        port?: number;
+        signerPortBase?: number;
+        dataDir: string;
+        logLevel: string;
+        json?: boolean;
+      }) => {
+        try {
+          const { up } = await import('../cluster/up.js');
+          const code = await up({
+            dataDir: o.dataDir,
+            ...(o.signers !== undefined ? { signers: o.signers } : {}),
+            ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
+            ...(o.port !== undefined ? { port: o.port } : {}),
+            ...(o.signerPortBase !== undefined ? { signerPortBase: o.signerPortBase } : {}),
+            logLevel: o.logLevel,
+            json: Boolean(o.json),
+          });
+          process.exit(code);
+        } catch (e) {
+          fail(e);
+        }
+      },
+    );
+
+  program
+    .command('init')
+    .description('write configs, identities and passphrases for a real deployment (coordinator + signers)')
+    .requiredOption('--signers <n>', 'number of signers', positiveInt('--signers'))
+    .requiredOption('--threshold <t>', 'threshold of the keys you will create', positiveInt('--threshold'))
+    .requiredOption('--out <dir>', 'directory to write (must not exist or be empty)')
+    .option(
+      '--coordinator-url <url>',
+      'URL clients and signers know the coordinator by',
+      'http://127.0.0.1:8080',
+    )
+    .option('--signer-hosts <hosts>', 'comma-separated host[:port] of each signer (implies HTTPS on 7101)')
+    .option('--json', 'print one JSON document')
+    .action(
+      async (o: {
+        signers: number;
+        threshold: number;
+        out: string;
+        coordinatorUrl: string;
+        signerHosts?: string;
+        json?: boolean;
+      }) => {
+        try {
+          const { init } = await import('./init.js');
+          await init({
+            signers: o.signers,
+            threshold: o.threshold,
+            out: o.out,
+            coordinatorUrl: o.coordinatorUrl,
+            ...(o.signerHosts !== undefined
+              ? {
+                  signerHosts: o.signerHosts
+                    .split(',')
+                    .map((h) => h.trim())
+                    .filter(Boolean),
+                }
+              : {}),
+            json: Boolean(o.json),
+          });
+        } catch (e) {
+          fail(e);
+        }
+      },
+    );
+
+  program
+    .command('signer')
+    .description('run a signer node')
+    .option('-c, --config <file>', 'signer config file (JSON); environment variables override it')
+    .option('--print-identity', 'print this node identity public key and exit')
+    .option('--json', 'with --print-identity: print {"identity": ...}')
+    .action(async (o: { config?: string; printIdentity?: boolean; json?: boolean }) => {
+      try {
+        const { loadSignerConfig } = await import('../config/signer.js');
+        const { openSignerStore, startSigner } = await import('../signer/node.js');
+        const cfg = loadSignerConfig(o.config, process.env);
+        if (o.printIdentity) {
+          const { store, identityPub } = await openSignerStore(cfg, process.env);
+          store.close();
+          process.stdout.write(
+            o.json ? `${JSON.stringify({ identity: identityPub })}\n` : `${identityPub}\n`,
+          );
+          return;
+        }
+        const node = await startSigner(cfg, process.env);
+        serveUntilStopped(node, { event: 'signer_started', url: node.url, identity: node.identityPub });
+      } catch (e) {
+        fail(e);
+      }
+    });
+
+  program
+    .command('coordinator')
+    .description('run a coordinator (HTTP API; PGlite in the data dir unless DATABASE_URL is set)')
+    .option('-c, --config <file>', 'coordinator config file (JSON); environment variables override it')
+    .option('--print-identity', 'print the coordinator identity public key (for signer allowlists) and exit')
+    .option('--json', 'with --print-identity: print {"identity": ...}')
+    .action(async (o: { config?: string; printIdentity?: boolean; json?: boolean }) => {
+      try {
+        const { loadCoordinatorConfig } = await import('../config/coordinator.js');
+        const { coordinatorIdentity, startCoordinator } = await import('../coordinator/node.js');
+        const cfg = loadCoordinatorConfig(o.config, process.env);
+        if (o.printIdentity) {
+          const id = coordinatorIdentity(cfg.data_dir).identityPub;
+          process.stdout.write(o.json ? `${JSON.stringify({ identity: id })}\n` : `${id}\n`);
+          return;
+        }
+        const node = await startCoordinator(cfg);
+        serveUntilStopped(node, {
+          event: 'coordinator_started',
+          url: node.url,
+          identity: node.identityPub,
+          database: node.backend.kind,
+          admin_token_created: Boolean(node.adminToken),
+        });
+      } catch (e) {
+        fail(e);
+      }
+    });
+
+  registerClientCommands(program);
+  return program;
+}
+
+const isMain = process.argv[1] !== undefined && /cli[\\/]main\.[tj]s$/.test(process.argv[1]);
+if (isMain) {
+  buildProgram().parseAsync(process.argv).catch(fail);
+}

@@ -1,0 +1,251 @@
+/**
+ * A small client of the coordinator's HTTP API (fetch). Errors come back as ApiError with
+ * the problem+json `code` and one line of message, or as a plain line when the coordinator
+ * cannot be reached.
+ */
+import type { KeyObject, SessionObject, SignerObject } from '../coordinator/api/schemas.js';
+import type { PublicKeyPackageJson } from '../crypto/encoding.js';
+
+export type { KeyObject, SessionObject, SignerObject };
+
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface CreatedToken {
+  token: string;
+  id: string;
+  role: string;
+  label: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface CoordinatorHealth {
+  status: string;
+  role: string;
+  identity: string;
+  database: string;
+}
+
+export interface SealedBoxJson {
+  sender: string;
+  nonce: string;
+  ciphertext: string;
+}
+
+export interface ImportKeyRequest {
+  key_id?: string;
+  signers: string[];
+  public_key_package: PublicKeyPackageJson;
+  sealed_shares: SealedBoxJson[];
+  label?: string;
+}
+
+/** An error answer of the API (problem+json) or a transport failure (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ApiClientOptions {
+  url?: string;
+  token?: string | undefined;
+  /** Per request, on top of any server-side wait. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  query?: Record<string, string | number | undefined>;
+  headers?: Record<string, string>;
+  /** Send the bearer token (default true). */
+  auth?: boolean;
+  timeoutMs?: number;
+}
+
+export const TERMINAL_SESSION = new Set(['completed', 'failed', 'expired']);
+
+export class ApiClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(o: ApiClientOptions = {}) {
+    this.url = (o.url ?? DEFAULT_URL).replace(/\/+$/, '');
+    this.token = o.token;
+    this.timeoutMs = o.timeoutMs ?? 30_000;
+  }
+
+  async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const q = Object.entries(o.query ?? {}).filter(([, v]) => v !== undefined);
+    const qs = q.length
+      ? `?${new URLSearchParams(q.map(([k, v]): [string, string] => [k, String(v)])).toString()}`
+      : '';
+    const headers: Record<string, string> = { accept: 'application/json', ...o.headers };
+    if (o.auth !== false) {
+      if (!this.token) {
+        throw new ApiError(
+          0,
+          'no_token',
+          'no API token: pass --token, set FLOE_TOKEN, or run `floe up` (it writes .floe/admin.token)',
+        );
+      }
+      headers.authorization = `Bearer ${this.token}`;
+    }
+    if (o.body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}${qs}`, {
+        method,
+        headers,
+        ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
+        signal: AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs),
+      });
+    } catch (e) {
+      throw new ApiError(
+        0,
+        'unreachable',
+        `cannot reach the coordinator at ${this.url}: ${transportReason(e)}`,
+      );
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = undefined;
+    }
+    if (!res.ok) {
+      const p = (body ?? {}) as { code?: unknown; detail?: unknown; title?: unknown };
+      const code = typeof p.code === 'string' ? p.code : `http_${res.status}`;
+      const detail =
+        typeof p.detail === 'string' && p.detail
+          ? p.detail
+          : typeof p.title === 'string'
+            ? p.title
+            : res.statusText || 'request failed';
+      throw new ApiError(res.status, code, `${oneLine(detail)} (${code}, HTTP ${res.status})`);
+    }
+    if (body === undefined && text) {
+      throw new ApiError(
+        res.status,
+        'bad_response',
+        `the coordinator answered ${path} with something not JSON`,
+      );
+    }
+    return body as T;
+  }
+
+  health(): Promise<CoordinatorHealth> {
+    return this.request('GET', '/healthz', { auth: false, timeoutMs: 5000 });
+  }
+
+  listKeys(o: { limit?: number; cursor?: string } = {}): Promise<Page<KeyObject>> {
+    return this.request('GET', '/v1/keys', { query: { limit: o.limit, cursor: o.cursor } });
+  }
+
+  getKey(id: string): Promise<KeyObject> {
+    return this.request('GET', `/v1/keys/${encodeURIComponent(id)}`);
+  }
+
+  createKey(body: {
+    threshold: number;
+    signers?: string[];
+    label?: string;
+    wait?: number;
+  }): Promise<KeyObject> {
+    return this.request('POST', '/v1/keys', { body, timeoutMs: this.timeoutMs + (body.wait ?? 0) });
+  }
+
+  importKey(body: ImportKeyRequest): Promise<KeyObject> {
+    return this.request('POST', '/v1/keys/import', { body, timeoutMs: this.timeoutMs + 30_000 });
+  }
+
+  /** Poll until the key leaves `pending` (DKG done or failed), or the deadline passes. */
+  async waitForKey(id: string, timeoutMs: number): Promise<KeyObject> {
+    const deadline = Date.now() + timeoutMs;
+    let k = await this.getKey(id);
+    while (k.status === 'pending' && Date.now() < deadline) {
+      await sleep(250);
+      k = await this.getKey(id);
+    }
+    return k;
+  }
+
+  listSessions(o: { limit?: number; cursor?: string; status?: string } = {}): Promise<Page<SessionObject>> {
+    return this.request('GET', '/v1/sessions', {
+      query: { limit: o.limit, cursor: o.cursor, status: o.status },
+    });
+  }
+
+  getSession(id: string, waitMs = 0): Promise<SessionObject> {
+    return this.request('GET', `/v1/sessions/${encodeURIComponent(id)}`, {
+      query: { wait: waitMs || undefined },
+      timeoutMs: this.timeoutMs + waitMs,
+    });
+  }
+
+  createSession(
+    body: { key_id: string; message: string; wait?: number },
+    idempotencyKey?: string,
+  ): Promise<SessionObject> {
+    return this.request('POST', '/v1/sessions', {
+      body,
+      ...(idempotencyKey ? { headers: { 'idempotency-key': idempotencyKey } } : {}),
+      timeoutMs: this.timeoutMs + (body.wait ?? 0),
+    });
+  }
+
+  /** Wait (server-side, in slices of at most 60 s) until the session is terminal or the deadline passes. */
+  async waitForSession(id: string, timeoutMs: number): Promise<SessionObject> {
+    const deadline = Date.now() + timeoutMs;
+    let s = await this.getSession(id);
+    while (!TERMINAL_SESSION.has(s.status) && Date.now() < deadline) {
+      s = await this.getSession(id, Math.max(1, Math.min(60_000, deadline - Date.now())));
+    }
+    return s;
+  }
+
+  async listSigners(): Promise<SignerObject[]> {
+    return (await this.request<Page<SignerObject>>('GET', '/v1/signers')).items;
+  }
+
+  registerSigner(body: { url: string; identity: string; name?: string }): Promise<SignerObject> {
+    return this.request('POST', '/v1/signers', { body });
+  }
+
+  updateSigner(
+    id: string,
+    body: { status?: 'active' | 'disabled'; quarantine_override?: boolean; clear_faults?: boolean },
+  ): Promise<SignerObject> {
+    return this.request('PATCH', `/v1/signers/${encodeURIComponent(id)}`, { body });
+  }
+
+  createToken(body: { role: string; label?: string; ttl_s?: number }): Promise<CreatedToken> {
+    return this.request('POST', '/v1/tokens', { body });
+  }
+}
+
+function transportReason(e: unknown): string {
+  if (e instanceof Error && e.name === 'TimeoutError') return 'timed out';
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code) return cause.code === 'ECONNREFUSED' ? 'connection refused (is it running?)' : cause.code;
+  return oneLine(cause?.message ?? (e instanceof Error ? e.message : String(e)));
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim();
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,72 @@
+/**
+ * Client side of a dealer import (DESIGN §8): an existing secret is split HERE, in the
+ * client process, and each share is sealed to its signer's identity key from a fresh
+ * ephemeral key (sealBox, IMPORT_BOX_INFO, importBoxAad binding key id, identifier and group
+ * key). The coordinator relays the sealed shares and the public package; it never sees the
+ * secret or a share. The key id is chosen here because the boxes are bound to it.
+ */
+import { randomBytes } from 'node:crypto';
+import { type SealedBox, sealBox } from '../crypto/box.js';
+import { dealerSplit } from '../crypto/dealer.js';
+import { encodePublicKeyPackage } from '../crypto/encoding.js';
+import { fromHex, toHex, wipe } from '../crypto/hex.js';
+import { generateIdentityKey } from '../crypto/identity.js';
+import { groupPublicKey, xOnlyGroupKey } from '../crypto/signing.js';
+import { IMPORT_BOX_INFO, importBoxAad } from '../protocol/transcript.js';
+import type { ImportKeyRequest } from './api-client.js';
+
+export interface ImportRecipient {
+  /** Coordinator's signer id. */
+  id: string;
+  /** Signer identity key, x-only hex. */
+  identity: string;
+}
+
+export function newKeyId(): string {
+  return `key_${toHex(randomBytes(12))}`;
+}
+
+/**
+ * Split `secret` into shares for `signers` (identifier i+1 goes to signers[i]) and seal each.
+ * Wipes the shares; the caller wipes `secret`.
+ */
+export function prepareDealerImport(o: {
+  secret: Uint8Array;
+  threshold: number;
+  signers: readonly ImportRecipient[];
+  keyId: string;
+  label?: string;
+}): { body: ImportKeyRequest & { key_id: string }; xOnlyPublicKey: string } {
+  const { shares, public: pub } = dealerSplit(o.secret, o.threshold, o.signers.length);
+  try {
+    const gk = groupPublicKey(pub);
+    const sealed: SealedBox[] = o.signers.map((s, i) => {
+      const share = shares[i]!;
+      if (share.identifier !== i + 1) throw new Error('dealer shares out of order');
+      const ephemeral = generateIdentityKey();
+      try {
+        return sealBox(
+          ephemeral,
+          fromHex(s.identity, `identity of signer ${s.id}`, 32),
+          share.signingShare,
+          importBoxAad(o.keyId, i + 1, gk),
+          IMPORT_BOX_INFO,
+        );
+      } finally {
+        wipe(ephemeral);
+      }
+    });
+    return {
+      body: {
+        key_id: o.keyId,
+        signers: o.signers.map((s) => s.id),
+        public_key_package: encodePublicKeyPackage(pub),
+        sealed_shares: sealed,
+        ...(o.label !== undefined ? { label: o.label } : {}),
+      },
+      xOnlyPublicKey: toHex(xOnlyGroupKey(pub)),
+    };
+  } finally {
+    for (const s of shares) wipe(s.signingShare);
+  }
+}
