@@ -1,0 +1,599 @@
+/**
+ * `npm run chaos -- --sessions N`: a fault-injection run (a tool, not a test).
+ *
+ * A cluster — the coordinator and the signers each a child process — gets a DKG key, then a
+ * few concurrent clients ask it for N signatures (POST /v1/sessions with an Idempotency-Key,
+ * retried across outages, then polled until terminal) while signers and the coordinator are
+ * kill -9'd at random moments and restarted on the same ports. After the load, in-flight
+ * sessions are left to settle (the coordinator resumes stalled sessions; the session TTL is
+ * set low so that a session that cannot finish expires instead of waiting ten minutes), every
+ * process is stopped, and the invariants of bench/chaos-checks.ts are checked over the
+ * coordinator's database and every signer's marker table.
+ *
+ * With --byzantine FAULT one signer (the first) runs with FLOE_SIGNER_FAULTS=FAULT (`all`: all
+ * four at once); the run then also checks that it was blamed (fault count, culprits in the
+ * audit log) and that no honest member ever was.
+ *
+ * The LAST line printed is the summary:
+ *   chaos: sessions=N completed=C failed=F not_terminal=0 nonce_reuse=0 double_release=0 invalid_signatures=0
+ * and the exit code is 1 when any of the last four counts (or the byzantine check) is not 0.
+ *
+ * Options: --sessions N (500)  --clients K (4)  --signers S (3; 4 with --byzantine)
+ *   --threshold T (2)  --kills K (one per ~40 sessions, at least 3)  --byzantine FAULT|all
+ *   --database pglite|postgres|URL (pglite)  --seed S  --ttl SECONDS (60)
+ *   --quarantine-after N (3, the coordinator's default)  --keep (keep the cluster's directory)
+ *
+ * --quarantine-after: faults (refusals, bad shares or commitments, nonce reuse) after which the
+ * coordinator quarantines a signer. Unreachable signers (the kills) do not count towards it, so
+ * honest signers that are killed and restarted keep signing.
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FAULT_NAMES } from '../src/signer/engine.js';
+import {
+  type AttemptEvent,
+  type CheckResult,
+  checkInvariants,
+  isTerminal,
+  type KeyRow,
+  type MarkerRow,
+  type NonceRow,
+  type SessionRow,
+} from './chaos-checks.js';
+import {
+  type BenchCluster,
+  type DatabaseChoice,
+  DEFAULT_POSTGRES_URL,
+  startBenchCluster,
+} from './cluster.js';
+import { prng, sleep } from './stats.js';
+
+export type FaultName = keyof typeof FAULT_NAMES;
+export const FAULTS = Object.keys(FAULT_NAMES) as FaultName[];
+
+export interface ChaosOptions {
+  sessions: number;
+  clients: number;
+  signers: number;
+  threshold: number;
+  kills: number;
+  byzantine?: FaultName | 'all';
+  database: DatabaseChoice;
+  seed: number;
+  ttlS: number;
+  quarantineAfter: number;
+  /** How long to wait for in-flight sessions after the load (default ttl + 30 s). */
+  settleS?: number;
+  keep?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  sessions: number;
+  completed: number;
+  failed: number;
+  not_terminal: number;
+  nonce_reuse: number;
+  double_release: number;
+  invalid_signatures: number;
+  checks: CheckResult;
+  kills: string[];
+  byzantine?: {
+    fault: string;
+    identifier: number;
+    fault_count: number;
+    /** Attempts in which it was charged: named a culprit, or charged a fault other than unreachable. */
+    blamed_attempts: number;
+    /** Attempts whose blame / nonce-reuse audit event names it. */
+    culprit_attempts: number;
+    /** Its faults by kind, from the coordinator's counters (every coordinator lifetime). */
+    faults_by_kind: Record<string, number>;
+    misblamed: number;
+    ok: boolean;
+  };
+  /** The summary line (printed last). */
+  summary: string;
+  ok: boolean;
+}
+
+const NON_TERMINAL = ['pending', 'nonce_collection', 'signing', 'aggregating'];
+
+interface SqliteDb {
+  prepare(sql: string): { all(): unknown[] };
+  close(): void;
+}
+type SqliteCtor = new (file: string, o?: { readonly?: boolean; fileMustExist?: boolean }) => SqliteDb;
+const Sqlite = createRequire(import.meta.url)('better-sqlite3') as SqliteCtor;
+
+/** One HTTP call with a timeout; throws on transport errors. */
+async function call(
+  c: BenchCluster,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${c.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${c.adminToken}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed };
+}
+
+/**
+ * The coordinator's signer-fault counters (floe_signer_faults_total{signer, fault}) live in
+ * its memory and restart at zero with it, so the run adds up the last reading of every
+ * coordinator lifetime: read every second, right before each kill and before the final stop.
+ */
+class FaultTally {
+  private readonly done = new Map<string, number>();
+  private current = new Map<string, number>();
+
+  async read(c: BenchCluster): Promise<void> {
+    try {
+      const r = await call(c, 'GET', '/metrics', undefined, {}, 3000);
+      const next = new Map<string, number>();
+      for (const line of String(r.body).split('\n')) {
+        const m = /^floe_signer_faults_total\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
+        if (!m) continue;
+        const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+        next.set(`${labels.signer}|${labels.fault}`, Number(m[2]));
+      }
+      this.current = next;
+    } catch {
+      // down or restarting: keep the last reading of this lifetime
+    }
+  }
+
+  /** The coordinator is about to die: bank this lifetime's counts. */
+  bank(): void {
+    for (const [k, v] of this.current) this.done.set(k, (this.done.get(k) ?? 0) + v);
+    this.current = new Map();
+  }
+
+  /** fault kind -> count, for one signer id. */
+  of(signerId: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of this.done) {
+      const [sid, fault] = k.split('|') as [string, string];
+      if (sid === signerId && v > 0) out[fault] = (out[fault] ?? 0) + v;
+    }
+    return out;
+  }
+}
+
+/** Fault kinds that only a lying signer earns (an honest one that crashed is unreachable or refuses). */
+const LYING = ['invalid_share', 'nonce_reuse', 'bad_commitments', 'bad_share'];
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const log = o.log ?? ((s: string) => process.stdout.write(`${s}\n`));
+  const rnd = prng(o.seed);
+  const byzIndex = 0;
+  const faults = o.byzantine
+    ? { [byzIndex]: o.byzantine === 'all' ? FAULTS.join(',') : o.byzantine }
+    : undefined;
+  const ttlS = o.ttlS;
+  const c = await startBenchCluster({
+    signers: o.signers,
+    database: o.database,
+    ...(faults ? { faults } : {}),
+    coordinatorConfig: {
+      session_ttl_s: ttlS,
+      round_timeout_ms: 3000,
+      resume_after_ms: 1000,
+      job_interval_ms: 250,
+      quarantine_after: o.quarantineAfter,
+    },
+  });
+  const kills: string[] = [];
+  let reader: NodeJS.Timeout | undefined;
+  try {
+    const signerIds = await c.registerSigners();
+    const key = await c.createKey(o.threshold);
+    log(
+      `chaos: coordinator + ${o.signers} signers (processes), key ${o.threshold}-of-${o.signers} (DKG), ` +
+        `database ${o.database.kind}, ${o.clients} clients, ${o.sessions} sessions, ${o.kills} kills, seed ${o.seed}` +
+        (o.byzantine ? `, byzantine signer 1: ${faults![byzIndex]}` : ''),
+    );
+
+    // ------------------------------------------------------------ load
+    const runId = randomBytes(4).toString('hex');
+    const clientSignatures = new Map<string, string>();
+    const clientErrors: string[] = [];
+    let started = 0;
+    let finished = 0;
+    let loadDone = false;
+    const giveUpMs = (ttlS + 20) * 1000;
+
+    const oneSession = async (i: number) => {
+      const message = randomBytes(32).toString('hex');
+      const idem = `chaos-${runId}-${i}`;
+      const deadline = Date.now() + giveUpMs;
+      let s: any;
+      while (!s) {
+        try {
+          const r = await call(
+            c,
+            'POST',
+            '/v1/sessions',
+            { key_id: key.id, message, wait: 15_000 },
+            { 'idempotency-key': idem },
+          );
+          if ([200, 201, 202].includes(r.status)) s = r.body;
+          else if (r.status < 500 && r.status !== 429) {
+            clientErrors.push(`POST ${r.status} ${r.body?.code ?? ''}`);
+            return;
+          }
+        } catch {
+          // coordinator down or restarting: retry with the same Idempotency-Key
+        }
+        if (!s) {
+          if (Date.now() > deadline) {
+            clientErrors.push('session never created');
+            return;
+          }
+          await sleep(250);
+        }
+      }
+      while (!isTerminal(s.status) && Date.now() < deadline) {
+        try {
+          const r = await call(c, 'GET', `/v1/sessions/${s.id}?wait=10000`);
+          if (r.status === 200) s = r.body;
+          else await sleep(250);
+        } catch {
+          await sleep(250);
+        }
+      }
+      if (s.status === 'completed') clientSignatures.set(s.id, String(s.signature));
+    };
+
+    // Kills fire when the load reaches their session number; a client does not start a
+    // session past a kill point whose kill has not fired yet, so every kill lands in the load.
+    const points = Array.from({ length: o.kills }, () => Math.floor(o.sessions * (0.1 + 0.75 * rnd()))).sort(
+      (a, b) => a - b,
+    );
+    const fired = points.map(() => false);
+    const clients = Array.from({ length: o.clients }, async () => {
+      for (;;) {
+        while (points.some((p, k) => !fired[k] && p < started)) await sleep(10);
+        if (started >= o.sessions) return;
+        const i = started++;
+        await oneSession(i);
+        finished++;
+      }
+    });
+
+    // ------------------------------------------------------------ kills
+    // The byzantine signer is never killed, so that its faults are its lies, not its restarts.
+    const killable = Array.from({ length: o.signers }, (_, i) => i).filter(
+      (i) => !o.byzantine || i !== byzIndex,
+    );
+    const anySigner = () => killable[Math.floor(rnd() * killable.length)]!;
+    const victims: (number | 'coordinator')[] = points.map(() =>
+      rnd() < 1 / 3 ? 'coordinator' : anySigner(),
+    );
+    if (o.kills >= 2) {
+      // every run with two kills or more kills the coordinator and a signer at least once
+      const ci = Math.floor(rnd() * o.kills);
+      victims[ci] = 'coordinator';
+      if (!victims.some((v) => v !== 'coordinator')) victims[(ci + 1) % o.kills] = anySigner();
+    }
+    const tally = new FaultTally();
+    reader = setInterval(() => void tally.read(c), 1000);
+    const t0 = Date.now();
+    let killerError: unknown;
+    const killer = (async () => {
+      for (const [k, point] of points.entries()) {
+        while (started < point && !loadDone) await sleep(10);
+        await sleep(rnd() * 400); // land somewhere inside a round
+        const v = victims[k]!;
+        const down = Math.floor(rnd() * 1500);
+        const at = ((Date.now() - t0) / 1000).toFixed(1);
+        const ts = Date.now();
+        if (v === 'coordinator') {
+          await tally.read(c);
+          await c.killCoordinator();
+          tally.bank();
+        } else await c.killSigner(v);
+        fired[k] = true;
+        await sleep(down);
+        if (v === 'coordinator') await c.startCoordinator();
+        else await c.startSigner(v);
+        const what = v === 'coordinator' ? 'coordinator' : `signer ${v + 1}`;
+        kills.push(
+          `${what} at ${at} s (session ${point}, back after ${((Date.now() - ts) / 1000).toFixed(1)} s)`,
+        );
+      }
+    })().catch((e) => {
+      // e.g. a process that does not come back: release the clients, then report it
+      killerError = e;
+      fired.fill(true);
+    });
+    await Promise.all(clients);
+    loadDone = true;
+    await killer;
+    if (killerError) throw killerError;
+    const loadS = (Date.now() - t0) / 1000;
+    log(
+      `chaos: load done in ${loadS.toFixed(1)} s; ${finished} sessions handled by clients; kills: ${kills.length ? kills.join('; ') : 'none'}`,
+    );
+
+    // ------------------------------------------------------------ settle
+    const settleDeadline = Date.now() + (o.settleS ?? ttlS + 30) * 1000;
+    let live = -1;
+    while (Date.now() < settleDeadline) {
+      try {
+        live = 0;
+        for (const st of NON_TERMINAL) {
+          const r = await call(c, 'GET', `/v1/sessions?status=${st}&limit=500`);
+          live += r.status === 200 ? r.body.items.length : 1;
+        }
+        if (live === 0) break;
+      } catch {
+        live = -1;
+      }
+      await sleep(1000);
+    }
+    log(
+      `chaos: settled after ${((Date.now() - t0) / 1000 - loadS).toFixed(1)} s (${live === 0 ? 'no session in flight' : `${live} still in flight`})`,
+    );
+
+    // ------------------------------------------------------------ collect
+    clearInterval(reader);
+    await tally.read(c);
+    await c.stopCoordinator();
+    tally.bank();
+    await c.stopSigners();
+    const markers: MarkerRow[] = [];
+    for (const [i, dir] of c.signerDirs.entries()) {
+      const db = new Sqlite(join(dir, 'signer.db'), { readonly: true, fileMustExist: true });
+      try {
+        const rows = db
+          .prepare('SELECT key_id, session_id, attempt_id, identifier, message_digest FROM markers')
+          .all() as Omit<MarkerRow, 'store'>[];
+        for (const r of rows) markers.push({ store: i + 1, ...r });
+      } finally {
+        db.close();
+      }
+    }
+    const db = await c.openDatabase();
+    let sessions: SessionRow[];
+    let nonces: NonceRow[];
+    let attempts: AttemptEvent[];
+    let keys: KeyRow[];
+    let blames: { kind: string; data: { culprits?: number[] } }[];
+    let signers: { id: string; fault_count: number; quarantined: boolean }[];
+    try {
+      sessions = (
+        await db.adminQuery<SessionRow>(
+          `SELECT session_id, key_id, message_hash, status, attempt, nonce_commitments, partial_signatures,
+                  final_signature, culprits, error_code FROM signing_sessions`,
+        )
+      ).rows;
+      nonces = (
+        await db.adminQuery<NonceRow>(
+          'SELECT session_id, attempt, participant, nonce_commitment, nonce_used FROM nonce_commitments',
+        )
+      ).rows;
+      attempts = (
+        await db.adminQuery<{ subject_id: string; data: { attempt: number; participants: number[] } }>(
+          `SELECT subject_id, data FROM audit_events WHERE kind = 'session.attempt'`,
+        )
+      ).rows.map((r) => ({
+        session_id: r.subject_id,
+        attempt: r.data.attempt,
+        participants: r.data.participants,
+      }));
+      keys = (
+        await db.adminQuery<KeyRow>(
+          `SELECT id, threshold, x_only_public_key, members FROM keys WHERE status = 'active'`,
+        )
+      ).rows;
+      blames = (
+        await db.adminQuery<{ kind: string; data: { culprits?: number[] } }>(
+          `SELECT kind, data FROM audit_events WHERE kind IN ('session.blame', 'session.nonce_reuse')`,
+        )
+      ).rows;
+      signers = (
+        await db.adminQuery<{ id: string; fault_count: number; quarantined: boolean }>(
+          'SELECT id, fault_count, quarantined FROM signer_nodes',
+        )
+      ).rows;
+    } finally {
+      await db.close();
+    }
+
+    // ------------------------------------------------------------ check
+    const checks = checkInvariants({
+      sessions,
+      nonces,
+      attempts,
+      keys,
+      markers,
+      clientSignatures,
+      maxAttempts: 50,
+    });
+    const count = (pred: (s: SessionRow) => boolean) => sessions.filter(pred).length;
+    const completed = count((s) => s.status === 'completed');
+    const failed = count((s) => s.status === 'failed' || s.status === 'expired');
+    const notTerminal = count((s) => !isTerminal(s.status));
+    const codes = new Map<string, number>();
+    for (const s of sessions) {
+      if (s.status === 'failed' || s.status === 'expired') {
+        const k = `${s.status}:${s.error_code ?? '?'}`;
+        codes.set(k, (codes.get(k) ?? 0) + 1);
+      }
+    }
+    const attemptsHist = new Map<number, number>();
+    for (const s of sessions) attemptsHist.set(s.attempt, (attemptsHist.get(s.attempt) ?? 0) + 1);
+    log(
+      `chaos: requested ${o.sessions}, stored ${sessions.length}; client errors ${clientErrors.length}` +
+        `${clientErrors.length ? ` (${[...new Set(clientErrors)].slice(0, 3).join(', ')})` : ''}; ` +
+        `failures by code: ${codes.size ? [...codes].map(([k, v]) => `${k}=${v}`).join(' ') : 'none'}; ` +
+        `attempts per session: ${[...attemptsHist]
+          .sort((a, b) => a[0] - b[0])
+          .map(([k, v]) => `${k}:${v}`)
+          .join(' ')}`,
+    );
+    const d = checks.detail;
+    log(
+      `chaos: checked ${nonces.length} nonce commitments (duplicates ${d.duplicate_rows}, points reused in packages ${d.duplicate_points_in_packages}, package commitments without their row ${d.package_commitments_without_row}); ` +
+        `${d.markers} signer markers (${d.markers_mapped_by_audit} mapped by audit, ${d.markers_mapped_by_search} by search, orphans ${d.orphan_markers}, message mismatches ${d.marker_message_mismatch}); ` +
+        `${d.shares_recorded} recorded shares (without marker ${d.shares_without_marker}); attempt-number conflicts ${d.attempt_number_conflicts}; ` +
+        `${d.signatures_checked} signatures verified (noble + libsecp256k1)`,
+    );
+    const kinds = (id: string) =>
+      Object.entries(tally.of(id))
+        .map(([k, v]) => `${k}:${v}`)
+        .join(',');
+    log(
+      `chaos: signer faults ${[...signers]
+        .sort((a, b) => signerIds.indexOf(a.id) - signerIds.indexOf(b.id))
+        .map(
+          (s) =>
+            `${signerIds.indexOf(s.id) + 1}=${s.fault_count}${kinds(s.id) ? `(${kinds(s.id)})` : ''}${s.quarantined ? ' quarantined' : ''}`,
+        )
+        .join(' ')}`,
+    );
+    for (const v of checks.violations) log(`chaos: VIOLATION ${v}`);
+
+    let byzantine: ChaosReport['byzantine'];
+    if (o.byzantine) {
+      const byzId = signerIds[byzIndex]!;
+      const member = key.members.find((m: { signer_id: string }) => m.signer_id === byzId);
+      const identifier: number = member?.identifier ?? -1;
+      const faultCount = signers.find((s) => s.id === byzId)?.fault_count ?? 0;
+      const culprit = blames.filter((b) => (b.data.culprits ?? []).includes(identifier)).length;
+      const byzKinds = tally.of(byzId);
+      const charged = Object.entries(byzKinds)
+        .filter(([k]) => k !== 'unreachable')
+        .reduce((n, [, v]) => n + v, 0);
+      // honest members named as culprits, or charged with a fault only a liar earns
+      const misblamed =
+        blames.reduce((n, b) => n + (b.data.culprits ?? []).filter((x) => x !== identifier).length, 0) +
+        sessions.reduce((n, s) => n + (s.culprits ?? []).filter((x) => x !== identifier).length, 0) +
+        signers
+          .filter((s) => s.id !== byzId)
+          .reduce((n, s) => n + LYING.reduce((m, k) => m + (tally.of(s.id)[k] ?? 0), 0), 0);
+      const ok = faultCount > 0 && culprit + charged > 0 && misblamed === 0;
+      byzantine = {
+        fault: faults![byzIndex]!,
+        identifier,
+        fault_count: faultCount,
+        blamed_attempts: Math.max(culprit, charged),
+        culprit_attempts: culprit,
+        faults_by_kind: byzKinds,
+        misblamed,
+        ok,
+      };
+      log(
+        `chaos: byzantine signer 1 (member ${identifier}, ${faults![byzIndex]}, never killed): fault_count=${faultCount}, ` +
+          `faults by kind ${JSON.stringify(byzKinds)}, named culprit in ${culprit} attempts; ` +
+          `honest members blamed: ${misblamed} — ${ok ? 'ok' : 'NOT OK'}`,
+      );
+    }
+
+    const summary =
+      `chaos: sessions=${sessions.length} completed=${completed} failed=${failed} not_terminal=${notTerminal} ` +
+      `nonce_reuse=${checks.nonce_reuse} double_release=${checks.double_release} invalid_signatures=${checks.invalid_signatures}`;
+    const ok =
+      notTerminal === 0 &&
+      checks.nonce_reuse === 0 &&
+      checks.double_release === 0 &&
+      checks.invalid_signatures === 0 &&
+      (byzantine?.ok ?? true);
+    return {
+      sessions: sessions.length,
+      completed,
+      failed,
+      not_terminal: notTerminal,
+      nonce_reuse: checks.nonce_reuse,
+      double_release: checks.double_release,
+      invalid_signatures: checks.invalid_signatures,
+      checks,
+      kills,
+      ...(byzantine ? { byzantine } : {}),
+      summary,
+      ok,
+    };
+  } finally {
+    clearInterval(reader);
+    if (o.keep) log(`chaos: cluster kept in ${c.dir}`);
+    else await c.close();
+  }
+}
+
+export function databaseChoice(arg: string | undefined): DatabaseChoice {
+  if (!arg || arg === 'pglite') return { kind: 'pglite' };
+  const url = arg === 'postgres' ? (process.env.FLOE_TEST_DATABASE_URL ?? DEFAULT_POSTGRES_URL) : arg;
+  const u = new URL(url);
+  u.pathname = '/postgres';
+  return { kind: 'postgres', serverUrl: u.toString() };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      sessions: { type: 'string', default: '500' },
+      clients: { type: 'string', default: '4' },
+      signers: { type: 'string' },
+      threshold: { type: 'string', default: '2' },
+      kills: { type: 'string' },
+      byzantine: { type: 'string' },
+      database: { type: 'string', default: 'pglite' },
+      seed: { type: 'string' },
+      ttl: { type: 'string', default: '60' },
+      'quarantine-after': { type: 'string', default: '3' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const byz = values.byzantine as FaultName | 'all' | undefined;
+  if (byz && byz !== 'all' && !FAULTS.includes(byz)) {
+    throw new Error(`--byzantine: one of ${FAULTS.join(', ')}, all`);
+  }
+  const sessions = Number(values.sessions);
+  const seed = values.seed ? Number(values.seed) : randomBytes(4).readUInt32BE(0);
+  const report = await runChaos({
+    sessions,
+    clients: Number(values.clients),
+    signers: Number(values.signers ?? (byz ? 4 : 3)),
+    threshold: Number(values.threshold),
+    kills: Number(values.kills ?? Math.max(3, Math.round(sessions / 40))),
+    ...(byz ? { byzantine: byz } : {}),
+    database: databaseChoice(values.database),
+    seed,
+    ttlS: Number(values.ttl),
+    quarantineAfter: Number(values['quarantine-after']),
+    keep: values.keep!,
+  });
+  process.stdout.write(`${report.summary}\n`);
+  return report.ok ? 0 : 1;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`chaos failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stdout.write('chaos: run failed before the checks (see stderr)\n');
+      process.exit(2);
+    },
+  );
+}
