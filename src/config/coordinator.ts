@@ -10,6 +10,10 @@
  *   quarantine_after   default 3 faults;  rate_limit_per_s default 50, burst 200
  *   round_timeout_ms   FLOE_ROUND_TIMEOUT_MS; resume_after_ms FLOE_RESUME_AFTER_MS (a stalled session is
  *                      resumed by any coordinator after this, default 15000); job_interval_ms FLOE_JOB_INTERVAL_MS
+ *   signer_stale_after_ms  FLOE_SIGNER_STALE_AFTER_MS  a signer not seen (probe or request) for this long is
+ *                      chosen only when fresher ones do not suffice, default 10000
+ *   latency_bucket_ms  FLOE_LATENCY_BUCKET_MS  signers whose latencies fall in one bucket rank as equally fast
+ *                      (then by identifier), default 100
  *   log_level          FLOE_LOG_LEVEL, default info
  */
 import { type Static, Type } from '@sinclair/typebox';
@@ -33,6 +37,8 @@ export const CoordinatorConfigSchema = Type.Object(
     rate_limit_burst: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     resume_after_ms: Type.Integer({ minimum: 100, maximum: 3_600_000 }),
     job_interval_ms: Type.Integer({ minimum: 50, maximum: 600_000 }),
+    signer_stale_after_ms: Type.Integer({ minimum: 100, maximum: 86_400_000 }),
+    latency_bucket_ms: Type.Integer({ minimum: 1, maximum: 3_600_000 }),
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     ),
@@ -52,6 +58,8 @@ export const COORDINATOR_DEFAULTS = {
   rate_limit_burst: 200,
   resume_after_ms: 15_000,
   job_interval_ms: 2_000,
+  signer_stale_after_ms: 10_000,
+  latency_bucket_ms: 100,
   log_level: 'info',
 };
 
@@ -68,6 +76,8 @@ export function loadCoordinatorConfig(
   set('round_timeout_ms', env.FLOE_ROUND_TIMEOUT_MS && Number(env.FLOE_ROUND_TIMEOUT_MS));
   set('resume_after_ms', env.FLOE_RESUME_AFTER_MS && Number(env.FLOE_RESUME_AFTER_MS));
   set('job_interval_ms', env.FLOE_JOB_INTERVAL_MS && Number(env.FLOE_JOB_INTERVAL_MS));
+  set('signer_stale_after_ms', env.FLOE_SIGNER_STALE_AFTER_MS && Number(env.FLOE_SIGNER_STALE_AFTER_MS));
+  set('latency_bucket_ms', env.FLOE_LATENCY_BUCKET_MS && Number(env.FLOE_LATENCY_BUCKET_MS));
   if (env.FLOE_COORDINATOR_TLS_CERT || env.FLOE_COORDINATOR_TLS_KEY) {
     merged.tls = { cert: env.FLOE_COORDINATOR_TLS_CERT, key: env.FLOE_COORDINATOR_TLS_KEY };
   }

@@ -29,6 +29,10 @@ export interface CoordinatorOptions {
   roundTimeoutMs?: number;
   maxAttempts?: number;
   quarantineAfter?: number;
+  /** A signer not seen for this long is chosen only when fresher ones do not suffice. Default 10 s. */
+  signerStaleAfterMs?: number;
+  /** Signer latencies within one bucket of this width rank as equally fast. Default 100 ms. */
+  latencyBucketMs?: number;
   /** Interval of the expiry / resume / health jobs. Default 2 s. */
   jobIntervalMs?: number;
   /** A non-terminal session not updated for this long is resumed by any coordinator. Default 15 s. */
@@ -62,6 +66,8 @@ export class Coordinator {
       roundTimeoutMs: 10_000,
       maxAttempts: 5,
       quarantineAfter: 3,
+      signerStaleAfterMs: 10_000,
+      latencyBucketMs: 100,
       jobIntervalMs: 2000,
       resumeAfterMs: 15_000,
       retentionDays: 90,
@@ -79,6 +85,8 @@ export class Coordinator {
       roundTimeoutMs: this.o.roundTimeoutMs,
       maxAttempts: this.o.maxAttempts,
       quarantineAfter: this.o.quarantineAfter,
+      staleAfterMs: this.o.signerStaleAfterMs,
+      latencyBucketMs: this.o.latencyBucketMs,
       onEvent: (e) => {
         if (e.kind === 'round') m.roundLatency.observe({ round: e.round }, e.ms / 1000);
         if (e.kind === 'fault') m.signerFaults.inc({ signer: e.signerId, fault: e.fault.split(':')[0]! });

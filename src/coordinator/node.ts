@@ -60,6 +60,8 @@ export async function startCoordinator(
     roundTimeoutMs: cfg.round_timeout_ms,
     maxAttempts: cfg.max_attempts,
     quarantineAfter: cfg.quarantine_after,
+    signerStaleAfterMs: cfg.signer_stale_after_ms,
+    latencyBucketMs: cfg.latency_bucket_ms,
     jobIntervalMs: opts.jobIntervalMs ?? cfg.job_interval_ms,
     resumeAfterMs: opts.resumeAfterMs ?? cfg.resume_after_ms,
     log: {

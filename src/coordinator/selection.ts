@@ -29,13 +29,15 @@ export function chooseSubset(
   excluded: ReadonlySet<number>,
   /** Signers not seen (by a health probe or a request) since this time rank after the others. */
   staleBefore = 0,
+  /** Latencies within one bucket count as equal, so jitter does not reorder signers. */
+  latencyBucketMs = 100,
 ): Candidate[] | undefined {
   const ok = candidates.filter((c) => eligible(c, excluded));
   if (ok.length < t) return undefined;
-  // Latency in 100 ms buckets: jitter must not reorder signers that are about equally close.
+  const unknown = 10 * latencyBucketMs;
   const score = (c: Candidate) =>
-    Math.floor((c.lastLatencyMs ?? 1_000) / 100) +
-    (c.lastSeenAt === null || c.lastSeenAt < staleBefore ? 1_000 : 0);
+    Math.floor((c.lastLatencyMs ?? unknown) / latencyBucketMs) +
+    (c.lastSeenAt === null || c.lastSeenAt < staleBefore ? 1_000_000 : 0);
   return [...ok]
     .sort((a, b) => a.faultCount - b.faultCount || score(a) - score(b) || a.identifier - b.identifier)
     .slice(0, t)

@@ -31,6 +31,8 @@ export interface SigningOptions {
   quarantineAfter?: number;
   /** A signer not seen for this long is tried only when fresher ones do not suffice. Default 10 s. */
   staleAfterMs?: number;
+  /** Latencies within one bucket of this width rank as equally fast. Default 100 ms. */
+  latencyBucketMs?: number;
   onEvent?: (e: SigningEvent) => void;
 }
 
@@ -57,6 +59,7 @@ export class SigningOrchestrator {
       maxAttempts: 5,
       quarantineAfter: 3,
       staleAfterMs: 10_000,
+      latencyBucketMs: 100,
       onEvent: () => {},
       ...o,
     };
@@ -99,6 +102,7 @@ export class SigningOrchestrator {
         key.threshold,
         excluded,
         this.o.now() - this.o.staleAfterMs,
+        this.o.latencyBucketMs,
       );
       if (!subset) {
         return this.finish(
