@@ -80,14 +80,16 @@ describe('signer selection', () => {
 
   it('faster signers win across buckets; within one bucket the identifier decides', () => {
     const all = [c(1, { lastLatencyMs: 180 }), c(2, { lastLatencyMs: 40 }), c(3, { lastLatencyMs: 90 })];
-    const pick = (bucket: number) =>
-      chooseSubset(all, 2, new Set(), 0, bucket)!.map((x) => x.identifier);
+    const pick = (bucket: number) => chooseSubset(all, 2, new Set(), 0, bucket)!.map((x) => x.identifier);
     assert.deepEqual(pick(100), [2, 3]); // 180 ms is a slower bucket
     assert.deepEqual(pick(10), [2, 3]);
     assert.deepEqual(pick(1_000), [1, 2]); // all equally fast: lowest identifiers
     // A signer never measured ranks after measured ones within ten buckets.
     const fresh = [c(1, { lastLatencyMs: null }), c(2, { lastLatencyMs: 900 }), c(3)];
-    assert.deepEqual(chooseSubset(fresh, 2, new Set(), 0, 100)!.map((x) => x.identifier), [2, 3]);
+    assert.deepEqual(
+      chooseSubset(fresh, 2, new Set(), 0, 100)!.map((x) => x.identifier),
+      [2, 3],
+    );
   });
 
   it('an admin override lets a quarantined signer take part', () => {
