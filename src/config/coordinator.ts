@@ -4,7 +4,8 @@
  *   data_dir           FLOE_COORDINATOR_DATA_DIR   identity key, JWT secret, embedded database (pgdata/)
  *   listen             FLOE_COORDINATOR_LISTEN     host:port, default 127.0.0.1:8080
  *   database_url       DATABASE_URL                a Postgres server; default: embedded PGlite in data_dir
- *   admin_token_file   FLOE_ADMIN_TOKEN_FILE       where the first admin token is written (mode 0600) on first start
+ *   admin_token_file   FLOE_ADMIN_TOKEN_FILE       where the first admin token is written (mode 0600) on first
+ *                                                  start; default <data_dir>/admin.token
  *   tls.cert / tls.key FLOE_COORDINATOR_TLS_CERT / _KEY
  *   session_ttl_s      default 600;  round_timeout_ms default 10000;  max_attempts default 5
  *   quarantine_after   default 3 faults;  rate_limit_per_s default 50, burst 200

@@ -23,7 +23,8 @@ export interface RunningCoordinator {
   backend: Backend;
   url: string;
   identityPub: string;
-  /** Set when this start created the first admin token (and wrote it to admin_token_file). */
+  /** Set when this start created the first admin token (and wrote it to admin_token_file,
+   *  default `<data_dir>/admin.token`). */
   adminToken?: string;
   close(): Promise<void>;
 }
@@ -72,6 +73,9 @@ export async function startCoordinator(
 
   // First start: a tenant and an admin token, written once to admin_token_file (0600).
   let adminToken: string | undefined;
+  // Without admin_token_file the token goes next to the identity key, never to a log.
+  const adminTokenFile = cfg.admin_token_file ?? join(cfg.data_dir, 'admin.token');
+  let adminTokenStale = false;
   await backend.ensureTenant(DEFAULT_TENANT, 'default', Date.now());
   if ((await backend.listTokens(DEFAULT_TENANT)).length === 0) {
     const t = await createApiToken(backend, {
@@ -81,8 +85,8 @@ export async function startCoordinator(
       now: Date.now(),
     });
     adminToken = t.token;
-    if (cfg.admin_token_file && !existsSync(cfg.admin_token_file))
-      writeSecretFile(cfg.admin_token_file, t.token);
+    if (!existsSync(adminTokenFile)) writeSecretFile(adminTokenFile, t.token);
+    else adminTokenStale = true;
   }
 
   app = await buildApi({
@@ -98,6 +102,12 @@ export async function startCoordinator(
   const addr = app.server.address();
   const url = `${cfg.tls ? 'https' : 'http'}://${host}:${typeof addr === 'object' && addr ? addr.port : port}`;
   coordinator.start();
+  if (adminTokenStale) {
+    app.log.warn(
+      { admin_token_file: adminTokenFile },
+      'the database is new but the admin token file already exists (from an earlier database?); the new admin token was not written: remove the file and the database to start afresh',
+    );
+  }
   return {
     app,
     coordinator,

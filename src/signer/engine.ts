@@ -381,7 +381,15 @@ export class SigningEngine {
     this.live.delete(a.sessionId);
     let share: ReturnType<typeof signShare>;
     try {
-      share = signShare(key.keyPackage, a.nonces, pkg);
+      // Fault injection only: a liar that reported other commitments still answers, with a
+      // share over its real ones (all it can make), which fails verification under the package.
+      const signed = a.sent
+        ? {
+            ...pkg,
+            commitments: pkg.commitments.map((c) => (c.identifier === key.identifier ? a.commitments : c)),
+          }
+        : pkg;
+      share = signShare(key.keyPackage, a.nonces, signed);
     } finally {
       wipe(a.nonces.hiding, a.nonces.binding);
     }

@@ -133,6 +133,7 @@ describe('unreachable and byzantine signers', () => {
     const r = await c.sign(key.id, msg());
     assert.equal(r.body.status, 'completed', JSON.stringify(r.body));
     assert.deepEqual([r.body.attempt, r.body.participants], [2, [2, 3]]);
+    assert.deepEqual(r.body.culprits, [1], 'named as the culprit');
     assert.ok(verifies(r.body, key));
     assert.ok((await signer(c, ids[4]!)).fault_count >= 1);
   });
