@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { DKG_Secret } from '@noble/curves/abstract/frost.js';
 import { schnorr_FROST, secp256k1_FROST, secp256k1_hasher } from '@noble/curves/secp256k1.js';
@@ -27,7 +28,13 @@ import {
   verifyShare,
   verifySignature,
 } from '../../src/crypto/index.js';
-import { loadVector, scriptedRng } from '../helpers/vectors.js';
+import {
+  loadVector,
+  SHARED_VECTORS_DIR,
+  scriptedRng,
+  sharedVectorsPresent,
+  VECTORS_DIR,
+} from '../helpers/vectors.js';
 
 const h = (s: string) => fromHex(s, 'vector');
 
@@ -86,6 +93,24 @@ describe('RFC 9591 Appendix E.5 vectors, FROST(secp256k1, SHA-256) plain suite',
       sigShares[r.secret.identifier] = share;
     });
     assert.equal(toHex(F.aggregate(pub as any, list, msg, sigShares)), v.final_output.sig);
+  });
+});
+
+describe('vector files', () => {
+  const names = [
+    'rfc9591-frost-secp256k1-sha256.json',
+    'zf-frost-secp256k1-tr-vectors.json',
+    'zf-frost-secp256k1-tr-dkg.json',
+  ];
+  it('the copies in test/fixtures/vectors equal the shared originals byte for byte', {
+    skip: sharedVectorsPresent() ? false : 'no ../shared/vectors beside this clone',
+  }, () => {
+    for (const n of names) {
+      assert.ok(
+        readFileSync(join(VECTORS_DIR, n)).equals(readFileSync(join(SHARED_VECTORS_DIR, n))),
+        `${n} differs from ../shared/vectors`,
+      );
+    }
   });
 });
 
