@@ -458,7 +458,7 @@ describe('signers', () => {
     }
     // The periodic job (250 ms in the test cluster) probes again.
     const seen = new Map(first.body.items.map((s: any) => [s.id, s.last_seen_at]));
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 20_000;
     let later: any[] = [];
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));

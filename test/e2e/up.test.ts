@@ -94,8 +94,8 @@ describe('floe up (local cluster, real processes)', () => {
       return s.pid !== victim.pid && s.restarts >= 1 && alive(s.pid) ? s : undefined;
     });
     assert.ok(restarted.pid);
-    await firstUp.waitFor(/signer-2 \(pid \d+\) exited unexpectedly \(SIGKILL\)/, 5000);
-    await firstUp.waitFor(/signer-2 restarted \(pid \d+, restart 1\)/, 5000);
+    await firstUp.waitFor(/signer-2 \(pid \d+\) exited unexpectedly \(SIGKILL\)/, 20_000);
+    await firstUp.waitFor(/signer-2 restarted \(pid \d+, restart 1\)/, 20_000);
 
     // Take signer 1 out: the next signature needs the restarted signer 2.
     const one = before.signers[0]!.id!;
