@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { coordinatorIdentity } from '../src/coordinator/node.js';
 import { type Db, openDb } from '../src/db/connection.js';
+import { createKey, registerSigners } from '../test/helpers/cluster-api.js';
 import { request } from '../test/helpers/http.js';
 import { type SignerProcess, type Spawned, spawnFloe } from '../test/helpers/processes.js';
 
@@ -214,25 +215,8 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
     signers,
     coordinator,
     api,
-    async registerSigners() {
-      const ids: string[] = [];
-      for (const s of signers) {
-        const r = await api('POST', '/v1/signers', { url: s.url, identity: s.identity });
-        if (r.status !== 201) throw new Error(`register signer: ${r.status} ${JSON.stringify(r.body)}`);
-        ids.push(r.body.id);
-      }
-      return ids;
-    },
-    async createKey(threshold, signerIds) {
-      const r = await api('POST', '/v1/keys', {
-        threshold,
-        ...(signerIds ? { signers: signerIds } : {}),
-        wait: 60_000,
-      });
-      if (r.body?.status !== 'active')
-        throw new Error(`key not active: ${r.status} ${JSON.stringify(r.body)}`);
-      return r.body;
-    },
+    registerSigners: () => registerSigners(api, signers),
+    createKey: (threshold, signerIds) => createKey(api, threshold, signerIds, 60_000),
     async killSigner(i) {
       await signers[i]!.kill('SIGKILL');
     },

@@ -12,6 +12,7 @@ import {
   type RunningCoordinator,
   startCoordinator,
 } from '../../src/coordinator/node.js';
+import { createKey, registerSigners } from './cluster-api.js';
 import { freshServerDatabase } from './db.js';
 import { request } from './http.js';
 import { type SignerProcess, type Spawned, spawnFloe, startSignerProcess } from './processes.js';
@@ -119,25 +120,8 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
     ...(coordinator ? { coordinator } : {}),
     ...(proc ? { coordinatorProcess: proc } : {}),
     api,
-    async registerSigners() {
-      const ids: string[] = [];
-      for (const s of signers) {
-        const r = await api('POST', '/v1/signers', { url: s.url, identity: s.identity });
-        if (r.status !== 201) throw new Error(`register signer: ${r.status} ${JSON.stringify(r.body)}`);
-        ids.push(r.body.id);
-      }
-      return ids;
-    },
-    async createKey(threshold, signerIds) {
-      const r = await api('POST', '/v1/keys', {
-        threshold,
-        ...(signerIds ? { signers: signerIds } : {}),
-        wait: 30_000,
-      });
-      if (r.body.status !== 'active')
-        throw new Error(`key not active: ${r.status} ${JSON.stringify(r.body)}`);
-      return r.body;
-    },
+    registerSigners: () => registerSigners(api, signers),
+    createKey: (threshold, signerIds) => createKey(api, threshold, signerIds, 30_000),
     sign(keyId, message, wait = 30_000) {
       return api('POST', '/v1/sessions', { key_id: keyId, message, wait });
     },
