@@ -294,24 +294,23 @@ export class Coordinator {
     if (!key) throw new FloeError('not_found', `no key ${body.key_id}`);
     if (key.status !== 'active') throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
     const now = this.o.now();
-    const { session, created } = await this.backend.insertSession({
-      sessionId: `ses_${toHex(randomBytes(16))}`,
-      tenantId: p.tenantId,
-      keyId: key.id,
-      messageHash: body.message,
-      threshold: key.threshold,
-      createdBy: p.tokenId,
-      idempotencyKey: idempotencyKey ?? null,
-      createdAt: now,
-      expiresAt: now + this.o.sessionTtlMs,
-    });
+    const { session, created } = await this.backend.insertSession(
+      {
+        sessionId: `ses_${toHex(randomBytes(16))}`,
+        tenantId: p.tenantId,
+        keyId: key.id,
+        messageHash: body.message,
+        threshold: key.threshold,
+        createdBy: p.tokenId,
+        idempotencyKey: idempotencyKey ?? null,
+        createdAt: now,
+        expiresAt: now + this.o.sessionTtlMs,
+      },
+      { kind: 'session.created', data: { key_id: key.id } },
+    );
     if (!created && (session.keyId !== body.key_id || session.messageHash !== body.message)) {
       throw new FloeError('idempotency_conflict', 'Idempotency-Key was used for another request');
     }
-    if (created)
-      await this.backend.audit(p.tenantId, 'session.created', 'session', session.sessionId, {
-        key_id: key.id,
-      });
     const run = this.drive(p.tenantId, session.sessionId);
     let s = session;
     if (body.wait) {

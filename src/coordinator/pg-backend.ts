@@ -17,6 +17,7 @@ import * as tokens from '../db/queries/tokens.js';
 import type { ApiTokenRecord, RefreshRecord } from './auth/tokens.js';
 import type { Backend } from './backend.js';
 import type {
+  AuditEvent,
   CeremonyRecord,
   KeyRecord,
   NewSession,
@@ -266,10 +267,10 @@ export class PgBackend implements Backend {
     return r ? sessionRecord(r) : undefined;
   }
 
-  async insertSession(s: NewSession) {
+  async insertSession(s: NewSession, event?: AuditEvent) {
     const fingerprint = createHash('sha256').update(`${s.keyId}|${s.messageHash}`).digest('hex');
-    const r = await this.t(s.tenantId, (q) =>
-      sessions.insertSession(q, {
+    const r = await this.t(s.tenantId, async (q) => {
+      const inserted = await sessions.insertSession(q, {
         sessionId: s.sessionId,
         keyId: s.keyId,
         messageHash: s.messageHash,
@@ -279,8 +280,10 @@ export class PgBackend implements Backend {
         idempotencyFingerprint: s.idempotencyKey ? fingerprint : null,
         createdAt: s.createdAt,
         expiresAt: s.expiresAt,
-      }),
-    );
+      });
+      if (inserted.created && event) await this.appendSessionAudit(q, s.sessionId, event);
+      return inserted;
+    });
     return { session: sessionRecord(r.session), created: r.created };
   }
 
@@ -291,14 +294,28 @@ export class PgBackend implements Backend {
     expectAttempt: number,
     to: SessionStatus,
     patch: SessionPatch,
+    event?: AuditEvent,
   ) {
-    const r = await this.t(tenantId, (q) =>
-      sessions.transitionSession(q, sessionId, from, to, patch as sessions.SessionPatch, {
+    const r = await this.t(tenantId, async (q) => {
+      const moved = await sessions.transitionSession(q, sessionId, from, to, patch as sessions.SessionPatch, {
         expectAttempt,
         now: this.now(),
-      }),
-    );
+      });
+      if (moved && event) await this.appendSessionAudit(q, sessionId, event);
+      return moved;
+    });
     return r ? sessionRecord(r) : null;
+  }
+
+  private appendSessionAudit(q: Tx, sessionId: string, event: AuditEvent): Promise<unknown> {
+    return audit.appendAudit(q, {
+      actor: 'coordinator',
+      kind: event.kind,
+      subjectType: 'session',
+      subjectId: sessionId,
+      data: event.data,
+      at: this.now(),
+    });
   }
 
   async insertCommitments(

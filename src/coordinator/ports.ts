@@ -113,6 +113,8 @@ export interface CoordinatorStore {
     expectAttempt: number,
     to: SessionStatus,
     patch: SessionPatch,
+    /** An audit event written in the same transaction, only if the move happens. */
+    event?: AuditEvent,
   ): Promise<SessionRecord | null>;
   /** Records an attempt's commitments; throws FloeError('nonce_reuse_detected') if any was seen before. */
   insertCommitments(
@@ -129,6 +131,12 @@ export interface CoordinatorStore {
   audit(tenantId: string, kind: string, subjectType: string, subjectId: string, data: unknown): Promise<void>;
 }
 
+/** An audit event about the session it goes with. */
+export interface AuditEvent {
+  kind: string;
+  data: unknown;
+}
+
 export interface NewSession {
   sessionId: string;
   tenantId: string;
@@ -142,8 +150,11 @@ export interface NewSession {
 }
 
 export interface SessionStore {
-  /** Insert, or return the existing session with the same (tenant, idempotency key). */
-  insertSession(s: NewSession): Promise<{ session: SessionRecord; created: boolean }>;
+  /**
+   * Insert, or return the existing session with the same (tenant, idempotency key); `event` is
+   * audited in the same transaction when the session is new.
+   */
+  insertSession(s: NewSession, event?: AuditEvent): Promise<{ session: SessionRecord; created: boolean }>;
   /** Non-terminal sessions not updated for `staleMs`, across tenants (for resumption after a crash). */
   listStaleSessions(staleMs: number, limit: number): Promise<{ tenantId: string; sessionId: string }[]>;
 }

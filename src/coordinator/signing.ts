@@ -191,10 +191,10 @@ export class SigningOrchestrator {
       prev.attempt,
       'nonce_collection',
       { attempt, participants: ids, nonceCollectionStartedAt: this.o.now() },
+      { kind: 'session.attempt', data: { attempt, participants: ids } },
     );
     if (!s) return null;
     this.o.onEvent({ kind: 'attempt', sessionId: s.sessionId, attempt, participants: ids });
-    await store.audit(s.tenantId, 'session.attempt', 'session', s.sessionId, { attempt, participants: ids });
 
     // Round 1: open + commit on every chosen signer.
     let t0 = this.o.now();
@@ -344,8 +344,8 @@ export class SigningOrchestrator {
           finalSignature: toHex(sig),
           completedAt: this.o.now(),
         },
+        { kind: 'session.completed', data: { attempt } },
       );
-      if (done) await store.audit(s.tenantId, 'session.completed', 'session', s.sessionId, { attempt });
       return done;
     } catch (e) {
       if (!isCryptoError(e)) throw e;
@@ -354,7 +354,6 @@ export class SigningOrchestrator {
         const m = chosen.find((x) => x.identifier === id);
         if (m) await this.fault(m, 'invalid_share', excluded);
       }
-      await store.audit(s.tenantId, 'session.blame', 'session', s.sessionId, { attempt, culprits });
       const after = await store.transitionSession(
         s.tenantId,
         s.sessionId,
@@ -364,6 +363,7 @@ export class SigningOrchestrator {
         {
           culprits: [...new Set([...s.culprits, ...culprits])],
         },
+        { kind: 'session.blame', data: { attempt, culprits } },
       );
       return after;
     }

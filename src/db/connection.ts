@@ -148,6 +148,9 @@ function lockParam(key: bigint | number): string {
   return BigInt.asIntN(64, BigInt(key)).toString();
 }
 
+/** Tenant ids that are safe to inline in SQL as they are (no quote, backslash or NUL can occur). */
+const PLAIN_TENANT = /^[A-Za-z0-9_.:-]{1,128}$/;
+
 class TxHandle implements Tx {
   private open = true;
   constructor(
@@ -187,12 +190,20 @@ abstract class BaseDb implements Db {
     if (tenantId !== null && (typeof tenantId !== 'string' || tenantId.length === 0)) {
       return Promise.reject(new TypeError('db: tenantId must be a non-empty string'));
     }
+    // One round trip opens the transaction, drops to the service role and sets the tenant (inlined
+    // only when it is a plain identifier; anything else goes as a bound parameter).
+    const inline = tenantId !== null && PLAIN_TENANT.test(tenantId);
+    const prologue = [
+      'BEGIN',
+      `SET LOCAL ROLE ${SERVICE_ROLE}`,
+      ...(inline ? [`SELECT set_config('floe.tenant_id', '${tenantId}', true)`] : []),
+    ].join('; ');
     return this.withConn(async (c) => {
-      await c.exec('BEGIN');
       const tx = new TxHandle(c, tenantId);
       try {
-        await c.exec(`SET LOCAL ROLE ${SERVICE_ROLE}`);
-        if (tenantId !== null) await c.query(`SELECT set_config('floe.tenant_id', $1, true)`, [tenantId]);
+        await c.exec(prologue);
+        if (tenantId !== null && !inline)
+          await c.query(`SELECT set_config('floe.tenant_id', $1, true)`, [tenantId]);
         const result = await fn(tx);
         tx.end();
         await c.exec('COMMIT');

@@ -244,6 +244,46 @@ describe('sessions', () => {
     assert.deepEqual(got.body, s);
   });
 
+  it('audits each step of a session, written with the step itself', async () => {
+    const r = await cluster.sign(key.id, msg());
+    assert.equal(r.body.status, 'completed');
+    const events = await backend().db.adminQuery<{ kind: string; data: any }>(
+      "SELECT kind, data FROM audit_events WHERE subject_id = $1 AND kind LIKE 'session.%' ORDER BY id",
+      [r.body.id],
+    );
+    const ours = events.rows.filter((e) =>
+      ['session.created', 'session.attempt', 'session.completed'].includes(e.kind),
+    );
+    assert.deepEqual(
+      ours.map((e) => [e.kind, e.data]),
+      [
+        ['session.created', { key_id: key.id }],
+        ['session.attempt', { attempt: 1, participants: r.body.participants }],
+        ['session.completed', { attempt: 1 }],
+      ],
+    );
+    // A move that does not happen (the session is terminal) writes no event either.
+    const count = async () =>
+      (
+        await backend().db.adminQuery<{ n: number }>(
+          'SELECT count(*)::int AS n FROM audit_events WHERE subject_id = $1',
+          [r.body.id],
+        )
+      ).rows[0]!.n;
+    const n = await count();
+    const moved = await backend().transitionSession(
+      DEFAULT_TENANT,
+      r.body.id,
+      ['signing'],
+      1,
+      'aggregating',
+      {},
+      { kind: 'session.blame', data: { attempt: 1, culprits: [1] } },
+    );
+    assert.equal(moved, null);
+    assert.equal(await count(), n);
+  });
+
   it('without wait answers 202; GET ?wait returns the finished signature', async () => {
     const m = msg();
     const r = await cluster.api('POST', '/v1/sessions', { key_id: key.id, message: m });

@@ -36,6 +36,19 @@ describe('connection', () => {
     assert.equal(after.rows[0]!.t, null);
   });
 
+  it('sets any tenant id exactly, plain or not (quotes and backslashes are never inlined)', async () => {
+    for (const tenant of ['t_1.a:b-c', "o'brien\\'); DROP TABLE tenants; --", 'ünï code', 'x'.repeat(200)]) {
+      const r = await db.transaction((tx) => tx.query<{ t: string }>('SELECT floe_current_tenant() AS t'), {
+        tenantId: tenant,
+      });
+      assert.equal(r.rows[0]!.t, tenant);
+    }
+    const tables = await db.adminQuery<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'tenants'",
+    );
+    assert.equal(tables.rows[0]!.n, 1);
+  });
+
   it('BIGINT comes back as a number and JSONB parsed, on both drivers', async () => {
     const r = await db.query<{ b: number; j: unknown }>(
       `SELECT 1800000000000::bigint AS b, '{"a":[1]}'::jsonb AS j`,
