@@ -126,9 +126,18 @@ export class CeremonyParticipant {
     if (!c) return;
     if (c.secret) dkgWipe(c.secret);
     this.ceremonies.delete(id);
-    if (dropPendingKey) {
+    // Only the pending key this ceremony stored (round 3 sets its transcript hash): another
+    // ceremony for the same key id may have stored its own.
+    if (dropPendingKey && c.transcriptHash) {
       const k = this.o.store.getKey(c.keyId);
-      if (k && k.status === 'pending' && k.origin === 'dkg') this.o.store.deleteKey(c.keyId);
+      if (
+        k &&
+        k.status === 'pending' &&
+        k.origin === 'dkg' &&
+        k.transcriptHash &&
+        bytesEqual(k.transcriptHash, c.transcriptHash)
+      )
+        this.o.store.deleteKey(c.keyId);
     }
   }
 
@@ -205,8 +214,13 @@ export class CeremonyParticipant {
     }
     const others = all.filter((p) => p.identifier !== c.identifier);
     if (c.round2) {
-      // Repeat: only for the same transcript.
-      const same = c.others!.every((p, i) => bytesEqual(p.proofOfKnowledge, others[i]!.proofOfKnowledge));
+      // Repeat: only for the same transcript (every commitment: the proof covers only the first).
+      const same = c.others!.every(
+        (p, i) =>
+          bytesEqual(p.proofOfKnowledge, others[i]!.proofOfKnowledge) &&
+          p.commitment.length === others[i]!.commitment.length &&
+          p.commitment.every((x, j) => bytesEqual(x, others[i]!.commitment[j]!)),
+      );
       if (!same)
         throw new FloeError('ceremony_conflict', 'round1 packages differ from the first round-2 request');
       return c.round2;
@@ -243,11 +257,16 @@ export class CeremonyParticipant {
     if (bySender.size !== req.boxes.length || req.boxes.length !== c.n - 1) {
       throw new FloeError('invalid_request', 'boxes: expected one from each other member');
     }
+    // A malformed request is refused before anything happens: only a box that fails to open or
+    // to verify ends the ceremony (below).
+    for (const o of c.others) {
+      if (!bySender.has(o.identifier))
+        throw new FloeError('invalid_request', `boxes: missing the box from ${o.identifier}`);
+    }
     let key: KeyPackage;
     try {
       const received = c.others.map((o) => {
-        const box = bySender.get(o.identifier);
-        if (!box) throw new FloeError('invalid_request', `boxes: missing the box from ${o.identifier}`);
+        const box = bySender.get(o.identifier)!;
         let share: Uint8Array;
         try {
           share = openBox(
