@@ -8,7 +8,9 @@
  *                                                  start; default <data_dir>/admin.token
  *   tls.cert / tls.key FLOE_COORDINATOR_TLS_CERT / _KEY
  *   session_ttl_s      default 600;  round_timeout_ms default 10000;  max_attempts default 5
- *   quarantine_after   default 3 faults;  rate_limit_per_s default 50, burst 200
+ *   quarantine_after   default 3 faults
+ *   rate_limit_per_s   FLOE_RATE_LIMIT_PER_S, default 50; rate_limit_burst FLOE_RATE_LIMIT_BURST, default 200
+ *                      (per API token)
  *   round_timeout_ms   FLOE_ROUND_TIMEOUT_MS; resume_after_ms FLOE_RESUME_AFTER_MS (a stalled session is
  *                      resumed by any coordinator after this, default 15000); job_interval_ms FLOE_JOB_INTERVAL_MS
  *   signer_stale_after_ms  FLOE_SIGNER_STALE_AFTER_MS  a signer not seen (probe or request) for this long is
@@ -77,6 +79,8 @@ export function loadCoordinatorConfig(
   set('round_timeout_ms', env.FLOE_ROUND_TIMEOUT_MS && Number(env.FLOE_ROUND_TIMEOUT_MS));
   set('resume_after_ms', env.FLOE_RESUME_AFTER_MS && Number(env.FLOE_RESUME_AFTER_MS));
   set('job_interval_ms', env.FLOE_JOB_INTERVAL_MS && Number(env.FLOE_JOB_INTERVAL_MS));
+  set('rate_limit_per_s', env.FLOE_RATE_LIMIT_PER_S && Number(env.FLOE_RATE_LIMIT_PER_S));
+  set('rate_limit_burst', env.FLOE_RATE_LIMIT_BURST && Number(env.FLOE_RATE_LIMIT_BURST));
   set('signer_stale_after_ms', env.FLOE_SIGNER_STALE_AFTER_MS && Number(env.FLOE_SIGNER_STALE_AFTER_MS));
   set('latency_bucket_ms', env.FLOE_LATENCY_BUCKET_MS && Number(env.FLOE_LATENCY_BUCKET_MS));
   if (env.FLOE_COORDINATOR_TLS_CERT || env.FLOE_COORDINATOR_TLS_KEY) {

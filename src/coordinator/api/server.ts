@@ -117,6 +117,14 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     bodyLimit: o.bodyLimit ?? 256 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     ...(o.https ? { https: o.https } : {}),
+    // Errors the router raises before any route runs answer in the same problem+json shape.
+    frameworkErrors: (err: { code?: string }, _req: FastifyRequest, reply: FastifyReply) => {
+      const p =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? problemOf('uri_too_long', 'a path parameter is too long')
+          : problemOf('invalid_request', 'malformed request URL');
+      reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
+    },
   } as FastifyServerOptions);
   const limiter = new RateLimiter(o.rateLimit?.perSecond ?? 50, o.rateLimit?.burst ?? 200);
   const c = o.coordinator;
