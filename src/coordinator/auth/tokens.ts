@@ -186,7 +186,8 @@ export async function rotateRefresh(
   const rec = await store.findRefreshByHash(sha256hex(refresh));
   if (!rec) throw new FloeError('unauthorized', 'invalid refresh token');
   if (rec.revokedAt !== null) throw new FloeError('unauthorized', 'refresh token revoked');
-  if (rec.usedAt === null && rec.expiresAt <= now) throw new FloeError('unauthorized', 'refresh token expired');
+  if (rec.usedAt === null && rec.expiresAt <= now)
+    throw new FloeError('unauthorized', 'refresh token expired');
   if (rec.usedAt !== null || !(await store.useRefresh(rec.tenantId, rec.id, now))) {
     await store.revokeFamily(rec.tenantId, rec.familyId, now);
     throw new FloeError('unauthorized', 'refresh token reused; its family is revoked');
