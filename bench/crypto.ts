@@ -3,8 +3,11 @@
  * commitments, t signature shares, aggregation, and a BIP-340 verification of the result —
  * with three implementations, interleaved run by run so that they share the machine's state:
  *
- *   floe     Floe's crypto layer (src/crypto: commit, signShare, aggregate). Its aggregate()
- *            also re-verifies the final signature with BIP-340 before returning it.
+ *   floe     Floe's crypto layer (src/crypto: commit, signShare, aggregate) on the crypto backend
+ *            chosen at start-up (`backend` in the results: native libsecp256k1 unless
+ *            FLOE_CRYPTO_BACKEND says otherwise). Its aggregate() checks that the shares add up
+ *            to a valid BIP-340 signature before returning it. With `backends`, Floe is also
+ *            measured on each other backend (`floe_backends`, same runs, interleaved).
  *   noble    raw @noble/curves schnorr_FROST (commit, signShare, aggregate; noble's aggregate
  *            checks the group signature itself).
  *   cmdcode  @cmdcode/frost (the library under FROSTR/bifrost): create_commit_pkg, and per
@@ -12,8 +15,10 @@
  *            itself, as it would on its own machine); get_group_signing_ctx + combine_partial_sigs
  *            to aggregate (which does not verify).
  *
- * Every run ends with the same check, noble's schnorr.verify, timed as the "verify" phase; a
- * run whose signature does not verify aborts the benchmark. Keys come from each library's own
+ * Every run ends with a BIP-340 verification timed as the "verify" phase, by the implementation's
+ * own verifier (floe: verifySignature on its backend; noble and cmdcode: noble's schnorr.verify),
+ * and then, untimed, an independent check by libsecp256k1 (tiny-secp256k1): a run whose
+ * signature does not verify aborts the benchmark. Keys come from each library's own
  * trusted dealer (set-up, not timed), all three splitting the same two secrets (see keyPair). Shares are not verified one by one in any of them (the
  * optimistic path: shares are checked only when the aggregate fails).
  */
@@ -27,13 +32,17 @@ import {
   sign_msg,
 } from '@cmdcode/frost/lib';
 import { schnorr, schnorr_FROST, secp256k1 } from '@noble/curves/secp256k1.js';
+import * as ecc from 'tiny-secp256k1';
+import { type BackendName, backendInfo, cryptoBackend, useBackend } from '../src/crypto/backend.js';
 import { dealerSplit } from '../src/crypto/dealer.js';
-import { aggregate, commit, signShare, xOnlyGroupKey } from '../src/crypto/signing.js';
+import { aggregate, commit, signShare, verifySignature, xOnlyGroupKey } from '../src/crypto/signing.js';
 import type { SigningPackage } from '../src/crypto/types.js';
 import { median, now, round } from './stats.js';
 
 export const IMPLS = ['floe', 'noble', 'cmdcode'] as const;
 export type ImplName = (typeof IMPLS)[number];
+/** What one timed run executes: an implementation, or Floe on a given backend. */
+type Runner = ImplName | `floe:${BackendName}`;
 
 export interface Phases {
   commit: number;
@@ -51,24 +60,44 @@ function check(ok: boolean, impl: string, t: number, n: number): void {
   if (!ok) throw new Error(`${impl} ${t}-of-${n}: the signature does not verify`);
 }
 
-function prepareFloe(t: number, n: number, secret: Uint8Array): PreparedKey {
+/** Untimed independent check (libsecp256k1 through tiny-secp256k1) after the timed verify. */
+function independentCheck(
+  sig: Uint8Array,
+  msg: Uint8Array,
+  xonly: Uint8Array,
+  impl: string,
+  t: number,
+  n: number,
+) {
+  check(ecc.verifySchnorr(msg, xonly, sig), `${impl} (libsecp256k1 check)`, t, n);
+}
+
+/** Floe on `backend` (the active one when undefined). */
+function prepareFloe(t: number, n: number, secret: Uint8Array, backend?: BackendName): PreparedKey {
+  const name = backend ?? cryptoBackend().name;
   const { shares } = dealerSplit(secret, t, n);
   const signers = shares.slice(0, t);
   const pub = signers[0]!.public;
   const xonly = xOnlyGroupKey(pub);
   return {
     sign(msg) {
-      const t0 = now();
-      const rounds = signers.map((k) => commit(k));
-      const t1 = now();
-      const pkg: SigningPackage = { message: msg, commitments: rounds.map((r) => r.commitments) };
-      const sigShares = signers.map((k, i) => signShare(k, rounds[i]!.nonces, pkg));
-      const t2 = now();
-      const sig = aggregate(pub, pkg, sigShares);
-      const t3 = now();
-      check(schnorr.verify(sig, msg, xonly), 'floe', t, n);
-      const t4 = now();
-      return { commit: t1 - t0, sign: t2 - t1, aggregate: t3 - t2, verify: t4 - t3 };
+      const prev = useBackend(name);
+      try {
+        const t0 = now();
+        const rounds = signers.map((k) => commit(k));
+        const t1 = now();
+        const pkg: SigningPackage = { message: msg, commitments: rounds.map((r) => r.commitments) };
+        const sigShares = signers.map((k, i) => signShare(k, rounds[i]!.nonces, pkg));
+        const t2 = now();
+        const sig = aggregate(pub, pkg, sigShares);
+        const t3 = now();
+        check(verifySignature(sig, msg, xonly), `floe (${name})`, t, n);
+        const t4 = now();
+        independentCheck(sig, msg, xonly, `floe (${name})`, t, n);
+        return { commit: t1 - t0, sign: t2 - t1, aggregate: t3 - t2, verify: t4 - t3 };
+      } finally {
+        useBackend(prev);
+      }
     },
   };
 }
@@ -94,6 +123,7 @@ function prepareNoble(t: number, n: number, secret: Uint8Array): PreparedKey {
       const t3 = now();
       check(schnorr.verify(sig, msg, xonly), 'noble', t, n);
       const t4 = now();
+      independentCheck(sig, msg, xonly, 'noble', t, n);
       return { commit: t1 - t0, sign: t2 - t1, aggregate: t3 - t2, verify: t4 - t3 };
     },
   };
@@ -122,18 +152,27 @@ function prepareCmdcode(t: number, n: number, secret: Uint8Array): PreparedKey {
       const t3 = now();
       check(schnorr.verify(sig, msg, xonly), 'cmdcode', t, n);
       const t4 = now();
+      independentCheck(sig, msg, xonly, 'cmdcode', t, n);
       return { commit: t1 - t0, sign: t2 - t1, aggregate: t3 - t2, verify: t4 - t3 };
     },
   };
 }
 
 const PREPARE: Record<ImplName, (t: number, n: number, secret: Uint8Array) => PreparedKey> = {
-  floe: prepareFloe,
+  floe: (t, n, secret) => prepareFloe(t, n, secret),
   noble: prepareNoble,
   cmdcode: prepareCmdcode,
 };
 
+function prepare(r: Runner, t: number, n: number, secret: Uint8Array): PreparedKey {
+  return r.startsWith('floe:')
+    ? prepareFloe(t, n, secret, r.slice(5) as BackendName)
+    : PREPARE[r as ImplName](t, n, secret);
+}
+
 export interface ImplResult {
+  /** Floe only: the crypto backend it ran on. */
+  backend?: BackendName;
   /** Set when the implementation cannot do this configuration (and why). */
   unsupported?: string;
   runs: number;
@@ -147,10 +186,16 @@ export interface ImplResult {
 export interface ConfigResult {
   t: number;
   n: number;
+  /** The crypto backend `impls.floe` ran on (the one chosen at start-up). */
+  backend: BackendName;
   impls: Partial<Record<ImplName, ImplResult>>;
+  /** Floe on each backend measured (the active one is `impls.floe` again). */
+  floe_backends?: Partial<Record<BackendName, ImplResult>>;
   /** median floe / median noble (> 1: Floe's layer is slower). */
   ratio_floe_noble: number | null;
   ratio_floe_cmdcode: number | null;
+  /** median Floe-on-backend / median noble, per backend measured. */
+  ratio_backend_noble?: Partial<Record<BackendName, number>>;
 }
 
 export interface MeasureOptions {
@@ -159,6 +204,8 @@ export interface MeasureOptions {
   minRuns: number;
   maxRuns: number;
   warmupRuns: number;
+  /** Also measure Floe on these backends (besides the active one, which is `floe`). */
+  backends?: readonly BackendName[];
 }
 
 /**
@@ -184,27 +231,31 @@ export function measureConfig(
   impls: readonly ImplName[],
   o: MeasureOptions,
 ): ConfigResult {
-  const prepared = new Map<ImplName, PreparedKey[]>();
-  const out: ConfigResult = { t, n, impls: {}, ratio_floe_noble: null, ratio_floe_cmdcode: null };
+  const active = cryptoBackend().name;
+  const runners: Runner[] = [...impls];
+  for (const b of o.backends ?? []) if (b !== active || !impls.includes('floe')) runners.push(`floe:${b}`);
+  const prepared = new Map<Runner, PreparedKey[]>();
+  const out: ConfigResult = {
+    t,
+    n,
+    backend: active,
+    impls: {},
+    ratio_floe_noble: null,
+    ratio_floe_cmdcode: null,
+  };
   const secrets = keyPair();
-  for (const name of impls) {
+  const failed = new Map<Runner, string>();
+  for (const name of runners) {
     try {
-      const ks = secrets.map((sk) => PREPARE[name](t, n, sk));
+      const ks = secrets.map((sk) => prepare(name, t, n, sk));
       for (let i = 0; i < o.warmupRuns; i++) for (const k of ks) k.sign(randomBytes(32));
       prepared.set(name, ks);
     } catch (e) {
-      out.impls[name] = {
-        unsupported: e instanceof Error ? e.message : String(e),
-        runs: 0,
-        median_ms: Number.NaN,
-        min_ms: Number.NaN,
-        signings_per_s: Number.NaN,
-        phases_ms: { commit: Number.NaN, sign: Number.NaN, aggregate: Number.NaN, verify: Number.NaN },
-      };
+      failed.set(name, e instanceof Error ? e.message : String(e));
     }
   }
   const names = [...prepared.keys()];
-  const samples = new Map<ImplName, Phases[]>(names.map((nm) => [nm, []]));
+  const samples = new Map<Runner, Phases[]>(names.map((nm) => [nm, []]));
   const start = now();
   for (let r = 0; r < o.maxRuns; r++) {
     if (r >= o.minRuns && now() - start > o.budgetMs) break;
@@ -215,11 +266,22 @@ export function measureConfig(
       samples.get(name)!.push(prepared.get(name)![r % 2]!.sign(randomBytes(32)));
     }
   }
-  for (const name of names) {
+  const summary = (name: Runner): ImplResult => {
+    const reason = failed.get(name);
+    if (reason !== undefined) {
+      return {
+        unsupported: reason,
+        runs: 0,
+        median_ms: Number.NaN,
+        min_ms: Number.NaN,
+        signings_per_s: Number.NaN,
+        phases_ms: { commit: Number.NaN, sign: Number.NaN, aggregate: Number.NaN, verify: Number.NaN },
+      };
+    }
     const s = samples.get(name)!;
     const totals = s.map((p) => p.commit + p.sign + p.aggregate + p.verify);
     const med = median(totals);
-    out.impls[name] = {
+    return {
       runs: s.length,
       median_ms: round(med, 3),
       min_ms: round(Math.min(...totals), 3),
@@ -231,16 +293,32 @@ export function measureConfig(
         verify: round(median(s.map((p) => p.verify)), 3),
       },
     };
-  }
-  const med = (nm: ImplName) => {
-    const r = out.impls[nm];
-    return r && !r.unsupported ? r.median_ms : undefined;
   };
-  const f = med('floe');
-  const nb = med('noble');
-  const cc = med('cmdcode');
+  for (const name of impls) {
+    out.impls[name] = summary(name);
+    if (name === 'floe') out.impls.floe!.backend = active;
+  }
+  if (o.backends?.length) {
+    out.floe_backends = {};
+    for (const b of o.backends) {
+      const r =
+        b === active && impls.includes('floe') ? out.impls.floe! : { ...summary(`floe:${b}`), backend: b };
+      out.floe_backends[b] = r;
+    }
+  }
+  const med = (r: ImplResult | undefined) => (r && !r.unsupported ? r.median_ms : undefined);
+  const f = med(out.impls.floe);
+  const nb = med(out.impls.noble);
+  const cc = med(out.impls.cmdcode);
   if (f !== undefined && nb !== undefined) out.ratio_floe_noble = round(f / nb, 3);
   if (f !== undefined && cc !== undefined) out.ratio_floe_cmdcode = round(f / cc, 3);
+  if (out.floe_backends && nb !== undefined) {
+    out.ratio_backend_noble = {};
+    for (const [b, r] of Object.entries(out.floe_backends) as [BackendName, ImplResult][]) {
+      const m = med(r);
+      if (m !== undefined) out.ratio_backend_noble[b] = round(m / nb, 3);
+    }
+  }
   return out;
 }
 
@@ -251,7 +329,13 @@ export const CRYPTO_CONFIGS: readonly (readonly [number, number])[] = [
   [18, 24],
 ];
 
-export function runCryptoBench(quick: boolean, log: (s: string) => void): ConfigResult[] {
+export function runCryptoBench(
+  quick: boolean,
+  log: (s: string) => void,
+  backends: readonly BackendName[] = ['native', 'wasm', 'noble'],
+): ConfigResult[] {
+  const info = backendInfo();
+  log(`  crypto backend: ${info.name} (${info.reason}); Floe also measured on: ${backends.join(', ')}`);
   const results: ConfigResult[] = [];
   for (const [t, n] of CRYPTO_CONFIGS) {
     const r = measureConfig(t, n, IMPLS, {
@@ -259,12 +343,22 @@ export function runCryptoBench(quick: boolean, log: (s: string) => void): Config
       minRuns: quick ? 3 : 10,
       maxRuns: quick ? 60 : 400,
       warmupRuns: quick ? 1 : 3,
+      backends,
     });
-    const parts = IMPLS.map((nm) => {
-      const x = r.impls[nm];
-      return x?.unsupported ? `${nm} unsupported` : `${nm} ${x?.median_ms} ms`;
-    });
-    log(`  crypto ${t}-of-${n}: ${parts.join(', ')} (${r.impls.floe?.runs ?? 0} runs each)`);
+    const show = (label: string, x: ImplResult | undefined) =>
+      x?.unsupported ? `${label} unsupported` : `${label} ${x?.median_ms} ms`;
+    const parts = [
+      ...Object.entries(r.floe_backends ?? { [r.backend]: r.impls.floe }).map(([b, x]) =>
+        show(`floe(${b})`, x as ImplResult),
+      ),
+      ...IMPLS.filter((nm) => nm !== 'floe').map((nm) => show(nm, r.impls[nm])),
+    ];
+    const ratios = Object.entries(r.ratio_backend_noble ?? {})
+      .map(([b, x]) => `${b} ${x}`)
+      .join(', ');
+    log(
+      `  crypto ${t}-of-${n}: ${parts.join(', ')} (${r.impls.floe?.runs ?? 0} runs each; ×noble: ${ratios})`,
+    );
     results.push(r);
   }
   return results;

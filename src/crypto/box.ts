@@ -6,13 +6,12 @@
  *
  * key = HKDF-SHA256(ikm = x(ECDH), salt = sender_pub || recipient_pub, info), then
  * AES-256-GCM with a fresh random 96-bit nonce per box and caller-supplied associated data.
+ * The identities are capabilities ({@link NodeIdentity}): the secret never passes through here.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { CryptoError } from './errors.js';
-import { parseScalar } from './group.js';
 import { concatBytes, fromHex, toHex, wipe } from './hex.js';
-import { identityPublicKey } from './identity.js';
+import type { NodeIdentity } from './identity.js';
 
 export interface SealedBox {
   /** Sender public key (x-only hex). For imports it is an ephemeral key. */
@@ -22,54 +21,51 @@ export interface SealedBox {
   ciphertext: string;
 }
 
-function sharedKey(
-  secret: Uint8Array,
-  peerXOnly: Uint8Array,
-  senderPub: Uint8Array,
-  recipientPub: Uint8Array,
+/**
+ * The box key between `self` and `peer` (x-only keys): HKDF-SHA256 over x(ECDH) with salt
+ * sender_pub || recipient_pub, where `self` is the sender when `role` is 'seal'.
+ */
+export function deriveBoxKey(
+  self: NodeIdentity,
+  peer: Uint8Array,
+  role: 'seal' | 'open',
   info: string,
-) {
-  if (peerXOnly.length !== 32) throw new CryptoError('invalid_encoding', 'peer key: expected 32 bytes');
-  // x-only keys stand for their even-Y point: use the secret whose public point has even Y.
-  const d = parseScalar(secret, 'secret key');
-  const P = secp256k1.Point.BASE.multiply(d);
-  const dEven = P.toAffine().y % 2n === 0n ? d : secp256k1.Point.Fn.neg(d);
-  let shared: Uint8Array;
-  try {
-    shared = secp256k1.getSharedSecret(
-      secp256k1.Point.Fn.toBytes(dEven),
-      concatBytes(Uint8Array.of(2), peerXOnly),
-    );
-  } catch {
-    throw new CryptoError('invalid_point', 'peer key: not a point on secp256k1');
+): Uint8Array {
+  if (!(peer instanceof Uint8Array) || peer.length !== 32) {
+    throw new CryptoError('invalid_encoding', 'peer key: expected 32 bytes');
   }
-  const key = new Uint8Array(
-    hkdfSync('sha256', shared.subarray(1), concatBytes(senderPub, recipientPub), info, 32),
-  );
-  wipe(shared);
-  return key;
+  const own = self.publicKey;
+  const salt = role === 'seal' ? concatBytes(own, peer) : concatBytes(peer, own);
+  const shared = self.ecdh(peer);
+  try {
+    return new Uint8Array(hkdfSync('sha256', shared, salt, info, 32));
+  } finally {
+    wipe(shared);
+  }
 }
 
 export function sealBox(
-  senderSecret: Uint8Array,
+  sender: NodeIdentity,
   recipientPub: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
   info: string,
 ): SealedBox {
-  const senderPub = identityPublicKey(senderSecret);
-  const key = sharedKey(senderSecret, recipientPub, senderPub, recipientPub, info);
+  const key = deriveBoxKey(sender, recipientPub, 'seal', info);
   const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad);
-  const ct = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
-  wipe(key);
-  return { sender: toHex(senderPub), nonce: toHex(nonce), ciphertext: toHex(ct) };
+  try {
+    const c = createCipheriv('aes-256-gcm', key, nonce);
+    c.setAAD(aad);
+    const ct = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+    return { sender: sender.publicKeyHex, nonce: toHex(nonce), ciphertext: toHex(ct) };
+  } finally {
+    wipe(key);
+  }
 }
 
 /** Opens a box; any tampering, a wrong key, wrong AAD or wrong sender gives `invalid_share`. */
 export function openBox(
-  recipientSecret: Uint8Array,
+  recipient: NodeIdentity,
   box: SealedBox,
   aad: Uint8Array,
   info: string,
@@ -82,8 +78,7 @@ export function openBox(
   const nonce = fromHex(box.nonce, 'box.nonce', 12);
   const ct = fromHex(box.ciphertext, 'box.ciphertext');
   if (ct.length < 16) throw new CryptoError('invalid_encoding', 'box.ciphertext: too short');
-  const recipientPub = identityPublicKey(recipientSecret);
-  const key = sharedKey(recipientSecret, senderPub, senderPub, recipientPub, info);
+  const key = deriveBoxKey(recipient, senderPub, 'open', info);
   try {
     const d = createDecipheriv('aes-256-gcm', key, nonce);
     d.setAAD(aad);

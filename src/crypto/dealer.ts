@@ -1,8 +1,11 @@
-import { fromEnginePublic, suite } from './engine.js';
+import { randomBytes } from 'node:crypto';
+import { cryptoBackend } from './backend.js';
 import { CryptoError } from './errors.js';
-import { Point, parseScalar } from './group.js';
-import { bytesEqual } from './hex.js';
-import { fromEngineId, MAX_SIGNERS, toEngineId } from './identifier.js';
+import { polyEval, secretPolynomial, vssEval, vssVerify } from './frost.js';
+import { parseScalar } from './group.js';
+import { bytesEqual, wipe } from './hex.js';
+import { MAX_SIGNERS } from './identifier.js';
+import * as S from './scalar.js';
 import type { KeyPackage, PublicKeyPackage } from './types.js';
 
 export function assertThreshold(threshold: number, n: number): void {
@@ -14,35 +17,47 @@ export function assertThreshold(threshold: number, n: number): void {
   }
 }
 
+const defaultRng = (len = 32) => new Uint8Array(randomBytes(len));
+
 /**
  * Trusted-dealer split of a given 32-byte secret into `n` shares (identifiers 1..n), any
  * `threshold` of which sign for secret·G. The output is untweaked (`tweak.kind = 'none'`):
  * an imported Nostr key keeps its public key. Each share is checked against the
- * commitments (RFC 9591 `vss_verify`) before it is returned.
+ * commitments (RFC 9591 `vss_verify`) before it is returned. With the same `rng`, the same
+ * polynomial as noble's `schnorr_FROST.trustedDealer`.
  */
 export function dealerSplit(
   secret: Uint8Array,
   threshold: number,
   n: number,
-  rng?: (len?: number) => Uint8Array,
+  rng: (len?: number) => Uint8Array = defaultRng,
 ): { public: PublicKeyPackage; shares: KeyPackage[] } {
   assertThreshold(threshold, n);
-  parseScalar(secret, 'secret');
-  const ids = Array.from({ length: n }, (_, i) => toEngineId(i + 1));
-  const deal = suite.trustedDealer({ min: threshold, max: n }, ids, secret, rng);
-  const pub = fromEnginePublic(deal.public, { kind: 'none' });
-  const shares: KeyPackage[] = [];
-  for (const [engineId, share] of Object.entries(deal.secretShares)) {
-    suite.validateSecret(share, deal.public);
-    shares.push({
-      identifier: fromEngineId(engineId),
-      signingShare: Uint8Array.from(share.signingShare),
-      public: pub,
-    });
-    share.signingShare.fill(0);
+  const b = cryptoBackend();
+  const poly = secretPolynomial(b, threshold, parseScalar(secret, 'secret'), rng);
+  const commitments = poly.commitment.map((c) => b.encode(c));
+  const verifyingShares = new Map<number, Uint8Array>();
+  const secrets: Uint8Array[] = [];
+  try {
+    for (let id = 1; id <= n; id++) {
+      const share = S.toBytes(polyEval(poly.coefficients, BigInt(id)));
+      secrets.push(share);
+      if (!vssVerify(b, BigInt(id), share, poly.commitment)) {
+        throw new CryptoError('invalid_share', `dealer share ${id} does not match the commitments`);
+      }
+      verifyingShares.set(id, b.encode(b.mulBase(share)));
+    }
+  } catch (e) {
+    wipe(...secrets);
+    throw e;
+  } finally {
+    poly.coefficients.fill(0n);
   }
-  shares.sort((a, b) => a.identifier - b.identifier);
-  return { public: pub, shares };
+  const pub: PublicKeyPackage = { threshold, n, commitments, verifyingShares, tweak: { kind: 'none' } };
+  return {
+    public: pub,
+    shares: secrets.map((signingShare, i) => ({ identifier: i + 1, signingShare, public: pub })),
+  };
 }
 
 /**
@@ -54,23 +69,18 @@ export function dealerSplit(
 export function validateKeyPackage(key: KeyPackage): void {
   const vs = key.public.verifyingShares.get(key.identifier);
   if (!vs) throw new CryptoError('invalid_package', `no verifying share for identifier ${key.identifier}`);
-  const s = parseScalar(key.signingShare, 'signing share');
-  if (!bytesEqual(Point.BASE.multiply(s).toBytes(true), vs)) {
+  parseScalar(key.signingShare, 'signing share');
+  const b = cryptoBackend();
+  const image = b.mulBase(key.signingShare);
+  if (!bytesEqual(b.encode(image), vs)) {
     throw new CryptoError(
       'invalid_share',
       `signing share of ${key.identifier} does not match its verifying share`,
     );
   }
-  try {
-    suite.validateSecret(
-      { identifier: toEngineId(key.identifier), signingShare: key.signingShare },
-      {
-        signers: { min: key.public.threshold, max: key.public.n },
-        commitments: key.public.commitments,
-        verifyingShares: {},
-      },
-    );
-  } catch {
+  const commitments = key.public.commitments.map((c, i) => b.decode(c, `commitment ${i}`));
+  const expected = vssEval(b, BigInt(key.identifier), commitments);
+  if (!expected || !b.equals(expected, image)) {
     throw new CryptoError(
       'invalid_share',
       `signing share of ${key.identifier} does not match the commitments`,

@@ -7,16 +7,16 @@
  * The Taproot suite tweaks DKG output with the empty merkle root (BIP-86), like ZF's
  * frost-secp256k1-tr; the untweaked group key is recorded as the key's internal key.
  */
-
-import type { DKG_Round1, DKG_Secret } from '@noble/curves/abstract/frost.js';
-import { secp256k1_hasher } from '@noble/curves/secp256k1.js';
+import { randomBytes } from 'node:crypto';
+import { type BPoint, cryptoBackend } from './backend.js';
 import { assertThreshold } from './dealer.js';
-import { asEngine, fromEnginePublic, SUITE_NAME, suite, toEngineId } from './engine.js';
 import { CryptoError } from './errors.js';
-import { Fn, Point, parsePoint } from './group.js';
+import { polyEval, proveKnowledge, secretPolynomial, verifyKnowledge, vssEval, vssVerify } from './frost.js';
+import { sha256 } from './hash.js';
 import { bytesEqual, concatBytes, wipe } from './hex.js';
-import { fromEngineId, type Identifier, sortedUniqueIds } from './identifier.js';
-import { taprootOutputKey } from './tweak.js';
+import { type Identifier, sortedUniqueIds } from './identifier.js';
+import * as S from './scalar.js';
+import { tweakKeyPackage } from './tweak.js';
 import type { DkgRound1Package, DkgRound2Package, KeyPackage } from './types.js';
 
 /** Secret DKG state of one member between rounds. Memory only. */
@@ -24,36 +24,33 @@ export interface DkgSecretState {
   identifier: Identifier;
   threshold: number;
   n: number;
-  /** Engine state (holds the polynomial coefficients until round 3). */
-  engine: DKG_Secret;
+  /** Secret polynomial coefficients (a_0 first) until round 3 or {@link dkgWipe}. */
+  coefficients: bigint[];
+  /** This member's VSS commitment (compressed points). */
+  commitment: Uint8Array[];
+  /** Digest of the round-1 packages round 2 accepted; round 3 must see the same ones. */
+  round1Digest?: Uint8Array;
 }
 
-const DKG_DST = new TextEncoder().encode(`${SUITE_NAME}dkg`);
-
-function toEngineRound1(p: DkgRound1Package): DKG_Round1 {
-  return asEngine<DKG_Round1>({
-    identifier: toEngineId(p.identifier),
-    commitment: p.commitment,
-    proofOfKnowledge: p.proofOfKnowledge,
-  });
-}
+const defaultRng = (len = 32) => new Uint8Array(randomBytes(len));
 
 export function dkgRound1(
   identifier: Identifier,
   threshold: number,
   n: number,
-  rng?: (len?: number) => Uint8Array,
+  rng: (len?: number) => Uint8Array = defaultRng,
 ): { package: DkgRound1Package; secret: DkgSecretState } {
   assertThreshold(threshold, n);
-  if (identifier > n) throw new CryptoError('invalid_identifier', 'identifier must be from 1 to n');
-  const r = suite.DKG.round1(toEngineId(identifier), { min: threshold, max: n }, undefined, rng);
+  if (!Number.isInteger(identifier) || identifier < 1 || identifier > n) {
+    throw new CryptoError('invalid_identifier', 'identifier must be from 1 to n');
+  }
+  const b = cryptoBackend();
+  const poly = secretPolynomial(b, threshold, undefined, rng);
+  const commitment = poly.commitment.map((c) => b.encode(c));
+  const proofOfKnowledge = proveKnowledge(b, BigInt(identifier), poly.coefficients[0]!, commitment[0]!, rng);
   return {
-    package: {
-      identifier,
-      commitment: r.public.commitment.map((c) => Uint8Array.from(c)),
-      proofOfKnowledge: Uint8Array.from(r.public.proofOfKnowledge),
-    },
-    secret: { identifier, threshold, n, engine: r.secret },
+    package: { identifier, commitment: commitment.map((c) => c.slice()), proofOfKnowledge },
+    secret: { identifier, threshold, n, coefficients: poly.coefficients, commitment },
   };
 }
 
@@ -68,24 +65,32 @@ export function verifyDkgRound1Package(p: DkgRound1Package, threshold: number): 
   if (p.commitment.length !== threshold) {
     throw new CryptoError('invalid_package', `${who}: expected ${threshold} commitments`, [p.identifier]);
   }
+  const b = cryptoBackend();
+  let ok: boolean;
   try {
-    const points = p.commitment.map((c, i) => parsePoint(c, `commitment ${i}`));
-    if (p.proofOfKnowledge.length !== 64) throw new Error('length');
-    const R = parsePoint(concatBytes(Uint8Array.of(2), p.proofOfKnowledge.subarray(0, 32)), 'R');
-    const zBytes = p.proofOfKnowledge.subarray(32);
-    const z = Fn.fromBytes(zBytes);
-    const phi = points[0]!;
-    const c = secp256k1_hasher.hashToScalar(
-      concatBytes(Fn.toBytes(BigInt(p.identifier)), phi.toBytes(true), R.toBytes(true)),
-      { DST: DKG_DST },
-    );
-    const check = (z === 0n ? Point.ZERO : Point.BASE.multiplyUnsafe(z)).subtract(phi.multiplyUnsafe(c));
-    if (!check.equals(R)) throw new Error('mismatch');
+    for (const [i, c] of p.commitment.entries()) b.decode(c, `commitment ${i}`);
+    ok = verifyKnowledge(b, BigInt(p.identifier), p.commitment[0]!, p.proofOfKnowledge);
   } catch {
+    ok = false;
+  }
+  if (!ok) {
     throw new CryptoError('invalid_package', `${who}: invalid commitment or proof of knowledge`, [
       p.identifier,
     ]);
   }
+}
+
+function round1Digest(others: readonly DkgRound1Package[]): Uint8Array {
+  const sorted = [...others].sort((a, b) => a.identifier - b.identifier);
+  return sha256(
+    concatBytes(
+      ...sorted.flatMap((o) => [
+        Uint8Array.of(o.identifier, o.commitment.length),
+        ...o.commitment,
+        o.proofOfKnowledge,
+      ]),
+    ),
+  );
 }
 
 function checkRound1Set(secret: DkgSecretState, others: readonly DkgRound1Package[]): void {
@@ -103,22 +108,29 @@ function checkRound1Set(secret: DkgSecretState, others: readonly DkgRound1Packag
   for (const o of others) verifyDkgRound1Package(o, secret.threshold);
 }
 
+function liveCoefficients(secret: DkgSecretState): bigint[] {
+  if (secret.coefficients.length !== secret.threshold) {
+    throw new CryptoError('dkg_failed', 'the DKG secret state was already used or wiped');
+  }
+  return secret.coefficients;
+}
+
 /** Round 2: one secret share for every other member. Call again with the same input for the same output. */
 export function dkgRound2(secret: DkgSecretState, others: readonly DkgRound1Package[]): DkgRound2Package[] {
   checkRound1Set(secret, others);
-  let out: Record<string, { identifier: string; signingShare: Uint8Array }>;
-  try {
-    out = suite.DKG.round2(secret.engine, others.map(toEngineRound1));
-  } catch {
-    throw new CryptoError('dkg_failed', 'round 2 refused the round-1 packages');
+  const coefficients = liveCoefficients(secret);
+  const digest = round1Digest(others);
+  if (secret.round1Digest && !bytesEqual(secret.round1Digest, digest)) {
+    throw new CryptoError('invalid_package', 'round-1 packages differ from those of an earlier round 2');
   }
-  return Object.entries(out)
-    .map(([receiver, p]) => ({
+  secret.round1Digest = digest;
+  return [...others]
+    .sort((a, b) => a.identifier - b.identifier)
+    .map((o) => ({
       sender: secret.identifier,
-      receiver: fromEngineId(receiver),
-      signingShare: Uint8Array.from(p.signingShare),
-    }))
-    .sort((a, b) => a.receiver - b.receiver);
+      receiver: o.identifier,
+      signingShare: S.toBytes(polyEval(coefficients, BigInt(o.identifier))),
+    }));
 }
 
 /**
@@ -131,6 +143,10 @@ export function dkgRound3(
   received: readonly DkgRound2Package[],
 ): KeyPackage {
   checkRound1Set(secret, others);
+  const coefficients = liveCoefficients(secret);
+  if (secret.round1Digest && !bytesEqual(secret.round1Digest, round1Digest(others))) {
+    throw new CryptoError('invalid_package', 'round-1 packages differ from those of round 2');
+  }
   const bySender = new Map(received.map((r) => [r.sender, r]));
   if (bySender.size !== received.length || received.length !== others.length) {
     throw new CryptoError(
@@ -138,6 +154,10 @@ export function dkgRound3(
       'round-2 packages must come from every other member exactly once',
     );
   }
+  const b = cryptoBackend();
+  const me = BigInt(secret.identifier);
+  const decoded = new Map<number, BPoint[]>();
+  let total = 0n;
   for (const o of others) {
     const r = bySender.get(o.identifier);
     if (!r)
@@ -149,11 +169,12 @@ export function dkgRound3(
         o.identifier,
       ]);
     }
+    const commitment = o.commitment.map((c, i) => b.decode(c, `commitment ${i}`));
+    decoded.set(o.identifier, commitment);
+    let share: bigint;
     try {
-      suite.validateSecret(
-        { identifier: toEngineId(secret.identifier), signingShare: r.signingShare },
-        { signers: { min: secret.threshold, max: secret.n }, commitments: o.commitment, verifyingShares: {} },
-      );
+      share = S.parse(r.signingShare, 'round-2 share', true);
+      if (!vssVerify(b, me, r.signingShare, commitment)) throw new Error('vss');
     } catch {
       throw new CryptoError(
         'invalid_share',
@@ -161,41 +182,56 @@ export function dkgRound3(
         [o.identifier],
       );
     }
+    total = S.add(total, share);
   }
-  let key: ReturnType<typeof suite.DKG.round3>;
-  try {
-    key = suite.DKG.round3(
-      secret.engine,
-      others.map(toEngineRound1),
-      others.map((o) => ({
-        identifier: toEngineId(o.identifier),
-        signingShare: bySender.get(o.identifier)!.signingShare,
-      })),
-    );
-  } catch {
-    throw new CryptoError('dkg_failed', 'round 3 failed');
+  const ownCommitment = secret.commitment.map((c, i) => b.decode(c, `own commitment ${i}`));
+  decoded.set(secret.identifier, ownCommitment);
+  const ownShare = S.toBytes(polyEval(coefficients, me));
+  if (!vssVerify(b, me, ownShare, ownCommitment)) {
+    wipe(ownShare);
+    throw new CryptoError('dkg_failed', 'own share does not match own commitments');
   }
-  // Untweaked group key: the sum of every member's constant-term commitment.
-  const own = secret.engine.commitment[0]!;
-  const internal = others.reduce(
-    (acc, o) => acc.add(parsePoint(o.commitment[0]!, 'commitment')),
-    parsePoint(own, 'own'),
-  );
-  const internalKey = internal.toBytes(true);
-  const pub = fromEnginePublic(key.public, { kind: 'taproot', internalKey, merkleRoot: new Uint8Array(0) });
-  if (!bytesEqual(taprootOutputKey(internalKey), pub.commitments[0]!)) {
-    throw new CryptoError('dkg_failed', 'group key is not the BIP-86 tweak of the internal key');
+  total = S.add(total, S.fromBytes(ownShare));
+  wipe(ownShare);
+
+  // Group commitments: coefficient-wise sums of every member's commitments.
+  const merged: BPoint[] = [];
+  for (let k = 0; k < secret.threshold; k++) {
+    const sum = b.sum([...decoded.values()].map((c) => c[k]!));
+    if (!sum) throw new CryptoError('dkg_failed', 'a group commitment is the identity');
+    merged.push(sum);
   }
-  const share = Uint8Array.from(key.secret.signingShare);
-  wipe(key.secret.signingShare);
-  return { identifier: secret.identifier, signingShare: share, public: pub };
+  const verifyingShares = new Map<number, Uint8Array>();
+  for (let j = 1; j <= secret.n; j++) {
+    const y = vssEval(b, BigInt(j), merged);
+    if (!y) throw new CryptoError('dkg_failed', `verifying share of ${j} is the identity`);
+    verifyingShares.set(j, b.encode(y));
+  }
+  if (total === 0n) throw new CryptoError('dkg_failed', 'signing share is zero');
+  const signingShare = S.toBytes(total);
+  if (!bytesEqual(b.encode(b.mulBase(signingShare)), verifyingShares.get(secret.identifier)!)) {
+    wipe(signingShare);
+    throw new CryptoError('dkg_failed', 'signing share does not match its verifying share');
+  }
+  const untweaked: KeyPackage = {
+    identifier: secret.identifier,
+    signingShare,
+    public: {
+      threshold: secret.threshold,
+      n: secret.n,
+      commitments: merged.map((p) => b.encode(p)),
+      verifyingShares,
+      tweak: { kind: 'none' },
+    },
+  };
+  const key = tweakKeyPackage(untweaked, new Uint8Array(0));
+  wipe(signingShare);
+  dkgWipe(secret);
+  return key;
 }
 
-/** Best-effort erasure of the DKG secret state. */
+/** Best-effort erasure of the DKG secret state (bigints cannot be overwritten in place). */
 export function dkgWipe(secret: DkgSecretState): void {
-  try {
-    suite.DKG.clean(secret.engine);
-  } catch {
-    // already cleaned
-  }
+  secret.coefficients.fill(0n);
+  secret.coefficients.length = 0;
 }

@@ -1,10 +1,9 @@
-import { schnorr_FROST } from '@noble/curves/secp256k1.js';
 import { CryptoError } from './errors.js';
 
 /**
  * A participant identifier. Floe numbers the members of a key 1..n (as RFC 9591's
- * dealer and the ZF tooling do); on the wire it is that integer, and the FROST engine
- * sees the 32-byte scalar encoding of it.
+ * dealer and the ZF tooling do); on the wire it is that integer, and the FROST protocol
+ * (`frost.ts`) uses the 32-byte scalar encoding of it.
  */
 export type Identifier = number;
 
@@ -14,22 +13,6 @@ export function assertIdentifier(id: unknown, what = 'identifier'): asserts id i
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_SIGNERS) {
     throw new CryptoError('invalid_identifier', `${what}: expected an integer from 1 to ${MAX_SIGNERS}`);
   }
-}
-
-/** Engine (noble) form: 64 hex chars of the big-endian scalar. */
-export function toEngineId(id: Identifier): string {
-  assertIdentifier(id);
-  return schnorr_FROST.Identifier.fromNumber(id);
-}
-
-export function fromEngineId(hex: string): Identifier {
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new CryptoError('invalid_identifier', 'engine identifier: bad form');
-  const n = Number.parseInt(hex.slice(-4), 16);
-  if (hex.slice(0, -4) !== '0'.repeat(60)) {
-    throw new CryptoError('invalid_identifier', 'engine identifier: out of range');
-  }
-  assertIdentifier(n);
-  return n;
 }
 
 /** Sorted, duplicate-free copy; throws on a duplicate or an invalid identifier. */

@@ -1,11 +1,23 @@
-export * from './attempt.js';
+export {
+  availableBackends,
+  BACKEND_ENV,
+  BACKEND_NAMES,
+  type BackendInfo,
+  type BackendName,
+  backendInfo,
+  type CurveBackend,
+  cryptoBackend,
+  loadBackend,
+  useBackend,
+  withBackend,
+} from './backend.js';
 export * from './bech32.js';
 export * from './box.js';
 export * from './dealer.js';
 export * from './dkg.js';
 export * from './encoding.js';
-export { SUITE_NAME } from './engine.js';
 export * from './errors.js';
+export { SUITE_NAME } from './frost.js';
 export * from './group.js';
 export * from './hash.js';
 export * from './hex.js';

@@ -35,6 +35,11 @@ export interface KeyPackage {
 export interface SigningNonces {
   hiding: Uint8Array;
   binding: Uint8Array;
+  /**
+   * The public commitments `commit()` made for these nonces (kept beside them so round 2
+   * compares instead of recomputing hiding·G and binding·G). Absent: recomputed.
+   */
+  commitments?: SigningCommitments;
 }
 
 export interface SigningCommitments {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import {
   CryptoError,
+  CURVE_ORDER,
   commit,
   type DkgRound1Package,
   type DkgRound2Package,
@@ -25,12 +27,12 @@ import {
   encodeSignatureShare,
   encodeSigningPackage,
   type KeyPackage,
-  Point,
   signShare,
   toHex,
   tweakKeyPackage,
   tweakPublicKeyPackage,
 } from '../../src/crypto/index.js';
+import { describeEachBackend } from './backends.js';
 
 // ---------- fixtures ----------
 
@@ -38,7 +40,7 @@ function randomSecret(): Uint8Array {
   for (;;) {
     const s = randomBytes(32);
     const v = BigInt(`0x${s.toString('hex')}`);
-    if (v > 0n && v < Point.Fn.ORDER) return new Uint8Array(s);
+    if (v > 0n && v < CURVE_ORDER) return new Uint8Array(s);
   }
 }
 
@@ -214,7 +216,7 @@ const CODECS: Codec[] = [
 
 // ---------- tests ----------
 
-describe('encoding round trips', () => {
+describeEachBackend('encoding round trips', () => {
   for (const c of CODECS) {
     it(`${c.name}: encode → JSON → decode → encode is the identity`, () => {
       const first = c.encode();
@@ -273,7 +275,7 @@ describe('encoding round trips', () => {
   });
 });
 
-describe('strict decoding: generic rules for every type', () => {
+describeEachBackend('strict decoding: generic rules for every type', () => {
   for (const c of CODECS) {
     it(`${c.name}: version, type, field set and hex form`, () => {
       const base = c.encode();
@@ -322,7 +324,7 @@ describe('strict decoding: generic rules for every type', () => {
   });
 });
 
-describe('strict decoding: points, scalars, identifiers', () => {
+describeEachBackend('strict decoding: points, scalars, identifiers', () => {
   const comm = encodeCommitments(round1[0]!.commitments);
 
   it('points: wrong length, off-curve x, 04 prefix, identity encodings', () => {
@@ -341,7 +343,7 @@ describe('strict decoding: points, scalars, identifiers', () => {
       'invalid_point',
       '04 prefix',
     );
-    const uncompressed = toHex(Point.fromHex(comm.hiding).toBytes(false));
+    const uncompressed = toHex(secp256k1.Point.fromHex(comm.hiding).toBytes(false));
     assert.equal(uncompressed.length, 130);
     rejects(
       decodeCommitments,
@@ -487,7 +489,7 @@ describe('strict decoding: points, scalars, identifiers', () => {
   });
 });
 
-describe('strict decoding: structure', () => {
+describeEachBackend('strict decoding: structure', () => {
   it('signing package: unsorted or duplicated commitments are rejected', () => {
     const base = encodeSigningPackage(signingPackage);
     rejectsMutation(
@@ -665,7 +667,7 @@ describe('strict decoding: structure', () => {
   });
 });
 
-describe('error messages never echo secrets', () => {
+describeEachBackend('error messages never echo secrets', () => {
   const key = dealer.shares[0]!;
   const secretHex = toHex(key.signingShare);
 

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import {
   aggregate,
   CryptoError,
+  CURVE_ORDER,
   commit,
   type DkgRound1Package,
   type DkgRound2Package,
@@ -14,7 +15,6 @@ import {
   dkgRound3,
   encodePublicKeyPackage,
   type KeyPackage,
-  Point,
   type PublicKeyPackage,
   type SignatureShare,
   type SigningNonces,
@@ -28,6 +28,7 @@ import {
   xOnlyGroupKey,
 } from '../../src/crypto/index.js';
 import { libsecpVerify } from '../helpers/independent.js';
+import { describeEachBackend } from './backends.js';
 
 // ---------- helpers ----------
 
@@ -35,7 +36,7 @@ function randomSecret(): Uint8Array {
   for (;;) {
     const s = randomBytes(32);
     const v = BigInt(`0x${s.toString('hex')}`);
-    if (v > 0n && v < Point.Fn.ORDER) return new Uint8Array(s);
+    if (v > 0n && v < CURVE_ORDER) return new Uint8Array(s);
   }
 }
 
@@ -141,7 +142,7 @@ const PARAMS: [number, number, number][] = [
   [7, 10, 2],
 ];
 
-describe('DKG and dealer round trips', () => {
+describeEachBackend('DKG and dealer round trips', () => {
   for (const [t, n, subsets] of PARAMS) {
     it(`${t}-of-${n} DKG: identical public packages, valid shares, signatures verify`, () => {
       const { keys } = runDkg(t, n);
@@ -184,7 +185,7 @@ describe('DKG and dealer round trips', () => {
   });
 });
 
-describe('cheater identification', () => {
+describeEachBackend('cheater identification', () => {
   const keySets = () => [
     { name: 'dealer', keys: dealerSplit(randomSecret(), 3, 5).shares },
     { name: 'dkg', keys: runDkg(3, 5).keys },
@@ -257,7 +258,7 @@ describe('cheater identification', () => {
   });
 });
 
-describe('signShare refusals and nonce consumption', () => {
+describeEachBackend('signShare refusals and nonce consumption', () => {
   const { shares: keys } = dealerSplit(randomSecret(), 3, 5);
   const c = (id: number) => commit(keys[id - 1]!);
 
@@ -306,7 +307,23 @@ describe('signShare refusals and nonce consumption', () => {
   });
 });
 
-describe('DKG blame', () => {
+describeEachBackend('decoded public packages are cached, but never stale', () => {
+  it('a package changed in place is decoded again (verifyShare follows the new bytes)', () => {
+    const { shares: keys } = dealerSplit(randomSecret(), 2, 3);
+    const pub = keys[0]!.public;
+    const s = startSession(keys, [1, 2], msg32());
+    const shares = signAll(s);
+    assert.ok(verifyShare(pub, s.pkg, shares[0]!));
+    const saved = pub.verifyingShares.get(1)!;
+    pub.verifyingShares.set(1, pub.verifyingShares.get(3)!);
+    assert.equal(verifyShare(pub, s.pkg, shares[0]!), false);
+    pub.verifyingShares.set(1, saved);
+    assert.ok(verifyShare(pub, s.pkg, shares[0]!));
+    assert.ok(libsecpVerify(aggregate(pub, s.pkg, shares), s.pkg.message, xOnlyGroupKey(pub)));
+  });
+});
+
+describeEachBackend('DKG blame', () => {
   it('a tampered round-2 share from j makes the receiver name j', () => {
     const [t, n] = [2, 3];
     const ids = [1, 2, 3];

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { __TEST, schnorr_FROST } from '@noble/curves/secp256k1.js';
-import { toEnginePublic, toEngineSecret } from '../../src/crypto/engine.js';
 import {
   aggregate,
   CryptoError,
+  CURVE_ORDER,
   commit,
   dealerSplit,
   fromHex,
   type KeyPackage,
-  Point,
   type PublicKeyPackage,
   signShare,
   taprootOutputKey,
@@ -22,6 +21,8 @@ import {
   xOnlyGroupKey,
 } from '../../src/crypto/index.js';
 import { ecc, libsecpVerify } from '../helpers/independent.js';
+import { describeEachBackend } from './backends.js';
+import { toNoblePublic, toNobleSecret } from './noble-ref.js';
 
 const h = (s: string) => fromHex(s, 'test');
 const EMPTY = new Uint8Array(0);
@@ -61,7 +62,7 @@ function randomSecret(): Uint8Array {
   for (;;) {
     const s = randomBytes(32);
     const v = BigInt(`0x${s.toString('hex')}`);
-    if (v > 0n && v < Point.Fn.ORDER) return new Uint8Array(s);
+    if (v > 0n && v < CURVE_ORDER) return new Uint8Array(s);
   }
 }
 
@@ -105,7 +106,7 @@ const BIP86 = [
 const BIP86_XPRV =
   'xprvA449goEeU9okwCzzZaxiy475EQGQzBkc65su82nXEvcwzfSskb2hAt2WymrjyRL6kpbVTGL3cKtp9herYXSjjQ1j4stsXXiRF7kXkCacK3T';
 
-describe('BIP-86 vectors', () => {
+describeEachBackend('BIP-86 vectors', () => {
   it('taprootOutputKey maps each internal key to its BIP-86 output key', () => {
     for (const [internal, output] of BIP86) {
       const q = taprootOutputKey(h(`02${internal}`));
@@ -123,7 +124,7 @@ describe('BIP-86 vectors', () => {
     assert.equal(payload.length, 78);
     assert.equal(payload[45], 0, 'private key marker byte');
     const secret = payload.slice(46);
-    const P = Point.BASE.multiply(BigInt(`0x${toHex(secret)}`)).toBytes(true);
+    const P = Uint8Array.from(ecc.pointFromScalar(secret, true)!);
     assert.equal(xOf(P), BIP86[0][0]);
 
     for (const [t, n] of [
@@ -153,10 +154,10 @@ describe('BIP-86 vectors', () => {
   });
 });
 
-describe('taprootOutputKey against libsecp256k1 (tiny-secp256k1)', () => {
+describeEachBackend('taprootOutputKey against libsecp256k1 (tiny-secp256k1)', () => {
   it('random keys and random merkle roots: same x-only output and parity', () => {
     for (let i = 0; i < 24; i++) {
-      const P = Point.BASE.multiply(BigInt(`0x${toHex(randomSecret())}`)).toBytes(true);
+      const P = Uint8Array.from(ecc.pointFromScalar(randomSecret(), true)!);
       const root = i % 4 === 0 ? EMPTY : new Uint8Array(randomBytes(32));
       const x = P.subarray(1);
       const expected = ecc.xOnlyPointAddTweak(x, tapTweak(x, root));
@@ -168,7 +169,7 @@ describe('taprootOutputKey against libsecp256k1 (tiny-secp256k1)', () => {
   });
 
   it('different merkle roots give different output keys', () => {
-    const P = Point.BASE.multiply(BigInt(`0x${toHex(randomSecret())}`)).toBytes(true);
+    const P = Uint8Array.from(ecc.pointFromScalar(randomSecret(), true)!);
     const a = taprootOutputKey(P, new Uint8Array(32));
     const b = taprootOutputKey(P, new Uint8Array(32).fill(1));
     const c = taprootOutputKey(P);
@@ -177,7 +178,7 @@ describe('taprootOutputKey against libsecp256k1 (tiny-secp256k1)', () => {
   });
 });
 
-describe("agreement with noble's frostTweakPublic / frostTweakSecret", () => {
+describeEachBackend("agreement with noble's frostTweakPublic / frostTweakSecret", () => {
   it('tweaked packages and shares equal noble for both group-key parities, empty and 32-byte roots', () => {
     const seen = new Set<number>();
     let rounds = 0;
@@ -188,9 +189,9 @@ describe("agreement with noble's frostTweakPublic / frostTweakSecret", () => {
       const prefix = deal.public.commitments[0]![0]!;
       seen.add(prefix);
       for (const root of [EMPTY, new Uint8Array(randomBytes(32))]) {
-        const expectedPub = __TEST.frostTweakPublic(toEnginePublic(deal.public), root);
+        const expectedPub = __TEST.frostTweakPublic(toNoblePublic(deal.public), root);
         const ours = tweakPublicKeyPackage(deal.public, root);
-        const oursEngine = toEnginePublic(ours);
+        const oursEngine = toNoblePublic(ours);
         assert.deepEqual(oursEngine.signers, expectedPub.signers);
         assert.deepEqual(oursEngine.commitments.map(toHex), expectedPub.commitments.map(toHex));
         assert.deepEqual(
@@ -201,10 +202,10 @@ describe("agreement with noble's frostTweakPublic / frostTweakSecret", () => {
           assert.equal(toHex(oursEngine.verifyingShares[id]!), toHex(vs), `verifying share ${id}`);
         }
         for (const share of deal.shares) {
-          const expected = __TEST.frostTweakSecret(toEngineSecret(share), toEnginePublic(deal.public), root);
+          const expected = __TEST.frostTweakSecret(toNobleSecret(share), toNoblePublic(deal.public), root);
           const tweaked = tweakKeyPackage(share, root);
           assert.equal(toHex(tweaked.signingShare), toHex(expected.signingShare));
-          assert.equal(toEngineSecret(tweaked).identifier, expected.identifier);
+          assert.equal(toNobleSecret(tweaked).identifier, expected.identifier);
           validateKeyPackage(tweaked);
         }
       }
@@ -218,7 +219,7 @@ describe("agreement with noble's frostTweakPublic / frostTweakSecret", () => {
     while (deal.public.commitments[0]![0] !== 3);
     const x = deal.public.commitments[0]!.subarray(1);
     const t = BigInt(`0x${toHex(tapTweak(x, EMPTY))}`);
-    const n = Point.Fn.ORDER;
+    const n = CURVE_ORDER;
     const share = deal.shares[0]!;
     const s = BigInt(`0x${toHex(share.signingShare)}`);
     const tweaked = BigInt(`0x${toHex(tweakKeyPackage(share).signingShare)}`);
@@ -226,7 +227,7 @@ describe("agreement with noble's frostTweakPublic / frostTweakSecret", () => {
   });
 });
 
-describe('script-path tweak and misuse', () => {
+describeEachBackend('script-path tweak and misuse', () => {
   it('threshold signing with a script-path merkle root verifies with libsecp256k1', () => {
     const root = new Uint8Array(randomBytes(32));
     const deal = dealerSplit(randomSecret(), 3, 5);
@@ -281,10 +282,10 @@ describe('script-path tweak and misuse', () => {
     // package names the same x-only key.
     const deal = dealerSplit(randomSecret(), 2, 3);
     const root = new Uint8Array(randomBytes(32));
-    const epub = __TEST.frostTweakPublic(toEnginePublic(deal.public), root);
+    const epub = __TEST.frostTweakPublic(toNoblePublic(deal.public), root);
     const esecrets = deal.shares
       .slice(0, 2)
-      .map((k) => __TEST.frostTweakSecret(toEngineSecret(k), toEnginePublic(deal.public), root));
+      .map((k) => __TEST.frostTweakSecret(toNobleSecret(k), toNoblePublic(deal.public), root));
     const msg = new Uint8Array(randomBytes(32));
     const r1 = esecrets.map((s) => schnorr_FROST.commit(s));
     const list = r1.map((r) => r.commitments);
