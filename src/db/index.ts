@@ -9,4 +9,3 @@ export * as sessions from './queries/sessions.js';
 export * as signers from './queries/signers.js';
 export * as tenants from './queries/tenants.js';
 export * as tokens from './queries/tokens.js';
-export { newId } from './queries/util.js';

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { sha256, taggedFieldsHash, u64be, utf8 } from '../crypto/hash.js';
 import { bytesEqual, fromHex, toHex } from '../crypto/hex.js';
-import { identityPublicKey, signDigest, verifyDigest } from '../crypto/identity.js';
+import { type NodeIdentity, verifyDigest } from '../crypto/identity.js';
 import { FloeError } from './errors.js';
 import type { ReplayGuard } from './replay.js';
 
@@ -67,10 +67,8 @@ export function envelopeDigest(h: EnvelopeHeader): Uint8Array {
 }
 
 export interface SealOptions {
-  /** Sender identity secret key. */
-  identity: Uint8Array;
-  /** Sender identity key, x-only hex, when the caller already has it (saves a point multiplication per envelope). */
-  from?: string;
+  /** The sender's identity (signs the envelope; its public key is `from`). */
+  identity: NodeIdentity;
   /** Recipient identity key, x-only hex. */
   to: string;
   type: string;
@@ -82,7 +80,7 @@ export interface SealOptions {
 export function sealEnvelope(o: SealOptions): Envelope {
   const header: EnvelopeHeader = {
     v: 1,
-    from: o.from ?? toHex(identityPublicKey(o.identity)),
+    from: o.identity.publicKeyHex,
     to: o.to,
     ts: o.now,
     nonce: toHex(randomBytes(16)),
@@ -90,7 +88,7 @@ export function sealEnvelope(o: SealOptions): Envelope {
     body_sha256: toHex(sha256(bodyBytes(o.body))),
     ...(o.re === undefined ? {} : { re: o.re }),
   };
-  return { ...header, sig: toHex(signDigest(o.identity, envelopeDigest(header))) };
+  return { ...header, sig: toHex(o.identity.sign(envelopeDigest(header))) };
 }
 
 export function encodeEnvelope(e: Envelope): string {

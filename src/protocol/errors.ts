@@ -55,6 +55,27 @@ export const ERROR_STATUS = {
   own_commitment_mismatch: 422,
   not_a_member: 422,
   policy_refused: 403,
+  // intents (DESIGN §12)
+  intent_not_supported: 422,
+  intent_mismatch: 422,
+  // Nostr events (src/nostr/event.ts EVENT_REJECTIONS: one code per rule)
+  event_not_object: 400,
+  event_field_unknown: 400,
+  event_pubkey_invalid: 400,
+  event_created_at_invalid: 400,
+  event_kind_invalid: 400,
+  event_tags_invalid: 400,
+  event_tags_too_large: 400,
+  event_content_invalid: 400,
+  event_content_too_large: 400,
+  event_too_large: 400,
+  event_id_malformed: 400,
+  event_sig_malformed: 400,
+  event_id_mismatch: 400,
+  event_sig_invalid: 400,
+  // approvals (DESIGN §13)
+  approval_rejected: 422,
+  approval_missing: 403,
   consumed_nonce_replay: 409,
   marker_write_failed: 503,
   // coordinator

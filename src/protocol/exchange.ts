@@ -4,6 +4,7 @@
  * adapters (signer server, coordinator's signer client) only move these bytes.
  */
 import type { Static } from '@sinclair/typebox';
+import type { NodeIdentity } from '../crypto/identity.js';
 import { ENVELOPE_HEADER, type Envelope, encodeEnvelope, openEnvelope, sealEnvelope } from './envelope.js';
 import { FloeError, fromProblem } from './errors.js';
 import { type MessageSpec, responseType } from './messages/index.js';
@@ -20,7 +21,7 @@ export interface PreparedRequest {
 export function prepareRequest<S extends MessageSpec>(
   spec: S,
   body: Static<S['request']>,
-  o: { identity: Uint8Array; from?: string; to: string; now: number },
+  o: { identity: NodeIdentity; to: string; now: number },
 ): PreparedRequest {
   const text = JSON.stringify(parseWith(spec.request, body, spec.type));
   const env = sealEnvelope({ ...o, type: spec.type, body: text });
@@ -77,7 +78,7 @@ export function acceptResponse<S extends MessageSpec>(
 export function sealResponse(
   type: string,
   text: string,
-  o: { identity: Uint8Array; from?: string; to: string; re: string; now: number },
+  o: { identity: NodeIdentity; to: string; re: string; now: number },
 ): Envelope {
   return sealEnvelope({ ...o, type: responseType(type), body: text });
 }

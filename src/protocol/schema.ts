@@ -3,8 +3,9 @@
  * TypeScript types from one place; `parseWith` validates at a boundary and reports the
  * failing path and rule, never the offending value.
  */
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, type TLiteral, type TSchema, type TUnion, Type } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+import { ID_PATTERN } from '../domain/ids.js';
 import { FloeError } from './errors.js';
 
 export const Hex = (bytes: number, description?: string) =>
@@ -15,8 +16,18 @@ export const HexAny = (maxBytes: number, description?: string) =>
     maxLength: maxBytes * 2,
     ...(description ? { description } : {}),
   });
+/** A string union from one of the `as const` lists of src/domain/vocabulary.ts. */
+type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
+export const literalUnion = <const T extends readonly string[]>(
+  list: T,
+  description?: string,
+): TUnion<Literals<T>> =>
+  Type.Union(
+    list.map((x) => Type.Literal(x)),
+    description ? { description } : {},
+  ) as unknown as TUnion<Literals<T>>;
 export const Identifier = Type.Integer({ minimum: 1, maximum: 255, description: 'member identifier (1..n)' });
-export const Id = (description: string) => Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description });
+export const Id = (description: string) => Type.String({ pattern: ID_PATTERN, description });
 export const Strict = <T extends Parameters<typeof Type.Object>[0]>(props: T, description?: string) =>
   Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 

@@ -7,7 +7,7 @@ import { advisoryKey, type Db, openDb } from '../../src/db/connection.js';
 import { appliedMigrations, loadMigrations } from '../../src/db/migrate.js';
 import { getTenant } from '../../src/db/queries/tenants.js';
 import { type TestDb, testDb } from '../helpers/db.js';
-import { barrier, seedTenant, sleep } from './fixtures.js';
+import { barrier, seedTenant } from './fixtures.js';
 
 describe('connection', () => {
   let t: TestDb;
@@ -96,34 +96,48 @@ describe('connection', () => {
     );
   });
 
-  it('concurrent transactions never interleave their statements', async () => {
+  it('concurrent transactions never interleave their statements', { timeout: 10_000 }, async () => {
+    const vals = ['a', 'b', 'c', 'd', 'e'];
+    // Postgres runs the five at once, each on its own connection: they all meet mid-transaction.
+    // PGlite has one connection and queues them, so nobody else can arrive: each goes on alone.
+    const meet = barrier(db.kind === 'postgres' ? vals.length : 1);
+    let inside = 0;
+    let maxInside = 0;
     const run = (v: string) =>
       db.transaction(async (tx) => {
+        maxInside = Math.max(maxInside, ++inside);
         await tx.query(`SELECT set_config('floe.probe', $1, true)`, [v]);
-        await sleep(20);
+        await meet();
         const r = await tx.query<{ v: string }>(`SELECT current_setting('floe.probe') AS v`);
+        inside -= 1;
         return r.rows[0]!.v;
       });
-    const vals = ['a', 'b', 'c', 'd', 'e'];
     assert.deepEqual(await Promise.all(vals.map(run)), vals);
+    assert.equal(maxInside, db.kind === 'postgres' ? vals.length : 1, 'overlapping as the driver allows');
   });
 
-  it('withAdvisoryLock: of two concurrent holders of one key only one runs at a time', async () => {
+  it('withAdvisoryLock: of two concurrent holders of one key only one runs at a time', {
+    timeout: 10_000,
+  }, async () => {
     const key = advisoryKey('floe:test:job');
     let active = 0;
     let maxActive = 0;
     let ran = 0;
-    const job = () =>
+    const job = (other: () => Promise<unknown>) =>
       db.withAdvisoryLock(key, async (tx) => {
         active += 1;
         ran += 1;
         maxActive = Math.max(maxActive, active);
         await tx.query('SELECT 1');
-        await sleep(150);
+        // Postgres: hold the lock until the other caller has tried and given up. PGlite queues
+        // the other transaction behind this one, so waiting for it here would deadlock.
+        if (db.kind === 'postgres' && ran === 1) await other();
         active -= 1;
         return 'done';
       });
-    const results = await Promise.all([job(), job()]);
+    const a: Promise<string | undefined> = job(() => b);
+    const b: Promise<string | undefined> = job(() => a);
+    const results = await Promise.all([a, b]);
     assert.equal(maxActive, 1);
     if (db.kind === 'postgres') {
       assert.equal(ran, 1, 'the second caller found the lock taken');
@@ -152,18 +166,23 @@ describe('connection', () => {
     assert.deepEqual(both, [1, 2]);
   });
 
-  it('withSessionLock: a job spanning several transactions runs once at a time', async () => {
+  it('withSessionLock: a job spanning several transactions runs once at a time', {
+    timeout: 10_000,
+  }, async () => {
     const key = advisoryKey('floe:test:session-job');
     let ran = 0;
-    const job = () =>
+    const job = (other?: () => Promise<unknown>) =>
       db.withSessionLock(key, async () => {
         ran += 1;
         await db.query('SELECT 1');
-        await sleep(100);
+        // Hold the lock until the other caller has tried (and found it taken).
+        if (ran === 1) await other?.();
         await db.transaction((tx) => tx.query('SELECT 2'));
         return ran;
       });
-    const [a, b] = await Promise.all([job(), job()]);
+    const first: ReturnType<typeof job> = job(() => second);
+    const second: ReturnType<typeof job> = job(() => first);
+    const [a, b] = await Promise.all([first, second]);
     assert.equal([a, b].filter((x) => x.ran).length, 1);
     assert.equal(ran, 1);
     assert.deepEqual(await job(), { ran: true, value: 2 });

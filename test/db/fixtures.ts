@@ -1,11 +1,13 @@
 /** Seed data for the database tests. */
 import { randomBytes } from 'node:crypto';
-import type { SessionStatus } from '../../src/coordinator/session-state.js';
+import { toHex } from '../../src/crypto/hex.js';
 import type { Db, Tx } from '../../src/db/connection.js';
 import { insertKey, type KeyRow } from '../../src/db/queries/keys.js';
 import { insertSession, type SessionRow, transitionSession } from '../../src/db/queries/sessions.js';
 import { ensureTenant } from '../../src/db/queries/tenants.js';
-import { newId } from '../../src/db/queries/util.js';
+import { newId } from '../../src/domain/ids.js';
+import { resolveIntent } from '../../src/domain/intent.js';
+import type { SessionStatus } from '../../src/domain/session-state.js';
 
 export const NOW = Date.now();
 export const HOUR = 3_600_000;
@@ -37,20 +39,40 @@ export function seedKeyTx(tx: Tx, o: { id?: string } = {}): Promise<KeyRow> {
   });
 }
 
+/** The intent columns of a session signing a message (a random digest by default). */
+export function intentFields(message = hex(32)) {
+  const intent = { type: 'message' as const, message };
+  return {
+    messageHash: message,
+    intentType: 'message' as const,
+    intent,
+    intentHash: toHex(resolveIntent(intent, { xOnlyKey: new Uint8Array(32) }).intentHash),
+  };
+}
+
+/** message_hash, intent (JSON text) and intent_hash of a message session, for raw INSERTs. */
+export function intentValues(message = hex(32)): [string, string, string] {
+  const f = intentFields(message);
+  return [f.messageHash, JSON.stringify(f.intent), f.intentHash];
+}
+
 export interface SeedSession {
   keyId?: string;
   createdAt?: number;
   expiresAt?: number;
   idempotencyKey?: string;
   idempotencyFingerprint?: string;
+  /** Initial status (default pending). */
+  initial?: 'pending' | 'awaiting_approval';
 }
 
 export async function seedSessionTx(tx: Tx, o: SeedSession = {}): Promise<SessionRow> {
   const keyId = o.keyId ?? (await seedKeyTx(tx)).id;
   const { session } = await insertSession(tx, {
-    sessionId: newId('ses'),
+    sessionId: newId('session'),
     keyId,
-    messageHash: hex(32),
+    ...intentFields(),
+    ...(o.initial ? { status: o.initial } : {}),
     threshold: 2,
     participants: [1, 2],
     createdBy: 'test',
@@ -71,6 +93,7 @@ export function patchFor(to: SessionStatus) {
 }
 
 const PATH: Record<SessionStatus, SessionStatus[]> = {
+  awaiting_approval: [],
   pending: [],
   nonce_collection: ['nonce_collection'],
   signing: ['nonce_collection', 'signing'],
@@ -97,10 +120,11 @@ export async function seedSession(
   status: SessionStatus = 'pending',
   o: SeedSession = {},
 ): Promise<SessionRow> {
-  return db.transaction(async (tx) => driveTo(tx, await seedSessionTx(tx, o), status), { tenantId });
+  const initial = status === 'awaiting_approval' ? { initial: status } : {};
+  return db.transaction(async (tx) => driveTo(tx, await seedSessionTx(tx, { ...o, ...initial }), status), {
+    tenantId,
+  });
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves once `n` parties have arrived. */
 export function barrier(n: number): () => Promise<void> {

@@ -12,7 +12,17 @@ import {
   sha256Hex,
 } from '../../src/db/queries/tokens.js';
 import { type TestDb, testDb } from '../helpers/db.js';
-import { commitment, DAY, hex, NOW, seedKeyTx, seedSessionTx, seedTenant, uniq } from './fixtures.js';
+import {
+  commitment,
+  DAY,
+  hex,
+  intentValues,
+  NOW,
+  seedKeyTx,
+  seedSessionTx,
+  seedTenant,
+  uniq,
+} from './fixtures.js';
 
 const TENANT_TABLES = [
   'tenants',
@@ -132,7 +142,7 @@ describe('row-level security', () => {
   it('B’s rows are unwritable from A: UPDATE and DELETE affect 0 rows', async () => {
     const before = await db.adminQuery('SELECT * FROM signing_sessions WHERE session_id = $1', [B.sessionId]);
     const u = await asA((tx) =>
-      tx.query(`UPDATE signing_sessions SET event_type = 'hijacked' WHERE session_id = $1`, [B.sessionId]),
+      tx.query(`UPDATE signing_sessions SET error_message = 'hijacked' WHERE session_id = $1`, [B.sessionId]),
     );
     assert.equal(u.rowCount, 0);
     const all = await asA((tx) =>
@@ -178,9 +188,10 @@ describe('row-level security', () => {
       ],
       [
         'signing_sessions',
-        `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, threshold, created_at, updated_at, expires_at)
-         VALUES ($1, $2, $3, $4, 1, 1, 1, 2)`,
-        [`ses_${hex(12)}`, B.tenant, B.keyId, hex(32)],
+        `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, intent_type, intent, intent_hash,
+           threshold, created_at, updated_at, expires_at)
+         VALUES ($1, $2, $3, $4, 'message', $5::jsonb, $6, 1, 1, 1, 2)`,
+        [`ses_${hex(12)}`, B.tenant, B.keyId, ...intentValues()],
       ],
       [
         'nonce_commitments',
@@ -214,9 +225,10 @@ describe('row-level security', () => {
     await assert.rejects(
       asA((tx) =>
         tx.query(
-          `INSERT INTO signing_sessions (session_id, key_id, message_hash, threshold, created_at, updated_at, expires_at)
-           VALUES ($1, $2, $3, 1, 1, 1, 2)`,
-          [`ses_${hex(12)}`, B.keyId, hex(32)],
+          `INSERT INTO signing_sessions (session_id, key_id, message_hash, intent_type, intent, intent_hash,
+             threshold, created_at, updated_at, expires_at)
+           VALUES ($1, $2, $3, 'message', $4::jsonb, $5, 1, 1, 1, 2)`,
+          [`ses_${hex(12)}`, B.keyId, ...intentValues()],
         ),
       ),
       (e) => (e as { code?: string }).code === '23503',

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { canTransition, SESSION_STATUSES, type SessionStatus } from '../../src/coordinator/session-state.js';
 import type { Db } from '../../src/db/connection.js';
 import { insertCommitments } from '../../src/db/queries/nonces.js';
 import {
@@ -14,6 +13,7 @@ import {
   patchSession,
   transitionSession,
 } from '../../src/db/queries/sessions.js';
+import { canTransition, SESSION_STATUSES, type SessionStatus } from '../../src/domain/session-state.js';
 import { isFloeError } from '../../src/protocol/errors.js';
 import { type TestDb, testDb } from '../helpers/db.js';
 import {
@@ -23,6 +23,8 @@ import {
   driveTo,
   HOUR,
   hex,
+  intentFields,
+  intentValues,
   NOW,
   patchFor,
   seedKeyTx,
@@ -30,7 +32,6 @@ import {
   seedSessionTx,
   seedTenant,
   signature,
-  sleep,
 } from './fixtures.js';
 
 const code = (e: unknown) => (e as { code?: string }).code;
@@ -289,10 +290,10 @@ describe('signing sessions', () => {
         const key = await seedKeyTx(tx);
         const insert = (status: string, finalSignature: string | null, errorMessage: string | null) =>
           tx.query(
-            `INSERT INTO signing_sessions (session_id, key_id, message_hash, threshold, status, final_signature,
-               error_message, created_at, updated_at, expires_at)
-             VALUES ($1, $2, $3, 2, $4, $5, $6, 1, 1, 2)`,
-            [`ses_${hex(12)}`, key.id, hex(32), status, finalSignature, errorMessage],
+            `INSERT INTO signing_sessions (session_id, key_id, message_hash, intent_type, intent, intent_hash,
+               threshold, status, final_signature, error_message, created_at, updated_at, expires_at)
+             VALUES ($1, $2, $3, 'message', $4::jsonb, $5, 2, $6, $7, $8, 1, 1, 2)`,
+            [`ses_${hex(12)}`, key.id, ...intentValues(), status, finalSignature, errorMessage],
           );
         const refused = (constraint: string) => (e: unknown) =>
           (e as { constraint?: string }).constraint === constraint;
@@ -321,7 +322,7 @@ describe('signing sessions', () => {
         const key = await seedKeyTx(tx);
         const base = {
           keyId: key.id,
-          messageHash: hex(32),
+          ...intentFields(),
           threshold: 2,
           createdAt: NOW,
           expiresAt: NOW + DAY,
@@ -534,7 +535,7 @@ describe('session expiry and cleanup jobs', () => {
           await insertSession(tx, {
             sessionId: 'short',
             keyId: key.id,
-            messageHash: hex(32),
+            ...intentFields(),
             threshold: 2,
             createdAt: NOW,
             expiresAt: NOW + DAY,
@@ -544,6 +545,5 @@ describe('session expiry and cleanup jobs', () => {
       ),
       (e) => code(e) === '23514',
     );
-    await sleep(0);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateIdentityKey, identityPublicKey, toHex } from '../../src/crypto/index.js';
+import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../../src/crypto/index.js';
 import {
   acceptResponse,
   type Envelope,
@@ -14,15 +14,15 @@ import {
   sealResponse,
 } from '../../src/protocol/index.js';
 
-const coord = generateIdentityKey();
-const signer = generateIdentityKey();
-const stranger = generateIdentityKey();
-const pub = (k: Uint8Array) => toHex(identityPublicKey(k));
+const coord = softwareIdentity(generateIdentityKey());
+const signer = softwareIdentity(generateIdentityKey());
+const stranger = softwareIdentity(generateIdentityKey());
+const pub = (k: NodeIdentity) => k.publicKeyHex;
 const NOW = 1_800_000_000_000;
 const body = JSON.stringify({ session_id: 's1' });
 
 function seal(
-  over: Partial<{ identity: Uint8Array; to: string; type: string; now: number; body: string }> = {},
+  over: Partial<{ identity: NodeIdentity; to: string; type: string; now: number; body: string }> = {},
 ) {
   return sealEnvelope({
     identity: over.identity ?? coord,

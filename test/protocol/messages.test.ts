@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CryptoError } from '../../src/crypto/errors.js';
-import {
-  attemptId,
-  commit,
-  dealerSplit,
-  encodeCommitments,
-  encodeSigningPackage,
-  toHex,
-} from '../../src/crypto/index.js';
+import { commit, dealerSplit, encodeCommitments, encodeSigningPackage } from '../../src/crypto/index.js';
 import {
   ERROR_CODES,
   ERROR_STATUS,
@@ -19,6 +12,7 @@ import {
   SIGNER_MESSAGES,
   toProblem,
 } from '../../src/protocol/index.js';
+import { openRequest } from '../helpers/sign-requests.js';
 
 const hex32 = 'ab'.repeat(32);
 
@@ -27,14 +21,7 @@ describe('message schemas', () => {
   const c1 = commit(shares[0]!);
   const c2 = commit(shares[1]!);
   const msg = new Uint8Array(32).fill(1);
-  const open = {
-    key_id: 'k1',
-    session_id: 's1',
-    attempt: 1,
-    included: [1, 2],
-    message: toHex(msg),
-    attempt_id: toHex(attemptId({ sessionId: 's1', messageDigest: msg, attempt: 1, included: [1, 2] })),
-  };
+  const open = openRequest({ sessionId: 's1', attempt: 1, included: [1, 2], intent: msg });
 
   it('accepts valid requests of every signing message', () => {
     parseWith(SIGNER_MESSAGES.signOpen.request, open);
@@ -62,6 +49,23 @@ describe('message schemas', () => {
       { ...open, message: 'ab'.repeat(31) },
       { ...open, included: [0] },
       { ...open, key_id: 'has space' },
+      { ...open, intent_hash: 'ab'.repeat(31) },
+      { ...open, intent: { type: 'message', message: 'AB'.repeat(32) } },
+      { ...open, intent: { type: 'message', message: 'ab'.repeat(32), extra: 1 } },
+      {
+        ...open,
+        intent: { type: 'nostr_event', event: { kind: 70000, content: '', tags: [], created_at: 1 } },
+      },
+      {
+        ...open,
+        intent: { type: 'nostr_event', event: { kind: 1, content: '', tags: [[1]], created_at: 1 } },
+      },
+      {
+        ...open,
+        intent: { type: 'nostr_event', event: { kind: 1, content: '', tags: [], created_at: 1, id: 'x' } },
+      },
+      { ...open, intent: { type: 'bitcoin_psbt', psbt: 'not base64!' } },
+      { ...open, intent: { type: 'other' } },
     ]) {
       assert.equal(isValid(SIGNER_MESSAGES.signOpen.request, bad), false);
       assert.throws(

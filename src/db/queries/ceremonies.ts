@@ -1,52 +1,20 @@
 /** DKG ceremonies. Status moves are conditional UPDATEs, like signing sessions. */
+
+import { type CeremonyStatus, canCeremonyTransition } from '../../domain/ceremony-state.js';
+import type { CeremonyRecord, KeyMember } from '../../domain/records.js';
 import type { Queryable } from '../connection.js';
-import type { KeyMember } from './keys.js';
 import { assignments, camelize, json } from './util.js';
 
-export type CeremonyStatus =
-  | 'pending'
-  | 'round1'
-  | 'round2'
-  | 'round3'
-  | 'certifying'
-  | 'completed'
-  | 'failed';
+export type { CeremonyStatus };
+export { canCeremonyTransition };
 
-/** pending → round1 → round2 → round3 → certifying → completed; failed from any non-terminal status. */
-const NEXT: Record<CeremonyStatus, readonly CeremonyStatus[]> = {
-  pending: ['round1', 'failed'],
-  round1: ['round2', 'failed'],
-  round2: ['round3', 'failed'],
-  round3: ['certifying', 'failed'],
-  certifying: ['completed', 'failed'],
-  completed: [],
-  failed: [],
-};
-
-export function canCeremonyTransition(from: CeremonyStatus, to: CeremonyStatus): boolean {
-  return NEXT[from].includes(to);
-}
-
-export interface CeremonyRow {
-  id: string;
-  tenantId: string;
-  keyId: string;
-  status: CeremonyStatus;
-  threshold: number;
-  n: number;
-  participants: KeyMember[];
+/** A row of dkg_ceremonies: the domain record plus the relayed round data. */
+export interface CeremonyRow extends CeremonyRecord {
   round1: unknown;
   round2: unknown;
-  transcriptHash: string | null;
   certificates: unknown;
-  errorCode: string | null;
-  errorMessage: string | null;
-  culprits: number[];
-  createdAt: number;
-  updatedAt: number;
   completedAt: number | null;
   failedAt: number | null;
-  expiresAt: number;
 }
 
 export interface NewCeremony {

@@ -1,4 +1,7 @@
 /** Keys (key groups) of a tenant. */
+
+import type { KeyMember, KeyRecord } from '../../domain/records.js';
+import type { KeyOrigin, KeyStatus } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Queryable } from '../connection.js';
 import {
@@ -11,33 +14,10 @@ import {
   json,
 } from './util.js';
 
-export type KeyStatus = 'pending' | 'active' | 'failed' | 'disabled';
-export type KeyOrigin = 'dkg' | 'dealer' | 'derived';
+export type { KeyMember, KeyOrigin, KeyStatus };
 
-export interface KeyMember {
-  identifier: number;
-  signer_id: string;
-  /** Signer identity key, x-only hex. */
-  identity: string;
-}
-
-export interface KeyRow {
-  id: string;
-  tenantId: string;
-  label: string | null;
-  threshold: number;
-  n: number;
-  /** 33-byte compressed, hex. */
-  groupPublicKey: string | null;
-  xOnlyPublicKey: string | null;
-  publicKeyPackage: unknown;
-  members: KeyMember[];
-  origin: KeyOrigin;
-  tweak: unknown;
-  status: KeyStatus;
-  createdAt: number;
-  updatedAt: number;
-}
+/** A row of keys: the domain record. */
+export type KeyRow = KeyRecord;
 
 export interface NewKey {
   id: string;

@@ -1,10 +1,14 @@
 /**
  * Signing sessions. Status changes are conditional UPDATEs (… WHERE status = ANY(expected)), so
  * when two coordinators race exactly one wins and the other gets null. The legal moves are the
- * coordinator's state table (src/coordinator/session-state.ts); the database trigger in
- * migration 004 enforces the same table for any UPDATE.
+ * domain's state table (src/domain/session-state.ts); the database trigger (migration 008)
+ * enforces the same table for any UPDATE.
  */
-import { canTransition, type SessionStatus } from '../../coordinator/session-state.js';
+
+import type { Intent } from '../../domain/intent.js';
+import type { SessionRecord } from '../../domain/records.js';
+import { canTransition, type InitialSessionStatus, type SessionStatus } from '../../domain/session-state.js';
+import type { IntentType } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Queryable } from '../connection.js';
 import {
@@ -21,36 +25,10 @@ import {
 
 export type { SessionStatus };
 
-export interface SessionRow {
-  sessionId: string;
-  tenantId: string;
-  keyId: string;
-  messageHash: string;
-  message: string | null;
-  eventTemplate: unknown;
-  eventType: string | null;
-  /** Identifiers chosen for the current attempt. */
-  participants: number[];
-  threshold: number;
-  attempt: number;
-  nonceCommitments: Record<string, Record<string, unknown>>;
-  partialSignatures: Record<string, Record<string, unknown>>;
-  finalSignature: string | null;
-  createdBy: string | null;
-  status: SessionStatus;
-  finalEventId: string | null;
-  idempotencyKey: string | null;
+/** A row of signing_sessions: the domain record plus what only storage needs. */
+export interface SessionRow extends SessionRecord {
+  /** Hash of the request that carried the idempotency key: the same key with another request is a conflict. */
   idempotencyFingerprint: string | null;
-  createdAt: number;
-  updatedAt: number;
-  nonceCollectionStartedAt: number | null;
-  signingStartedAt: number | null;
-  completedAt: number | null;
-  failedAt: number | null;
-  expiresAt: number;
-  errorMessage: string | null;
-  errorCode: string | null;
-  culprits: number[];
 }
 
 export interface NewSession {
@@ -59,9 +37,11 @@ export interface NewSession {
   tenantId?: string;
   keyId: string;
   messageHash: string;
-  message?: string | null;
-  eventTemplate?: unknown;
-  eventType?: string | null;
+  intentType: IntentType;
+  intent: Intent;
+  intentHash: string;
+  /** Initial status: `pending`, or `awaiting_approval` under an approval policy. */
+  status?: InitialSessionStatus;
   participants?: number[];
   threshold: number;
   createdBy?: string | null;
@@ -84,9 +64,6 @@ export type SessionPatch = Partial<
     | 'errorCode'
     | 'errorMessage'
     | 'culprits'
-    | 'message'
-    | 'eventTemplate'
-    | 'eventType'
     | 'nonceCollectionStartedAt'
     | 'signingStartedAt'
     | 'completedAt'
@@ -104,9 +81,6 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, { col: string; json?: boolean }>
   errorCode: { col: 'error_code' },
   errorMessage: { col: 'error_message' },
   culprits: { col: 'culprits', json: true },
-  message: { col: 'message' },
-  eventTemplate: { col: 'event_template', json: true },
-  eventType: { col: 'event_type' },
   nonceCollectionStartedAt: { col: 'nonce_collection_started_at' },
   signingStartedAt: { col: 'signing_started_at' },
   completedAt: { col: 'completed_at' },
@@ -135,11 +109,11 @@ export async function insertSession(
   let inserted: SessionRow | undefined;
   try {
     const r = await q.query(
-      `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, message, event_template,
-         event_type, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
+      `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, intent_type, intent,
+         intent_hash, status, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
          created_at, updated_at, expires_at)
-       VALUES ($1, coalesce($2, floe_current_tenant()), $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12,
-         $13, $13, $14)
+       VALUES ($1, coalesce($2, floe_current_tenant()), $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb, $10, $11,
+         $12, $13, $14, $14, $15)
        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
        RETURNING *`,
       [
@@ -147,9 +121,10 @@ export async function insertSession(
         s.tenantId ?? null,
         s.keyId,
         s.messageHash,
-        s.message ?? null,
-        s.eventTemplate === undefined || s.eventTemplate === null ? null : json(s.eventTemplate),
-        s.eventType ?? null,
+        s.intentType,
+        json(s.intent),
+        s.intentHash,
+        s.status ?? 'pending',
         json(s.participants ?? []),
         s.threshold,
         s.createdBy ?? null,

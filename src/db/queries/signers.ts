@@ -2,26 +2,16 @@
  * Signer nodes: global infrastructure shared by all tenants (no tenant column, no RLS).
  * Managing them is an admin operation; the API layer enforces that.
  */
+import type { SignerRecord } from '../../domain/records.js';
+import type { SignerStatus } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Queryable } from '../connection.js';
 import { assignments, camelize, isUniqueViolation } from './util.js';
 
-export type SignerStatus = 'active' | 'disabled';
+export type { SignerStatus };
 
-export interface SignerRow {
-  id: string;
-  name: string | null;
-  url: string;
-  /** x-only BIP-340 identity key, hex. */
-  identityPubkey: string;
-  status: SignerStatus;
-  faultCount: number;
-  quarantined: boolean;
-  quarantinedAt: number | null;
-  quarantineOverride: boolean;
-  lastSeenAt: number | null;
-  lastLatencyMs: number | null;
-  createdAt: number;
+/** A row of signer_nodes: the domain record. */
+export interface SignerRow extends SignerRecord {
   updatedAt: number;
 }
 

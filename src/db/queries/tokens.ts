@@ -4,33 +4,23 @@
  * functions; everything else is tenant-scoped.
  */
 import { createHash } from 'node:crypto';
+import type { ApiTokenRecord, RefreshRecord } from '../../domain/records.js';
+import type { Role } from '../../domain/vocabulary.js';
 import type { Queryable } from '../connection.js';
 import { camelize } from './util.js';
 
-export type TokenRole = 'admin' | 'operator' | 'requester' | 'viewer';
+export type TokenRole = Role;
 
-export interface ApiTokenRow {
-  id: string;
-  tenantId: string;
+/** A row of api_tokens: the domain record plus the secret's hash. */
+export interface ApiTokenRow extends ApiTokenRecord {
   tokenSha256: string;
-  role: TokenRole;
-  label: string | null;
-  createdAt: number;
-  expiresAt: number | null;
-  revokedAt: number | null;
   lastUsedAt: number | null;
 }
 
-export interface RefreshTokenRow {
-  id: string;
-  tenantId: string;
-  tokenId: string;
-  familyId: string;
+/** A row of refresh_tokens: the domain record plus the secret's hash. */
+export interface RefreshTokenRow extends RefreshRecord {
   tokenSha256: string;
   createdAt: number;
-  expiresAt: number;
-  usedAt: number | null;
-  revokedAt: number | null;
 }
 
 export const sha256Hex = (secret: string): string => createHash('sha256').update(secret).digest('hex');

@@ -1,5 +1,4 @@
 /** Small helpers shared by the query modules. */
-import { randomBytes } from 'node:crypto';
 import { FloeError } from '../../protocol/errors.js';
 
 /** snake_case row → camelCase object (shallow; JSONB values are left as they are). */
@@ -15,11 +14,6 @@ export function json(v: unknown): string {
   const s = JSON.stringify(v);
   if (s === undefined) throw new TypeError('db: value is not JSON-serializable');
   return s;
-}
-
-/** An unguessable id: `prefix_` + 128 random bits, base64url. */
-export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(16).toString('base64url')}`;
 }
 
 /** Opaque keyset cursor over (created_at, id), newest first. */

@@ -46,5 +46,6 @@ export const responseType = (type: string) => `${type}.response`;
 export * from './dkg.js';
 export * from './frost.js';
 export * from './import.js';
+export * from './intent.js';
 export * from './node.js';
 export * from './sign.js';

@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Hex, Id, Identifier, Strict } from '../schema.js';
 import { KeyId } from './dkg.js';
 import { CommitmentsSchema, SignatureShareSchema, SigningPackageSchema } from './frost.js';
+import { IntentSchema } from './intent.js';
 
 export const SessionId = Id('signing session id');
 export const AttemptNumber = Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'attempt number' });
@@ -14,8 +15,12 @@ export const SignOpenRequest = Strict({
   attempt: AttemptNumber,
   /** Identifiers included in this attempt (sorted, unique, at least the threshold). */
   included: Type.Array(Identifier, { minItems: 1, maxItems: 255 }),
-  /** The 32-byte digest to be signed. */
+  /** What is to be signed (DESIGN §12): the signer resolves it itself. */
+  intent: IntentSchema,
+  /** The 32-byte digest the coordinator resolved from the intent; the signer refuses another. */
   message: Hex(32),
+  /** The intent hash the coordinator resolved; the signer refuses another. */
+  intent_hash: Hex(32),
   /** attempt_id derived from the fields above (DESIGN §4); the signer recomputes it. */
   attempt_id: Hex(32),
 });
