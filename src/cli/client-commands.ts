@@ -6,7 +6,7 @@
  * else the contents of ./.floe/admin.token (written by `floe up`).
  */
 import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import {
   ApiClient,
   ApiError,
@@ -21,6 +21,8 @@ import { readClusterState } from '../cluster/state.js';
 import { readSecretFile } from '../config/secret-file.js';
 import { nsecDecode } from '../crypto/bech32.js';
 import { wipe } from '../crypto/hex.js';
+import { isTerminal } from '../domain/session-state.js';
+import type { CreateSessionBody } from '../protocol/api.js';
 import { emit, fail, fields, Progress, table, when } from './output.js';
 
 interface ClientOpts {
@@ -117,7 +119,16 @@ function sessionDetail(s: SessionObject): string {
   return fields([
     ['id', s.id],
     ['key_id', s.key_id],
+    ['intent', s.intent_type],
+    ['intent_hash', s.intent_hash],
     ['message', s.message],
+    ...(s.intent.type === 'nostr_event'
+      ? ([
+          ['event kind', s.intent.event.kind],
+          ['event content', s.intent.event.content],
+          ['event id', s.final_event_id],
+        ] as [string, string | number | null][])
+      : []),
     ['status', s.status],
     ['signature', s.signature],
     ['attempt', s.attempt],
@@ -128,6 +139,36 @@ function sessionDetail(s: SessionObject): string {
     ['completed_at', when(s.completed_at)],
     ['expires_at', when(s.expires_at)],
   ]);
+}
+
+/** `name=value[,more]` → ["name", "value", "more"]. */
+function nostrTag(v: string): string[] {
+  const i = v.indexOf('=');
+  if (i < 1) throw new InvalidArgumentError('expected name=value, e.g. t=floe');
+  return [v.slice(0, i), ...v.slice(i + 1).split(',')];
+}
+
+/** The intent of `floe sign`: exactly one of a message or a Nostr event. */
+function signIntent(o: {
+  message?: string;
+  nostrKind?: number;
+  content?: string;
+  tag?: string[][];
+}): Pick<CreateSessionBody, 'message' | 'nostr_event'> {
+  const nostr = o.nostrKind !== undefined || o.content !== undefined || o.tag !== undefined;
+  if (o.message !== undefined && nostr) {
+    throw new Error('give either --message or a Nostr event (--nostr-kind, --content), not both');
+  }
+  if (nostr) {
+    if (o.nostrKind === undefined)
+      throw new Error('--nostr-kind is required for a Nostr event (1 is a note)');
+    return { nostr_event: { kind: o.nostrKind, content: o.content ?? '', tags: o.tag ?? [] } };
+  }
+  if (o.message === undefined)
+    throw new Error('give --message <hex> or --nostr-kind <kind> --content <text>');
+  if (!/^[0-9a-fA-F]{64}$/.test(o.message))
+    throw new Error('--message: expected 32 bytes of hex (64 digits)');
+  return { message: o.message.toLowerCase() };
 }
 
 function moreHint(next: string | null): string {
@@ -286,25 +327,41 @@ export function registerClientCommands(program: Command): void {
   clientOptions(
     program
       .command('sign')
-      .description('sign a 32-byte message (a digest) with a key and wait for the signature')
+      .description(
+        'sign with a key and wait for the signature: a 32-byte message (--message), or a Nostr event (--nostr-kind and --content; prints the signed event)',
+      )
       .requiredOption('-k, --key <id>', 'key id')
-      .requiredOption('-m, --message <hex>', '32-byte message, hex')
+      .option('-m, --message <hex>', '32-byte message (a digest), hex')
+      .option('--nostr-kind <kind>', 'sign a Nostr event of this kind (0-65535)', int('--nostr-kind'))
+      .option('--content <text>', 'the Nostr event content')
+      .option(
+        '--tag <name=value,...>',
+        'a Nostr event tag, e.g. --tag t=floe or --tag p=<hex>,wss://relay (repeatable)',
+        (v: string, acc: string[][] = []) => [...acc, nostrTag(v)],
+      )
       .option('--idempotency-key <k>', 'retrying with the same key returns the same session')
       .option('--timeout <s>', 'seconds to wait', int('--timeout'), 60),
   ).action(
     run(
-      async (o: ClientOpts & { key: string; message: string; idempotencyKey?: string; timeout: number }) => {
-        if (!/^[0-9a-fA-F]{64}$/.test(o.message))
-          throw new Error('--message: expected 32 bytes of hex (64 digits)');
+      async (
+        o: ClientOpts & {
+          key: string;
+          message?: string;
+          nostrKind?: number;
+          content?: string;
+          tag?: string[][];
+          idempotencyKey?: string;
+          timeout: number;
+        },
+      ) => {
+        const what = signIntent(o);
         const api = client(o);
         const s = await Progress.during('signing', !o.json, async () => {
           const first = await api.createSession(
-            { key_id: o.key, message: o.message.toLowerCase(), wait: Math.min(o.timeout * 1000, 30_000) },
+            { key_id: o.key, ...what, wait: Math.min(o.timeout * 1000, 30_000) },
             o.idempotencyKey,
           );
-          return first.status === 'completed' || first.status === 'failed' || first.status === 'expired'
-            ? first
-            : api.waitForSession(first.id, o.timeout * 1000);
+          return isTerminal(first.status) ? first : api.waitForSession(first.id, o.timeout * 1000);
         });
         if (s.status !== 'completed') {
           const why = s.error_code
@@ -312,7 +369,8 @@ export function registerClientCommands(program: Command): void {
             : '';
           throw new Error(`session ${s.id} is ${s.status}${why}`);
         }
-        emit(Boolean(o.json), s, () => sessionDetail(s));
+        if (s.event) emit(Boolean(o.json), s.event, () => JSON.stringify(s.event));
+        else emit(Boolean(o.json), s, () => sessionDetail(s));
       },
     ),
   );
@@ -412,6 +470,8 @@ interface SignerStatus {
   last_latency_ms: number | null;
   /** GET {url}/healthz from this host answered with the registered identity. */
   reachable: boolean;
+  /** The signer's secp256k1 backend, from its /healthz. */
+  crypto_backend: string | null;
   pid: number | null;
 }
 
@@ -421,6 +481,7 @@ interface StatusReport {
     ok: boolean;
     identity: string | null;
     database: string | null;
+    crypto_backend: string | null;
     latency_ms: number | null;
     error: string | null;
   };
@@ -446,13 +507,18 @@ function alive(pid: number | null): boolean {
   }
 }
 
-async function probeSigner(url: string, identity: string): Promise<boolean> {
+/** A signer's /healthz from this host: reachable with the registered identity, and its crypto backend. */
+async function probeSigner(
+  url: string,
+  identity: string,
+): Promise<{ reachable: boolean; crypto_backend: string | null }> {
   try {
     const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
-    const j = (await r.json()) as { identity?: string };
-    return r.ok && j.identity === identity;
+    const j = (await r.json()) as { identity?: string; crypto_backend?: string };
+    const reachable = r.ok && j.identity === identity;
+    return { reachable, crypto_backend: reachable ? (j.crypto_backend ?? null) : null };
   } catch {
-    return false;
+    return { reachable: false, crypto_backend: null };
   }
 }
 
@@ -463,6 +529,7 @@ async function status(api: ApiClient, dataDir: string): Promise<StatusReport> {
     ok: false,
     identity: null,
     database: null,
+    crypto_backend: null,
     latency_ms: null,
     error: null,
   };
@@ -472,6 +539,7 @@ async function status(api: ApiClient, dataDir: string): Promise<StatusReport> {
       ok: h.status === 'ok',
       identity: h.identity,
       database: h.database,
+      crypto_backend: h.crypto_backend ?? null,
       latency_ms: Math.round(performance.now() - t0),
     });
   } catch (e) {
@@ -512,7 +580,7 @@ async function status(api: ApiClient, dataDir: string): Promise<StatusReport> {
           fault_count: s.fault_count,
           last_seen_at: s.last_seen_at,
           last_latency_ms: s.last_latency_ms,
-          reachable: await probeSigner(s.url, s.identity),
+          ...(await probeSigner(s.url, s.identity)),
           pid: state?.signers.find((x) => x.identity === s.identity)?.pid ?? null,
         })),
       );
@@ -527,7 +595,7 @@ function renderStatus(r: StatusReport): string {
   const c = r.coordinator;
   const out = [
     c.ok
-      ? `coordinator  ${c.url}  ok  (${c.database}, ${c.latency_ms} ms, identity ${c.identity})`
+      ? `coordinator  ${c.url}  ok  (${c.database}, crypto ${c.crypto_backend ?? '?'}, ${c.latency_ms} ms, identity ${c.identity})`
       : `coordinator  ${c.url}  DOWN  ${c.error ?? ''}`,
   ];
   if (r.signers) {
@@ -535,13 +603,14 @@ function renderStatus(r: StatusReport): string {
       '',
       r.signers.length
         ? table(
-            ['SIGNER', 'NAME', 'URL', 'STATE', 'REACHABLE', 'FAULTS', 'LAST SEEN', 'PID'],
+            ['SIGNER', 'NAME', 'URL', 'STATE', 'REACHABLE', 'CRYPTO', 'FAULTS', 'LAST SEEN', 'PID'],
             r.signers.map((s) => [
               s.id,
               s.name,
               s.url,
               s.status === 'active' ? (s.quarantined ? 'quarantined' : 'active') : s.status,
               s.reachable ? 'yes' : 'NO',
+              s.crypto_backend ?? '-',
               s.fault_count,
               s.last_seen_at
                 ? `${Math.max(0, Math.round((Date.now() - s.last_seen_at) / 1000))}s ago`

@@ -3,48 +3,28 @@
  * the problem+json `code` and one line of message, or as a plain line when the coordinator
  * cannot be reached.
  */
-import type { KeyObject, SessionObject, SignerObject } from '../coordinator/api/schemas.js';
-import type { PublicKeyPackageJson } from '../crypto/encoding.js';
+import { isTerminal } from '../domain/session-state.js';
+import type {
+  CoordinatorHealth,
+  CreatedToken,
+  CreateKeyBody,
+  CreateSessionBody,
+  ImportKeyBody,
+  KeyObject,
+  Page,
+  RegisterSignerBody,
+  SessionObject,
+  SignerObject,
+  TokenObject,
+  UpdateSignerBody,
+} from '../protocol/api.js';
 
-export type { KeyObject, SessionObject, SignerObject };
+export type { CoordinatorHealth, CreatedToken, KeyObject, Page, SessionObject, SignerObject, TokenObject };
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
-export interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-}
-
-export interface CreatedToken {
-  token: string;
-  id: string;
-  role: string;
-  label: string | null;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-}
-
-export interface CoordinatorHealth {
-  status: string;
-  role: string;
-  identity: string;
-  database: string;
-}
-
-export interface SealedBoxJson {
-  sender: string;
-  nonce: string;
-  ciphertext: string;
-}
-
-export interface ImportKeyRequest {
-  key_id?: string;
-  signers: string[];
-  public_key_package: PublicKeyPackageJson;
-  sealed_shares: SealedBoxJson[];
-  label?: string;
-}
+/** An import request as the client builds it (src/client/dealer-import.ts). */
+export type ImportKeyRequest = ImportKeyBody;
 
 /** An error answer of the API (problem+json) or a transport failure (status 0). */
 export class ApiError extends Error {
@@ -73,8 +53,6 @@ export interface RequestOptions {
   auth?: boolean;
   timeoutMs?: number;
 }
-
-export const TERMINAL_SESSION = new Set(['completed', 'failed', 'expired']);
 
 export class ApiClient {
   readonly url: string;
@@ -159,12 +137,7 @@ export class ApiClient {
     return this.request('GET', `/v1/keys/${encodeURIComponent(id)}`);
   }
 
-  createKey(body: {
-    threshold: number;
-    signers?: string[];
-    label?: string;
-    wait?: number;
-  }): Promise<KeyObject> {
+  createKey(body: CreateKeyBody): Promise<KeyObject> {
     return this.request('POST', '/v1/keys', { body, timeoutMs: this.timeoutMs + (body.wait ?? 0) });
   }
 
@@ -196,10 +169,7 @@ export class ApiClient {
     });
   }
 
-  createSession(
-    body: { key_id: string; message: string; wait?: number },
-    idempotencyKey?: string,
-  ): Promise<SessionObject> {
+  createSession(body: CreateSessionBody, idempotencyKey?: string): Promise<SessionObject> {
     return this.request('POST', '/v1/sessions', {
       body,
       ...(idempotencyKey ? { headers: { 'idempotency-key': idempotencyKey } } : {}),
@@ -211,7 +181,7 @@ export class ApiClient {
   async waitForSession(id: string, timeoutMs: number): Promise<SessionObject> {
     const deadline = Date.now() + timeoutMs;
     let s = await this.getSession(id);
-    while (!TERMINAL_SESSION.has(s.status) && Date.now() < deadline) {
+    while (!isTerminal(s.status) && Date.now() < deadline) {
       s = await this.getSession(id, Math.max(1, Math.min(60_000, deadline - Date.now())));
     }
     return s;
@@ -221,14 +191,11 @@ export class ApiClient {
     return (await this.request<Page<SignerObject>>('GET', '/v1/signers')).items;
   }
 
-  registerSigner(body: { url: string; identity: string; name?: string }): Promise<SignerObject> {
+  registerSigner(body: RegisterSignerBody): Promise<SignerObject> {
     return this.request('POST', '/v1/signers', { body });
   }
 
-  updateSigner(
-    id: string,
-    body: { status?: 'active' | 'disabled'; quarantine_override?: boolean; clear_faults?: boolean },
-  ): Promise<SignerObject> {
+  updateSigner(id: string, body: UpdateSignerBody): Promise<SignerObject> {
     return this.request('PATCH', `/v1/signers/${encodeURIComponent(id)}`, { body });
   }
 

@@ -5,13 +5,13 @@
  * key). The coordinator relays the sealed shares and the public package; it never sees the
  * secret or a share. The key id is chosen here because the boxes are bound to it.
  */
-import { randomBytes } from 'node:crypto';
 import { type SealedBox, sealBox } from '../crypto/box.js';
 import { dealerSplit } from '../crypto/dealer.js';
 import { encodePublicKeyPackage } from '../crypto/encoding.js';
 import { fromHex, toHex, wipe } from '../crypto/hex.js';
-import { generateIdentityKey } from '../crypto/identity.js';
+import { generateIdentityKey, softwareIdentity } from '../crypto/identity.js';
 import { groupPublicKey, xOnlyGroupKey } from '../crypto/signing.js';
+import { newId } from '../domain/ids.js';
 import { IMPORT_BOX_INFO, importBoxAad } from '../protocol/transcript.js';
 import type { ImportKeyRequest } from './api-client.js';
 
@@ -23,7 +23,7 @@ export interface ImportRecipient {
 }
 
 export function newKeyId(): string {
-  return `key_${toHex(randomBytes(12))}`;
+  return newId('key');
 }
 
 /**
@@ -43,7 +43,10 @@ export function prepareDealerImport(o: {
     const sealed: SealedBox[] = o.signers.map((s, i) => {
       const share = shares[i]!;
       if (share.identifier !== i + 1) throw new Error('dealer shares out of order');
-      const ephemeral = generateIdentityKey();
+      // A fresh sender key per share: nobody, not even this process later, can open the box again.
+      const secret = generateIdentityKey();
+      const ephemeral = softwareIdentity(secret);
+      wipe(secret);
       try {
         return sealBox(
           ephemeral,
@@ -53,7 +56,7 @@ export function prepareDealerImport(o: {
           IMPORT_BOX_INFO,
         );
       } finally {
-        wipe(ephemeral);
+        ephemeral.dispose();
       }
     });
     return {

@@ -17,6 +17,8 @@
  *                      chosen only when fresher ones do not suffice, default 10000
  *   latency_bucket_ms  FLOE_LATENCY_BUCKET_MS  signers whose latencies fall in one bucket rank as equally fast
  *                      (then by identifier), default 100
+ *   ceremony_ttl_s     FLOE_CEREMONY_TTL_S  a DKG ceremony not completed by then fails (and its key), default 600
+ *   nostr_created_at_skew_s  how far a Nostr event's created_at may be from now, default 900
  *   log_level          FLOE_LOG_LEVEL, default info
  */
 import { type Static, Type } from '@sinclair/typebox';
@@ -42,6 +44,8 @@ export const CoordinatorConfigSchema = Type.Object(
     job_interval_ms: Type.Integer({ minimum: 50, maximum: 600_000 }),
     signer_stale_after_ms: Type.Integer({ minimum: 100, maximum: 86_400_000 }),
     latency_bucket_ms: Type.Integer({ minimum: 1, maximum: 3_600_000 }),
+    ceremony_ttl_s: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    nostr_created_at_skew_s: Type.Integer({ minimum: 0, maximum: 10 * 365 * 86_400 }),
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     ),
@@ -63,6 +67,8 @@ export const COORDINATOR_DEFAULTS = {
   job_interval_ms: 2_000,
   signer_stale_after_ms: 10_000,
   latency_bucket_ms: 100,
+  ceremony_ttl_s: 600,
+  nostr_created_at_skew_s: 900,
   log_level: 'info',
 };
 
@@ -83,6 +89,7 @@ export function loadCoordinatorConfig(
   set('rate_limit_burst', env.FLOE_RATE_LIMIT_BURST && Number(env.FLOE_RATE_LIMIT_BURST));
   set('signer_stale_after_ms', env.FLOE_SIGNER_STALE_AFTER_MS && Number(env.FLOE_SIGNER_STALE_AFTER_MS));
   set('latency_bucket_ms', env.FLOE_LATENCY_BUCKET_MS && Number(env.FLOE_LATENCY_BUCKET_MS));
+  set('ceremony_ttl_s', env.FLOE_CEREMONY_TTL_S && Number(env.FLOE_CEREMONY_TTL_S));
   if (env.FLOE_COORDINATOR_TLS_CERT || env.FLOE_COORDINATOR_TLS_KEY) {
     merged.tls = { cert: env.FLOE_COORDINATOR_TLS_CERT, key: env.FLOE_COORDINATOR_TLS_KEY };
   }

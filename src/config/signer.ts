@@ -9,15 +9,12 @@
  *   max_live_attempts   FLOE_SIGNER_MAX_LIVE_ATTEMPTS  default 1024
  *   attempt_ttl_s       FLOE_SIGNER_ATTEMPT_TTL_S      default 600
  *   log_level           FLOE_LOG_LEVEL                 default info
- *   faults              FLOE_SIGNER_FAULTS             test only (byzantine signer): corrupt_shares,
- *                                                      wrong_commitments, replay_commitments, replay_shares
  *
  * The node's identity key is generated on first start and kept encrypted in the store.
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { FloeError } from '../protocol/errors.js';
 import { Hex, parseWith } from '../protocol/schema.js';
-import { FAULT_NAMES } from '../signer/engine.js';
 import { draftConfig, envList } from './file.js';
 
 export const SignerConfigSchema = Type.Object(
@@ -33,9 +30,6 @@ export const SignerConfigSchema = Type.Object(
     attempt_ttl_s: Type.Integer({ minimum: 1, maximum: 86_400 }),
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    ),
-    faults: Type.Optional(
-      Type.Array(Type.Union(Object.keys(FAULT_NAMES).map((f) => Type.Literal(f))), { uniqueItems: true }),
     ),
   },
   { additionalProperties: false },
@@ -61,7 +55,6 @@ export function loadSignerConfig(
   set('max_live_attempts', env.FLOE_SIGNER_MAX_LIVE_ATTEMPTS && Number(env.FLOE_SIGNER_MAX_LIVE_ATTEMPTS));
   set('attempt_ttl_s', env.FLOE_SIGNER_ATTEMPT_TTL_S && Number(env.FLOE_SIGNER_ATTEMPT_TTL_S));
   set('log_level', env.FLOE_LOG_LEVEL);
-  set('faults', envList(env.FLOE_SIGNER_FAULTS));
   if (env.FLOE_SIGNER_TLS_CERT || env.FLOE_SIGNER_TLS_KEY) {
     merged.tls = { cert: env.FLOE_SIGNER_TLS_CERT, key: env.FLOE_SIGNER_TLS_KEY };
   }
@@ -81,9 +74,4 @@ export function loadSignerConfig(
     ...(cfg.passphrase_file ? { passphrase_file: abs(cfg.passphrase_file) } : {}),
     ...(cfg.tls ? { tls: { cert: abs(cfg.tls.cert), key: abs(cfg.tls.key) } } : {}),
   };
-}
-
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) };
 }

@@ -11,7 +11,6 @@
  * Import: the client split the secret and sealed each share to its signer; the coordinator
  * relays the sealed shares and checks each signer's signed acknowledgement.
  */
-import { randomBytes } from 'node:crypto';
 import type { SealedBox } from '../crypto/box.js';
 import { verifyDkgRound1Package } from '../crypto/dkg.js';
 import {
@@ -24,6 +23,7 @@ import { isCryptoError } from '../crypto/errors.js';
 import { fromHex, toHex } from '../crypto/hex.js';
 import { verifyDigest } from '../crypto/identity.js';
 import { groupPublicKey, xOnlyGroupKey } from '../crypto/signing.js';
+import { newId } from '../domain/ids.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import { dkgCertificateDigest, importCertificateDigest } from '../protocol/transcript.js';
 import type { CeremonyRecord, KeyMember, KeyRecord, KeyStore, SignerRecord } from './ports.js';
@@ -41,15 +41,15 @@ export interface CeremonyOptions {
   ) => Promise<void>;
   now?: () => number;
   roundTimeoutMs?: number;
+  /** A ceremony not completed by then is failed by the expiry job. Default 10 minutes. */
+  ceremonyTtlMs?: number;
 }
-
-export const newId = (prefix: string) => `${prefix}_${toHex(randomBytes(12))}`;
 
 export class CeremonyDriver {
   private readonly o: Required<CeremonyOptions>;
 
   constructor(o: CeremonyOptions) {
-    this.o = { now: Date.now, roundTimeoutMs: 30_000, ...o };
+    this.o = { now: Date.now, roundTimeoutMs: 30_000, ceremonyTtlMs: 10 * 60_000, ...o };
   }
 
   /** Create the key and ceremony rows (status pending); `runDkg` then drives it. */
@@ -79,8 +79,8 @@ export class CeremonyDriver {
       label,
       threshold,
       n,
-      groupPublicKey: '',
-      xOnlyPublicKey: '',
+      groupPublicKey: null,
+      xOnlyPublicKey: null,
       publicKeyPackage: null,
       members,
       origin: 'dkg',
@@ -90,7 +90,7 @@ export class CeremonyDriver {
       updatedAt: now,
     };
     const ceremony: CeremonyRecord = {
-      id: newId('cer'),
+      id: newId('ceremony'),
       tenantId,
       keyId: key.id,
       status: 'pending',
@@ -103,7 +103,7 @@ export class CeremonyDriver {
       culprits: [],
       createdAt: now,
       updatedAt: now,
-      expiresAt: now + 10 * 60_000,
+      expiresAt: now + this.o.ceremonyTtlMs,
     };
     await this.o.keys.insertKey(key);
     await this.o.keys.insertCeremony(ceremony);

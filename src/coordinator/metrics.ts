@@ -1,5 +1,6 @@
 /** Prometheus metrics of the coordinator. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { backendInfo } from '../crypto/backend.js';
 
 export class CoordinatorMetrics {
   readonly registry = new Registry();
@@ -46,4 +47,14 @@ export class CoordinatorMetrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
+  readonly cryptoBackend = new Gauge({
+    name: 'floe_crypto_backend_info',
+    help: 'The secp256k1 backend this process runs on (native, wasm or noble), value 1',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    this.cryptoBackend.set({ backend: backendInfo().name }, 1);
+  }
 }

@@ -4,16 +4,17 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { CoordinatorConfig } from '../config/coordinator.js';
+import { splitListen } from '../config/listen.js';
 import { loadOrCreateSecret, writeSecretFile } from '../config/secret-file.js';
-import { splitListen } from '../config/signer.js';
-import { fromHex, toHex } from '../crypto/hex.js';
-import { generateIdentityKey, identityPublicKey } from '../crypto/identity.js';
-import { buildApi } from './api/server.js';
-import { Coordinator } from './app.js';
+import { backendInfo } from '../crypto/backend.js';
+import { fromHex, toHex, wipe } from '../crypto/hex.js';
+import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../crypto/identity.js';
 import { createApiToken } from './auth/tokens.js';
 import type { Backend } from './backend.js';
+import { buildApi } from './http.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { openBackend } from './pg-backend.js';
+import { Coordinator } from './services/index.js';
 
 export const DEFAULT_TENANT = 'default';
 
@@ -30,13 +31,18 @@ export interface RunningCoordinator {
 }
 
 /** The coordinator's identity key (signs envelopes to signers), kept in a 0600 file in the data dir. */
-export function coordinatorIdentity(dataDir: string): { identity: Uint8Array; identityPub: string } {
+export function coordinatorIdentity(dataDir: string): {
+  identity: NodeIdentity & { dispose(): void };
+  identityPub: string;
+} {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const hex = loadOrCreateSecret(join(dataDir, 'identity.key'), 'coordinator identity key', () =>
     toHex(generateIdentityKey()),
   );
-  const identity = fromHex(hex, 'identity key', 32);
-  return { identity, identityPub: toHex(identityPublicKey(identity)) };
+  const secret = fromHex(hex, 'identity key', 32);
+  const identity = softwareIdentity(secret);
+  wipe(secret);
+  return { identity, identityPub: identity.publicKeyHex };
 }
 
 export async function startCoordinator(
@@ -65,6 +71,8 @@ export async function startCoordinator(
     latencyBucketMs: cfg.latency_bucket_ms,
     jobIntervalMs: opts.jobIntervalMs ?? cfg.job_interval_ms,
     resumeAfterMs: opts.resumeAfterMs ?? cfg.resume_after_ms,
+    ceremonyTtlMs: cfg.ceremony_ttl_s * 1000,
+    nostrCreatedAtSkewS: cfg.nostr_created_at_skew_s,
     log: {
       info: (o, m) => app?.log.info(o, m),
       warn: (o, m) => app?.log.warn(o, m),
@@ -102,6 +110,12 @@ export async function startCoordinator(
   const addr = app.server.address();
   const url = `${cfg.tls ? 'https' : 'http'}://${host}:${typeof addr === 'object' && addr ? addr.port : port}`;
   coordinator.start();
+  const crypto = backendInfo();
+  // Anything but the native backend is worth a warning: it is slower (DESIGN §10).
+  app.log[crypto.name === 'native' ? 'info' : 'warn'](
+    { crypto_backend: crypto.name, detail: crypto.description },
+    `crypto backend ${crypto.name}: ${crypto.reason}`,
+  );
   if (adminTokenStale) {
     app.log.warn(
       { admin_token_file: adminTokenFile },
@@ -119,6 +133,7 @@ export async function startCoordinator(
       await app!.close();
       await coordinator.close();
       await backend.close();
+      identity.dispose();
     },
   };
 }

@@ -4,7 +4,6 @@
  * security. Cross-tenant operations (token lookup at login, expiry, resumption, metrics)
  * go through narrow SECURITY DEFINER functions in the schema.
  */
-import { createHash } from 'node:crypto';
 import { type Db, type OpenDbOptions, openDb, type Tx } from '../db/connection.js';
 import * as audit from '../db/queries/audit.js';
 import * as ceremonies from '../db/queries/ceremonies.js';
@@ -14,7 +13,9 @@ import * as sessions from '../db/queries/sessions.js';
 import * as signers from '../db/queries/signers.js';
 import * as tenants from '../db/queries/tenants.js';
 import * as tokens from '../db/queries/tokens.js';
-import type { ApiTokenRecord, RefreshRecord } from './auth/tokens.js';
+import { NON_TERMINAL_CEREMONY_STATUSES } from '../domain/ceremony-state.js';
+import type { ApiTokenRecord, RefreshRecord } from '../domain/records.js';
+import type { SessionStatus } from '../domain/vocabulary.js';
 import type { Backend } from './backend.js';
 import type {
   AuditEvent,
@@ -26,105 +27,20 @@ import type {
   SessionRecord,
   SignerRecord,
 } from './ports.js';
-import type { SessionStatus } from './session-state.js';
 
-const NON_TERMINAL_CEREMONY = ['pending', 'round1', 'round2', 'round3', 'certifying'] as const;
-
-function keyRecord(r: keys.KeyRow): KeyRecord {
-  return {
-    id: r.id,
-    tenantId: r.tenantId,
-    label: r.label === '' ? null : r.label,
-    threshold: r.threshold,
-    n: r.n,
-    groupPublicKey: r.groupPublicKey ?? '',
-    xOnlyPublicKey: r.xOnlyPublicKey ?? '',
-    publicKeyPackage: r.publicKeyPackage,
-    members: r.members,
-    origin: r.origin,
-    tweak: r.tweak,
-    status: r.status,
-    createdAt: Number(r.createdAt),
-    updatedAt: Number(r.updatedAt),
-  };
-}
-
-function signerRecord(r: signers.SignerRow): SignerRecord {
-  return {
-    id: r.id,
-    name: r.name === '' ? null : r.name,
-    url: r.url,
-    identityPubkey: r.identityPubkey,
-    status: r.status,
-    faultCount: r.faultCount,
-    quarantined: r.quarantined,
-    quarantinedAt: r.quarantinedAt === null ? null : Number(r.quarantinedAt),
-    quarantineOverride: r.quarantineOverride,
-    lastSeenAt: r.lastSeenAt === null ? null : Number(r.lastSeenAt),
-    lastLatencyMs: r.lastLatencyMs,
-    createdAt: Number(r.createdAt),
-  };
-}
-
-function sessionRecord(r: sessions.SessionRow): SessionRecord {
-  const num = (x: number | null) => (x === null ? null : Number(x));
-  return {
-    sessionId: r.sessionId,
-    tenantId: r.tenantId,
-    keyId: r.keyId,
-    messageHash: r.messageHash,
-    status: r.status as SessionStatus,
-    attempt: r.attempt,
-    threshold: r.threshold,
-    participants: r.participants ?? [],
-    nonceCommitments: r.nonceCommitments ?? {},
-    partialSignatures: r.partialSignatures ?? {},
-    finalSignature: r.finalSignature,
-    createdBy: r.createdBy,
-    idempotencyKey: r.idempotencyKey,
-    errorCode: r.errorCode,
-    errorMessage: r.errorMessage,
-    culprits: r.culprits ?? [],
-    createdAt: Number(r.createdAt),
-    updatedAt: Number(r.updatedAt),
-    expiresAt: Number(r.expiresAt),
-    nonceCollectionStartedAt: num(r.nonceCollectionStartedAt),
-    signingStartedAt: num(r.signingStartedAt),
-    completedAt: num(r.completedAt),
-    failedAt: num(r.failedAt),
-  };
-}
-
-function ceremonyRecord(r: ceremonies.CeremonyRow): CeremonyRecord {
-  return {
-    id: r.id,
-    tenantId: r.tenantId,
-    keyId: r.keyId,
-    status: r.status,
-    threshold: r.threshold,
-    n: r.n,
-    participants: r.participants,
-    transcriptHash: r.transcriptHash,
-    errorCode: r.errorCode,
-    errorMessage: r.errorMessage,
-    culprits: r.culprits ?? [],
-    createdAt: Number(r.createdAt),
-    updatedAt: Number(r.updatedAt),
-    expiresAt: Number(r.expiresAt),
-  };
-}
-
-function tokenRecord(r: tokens.ApiTokenRow): ApiTokenRecord {
-  return {
-    id: r.id,
-    tenantId: r.tenantId,
-    role: r.role,
-    label: r.label === '' ? null : r.label,
-    createdAt: Number(r.createdAt),
-    expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
-    revokedAt: r.revokedAt === null ? null : Number(r.revokedAt),
-  };
-}
+/** Rows carry storage-only columns beside the record; the API never sees a row directly. */
+const ceremonyRecord = ({
+  round1: _1,
+  round2: _2,
+  certificates: _c,
+  completedAt: _a,
+  failedAt: _f,
+  ...r
+}: ceremonies.CeremonyRow): CeremonyRecord => r;
+const signerRecord = ({ updatedAt: _u, ...r }: signers.SignerRow): SignerRecord => r;
+const sessionRecord = ({ idempotencyFingerprint: _f, ...r }: sessions.SessionRow): SessionRecord => r;
+const tokenRecord = ({ tokenSha256: _h, lastUsedAt: _l, ...r }: tokens.ApiTokenRow): ApiTokenRecord => r;
+const refreshRecord = ({ tokenSha256: _h, createdAt: _c, ...r }: tokens.RefreshTokenRow): RefreshRecord => r;
 
 export class PgBackend implements Backend {
   constructor(
@@ -150,8 +66,7 @@ export class PgBackend implements Backend {
 
   // ---- keys and ceremonies
   async getKey(tenantId: string, keyId: string) {
-    const r = await this.t(tenantId, (q) => keys.getKey(q, keyId));
-    return r ? keyRecord(r) : undefined;
+    return (await this.t(tenantId, (q) => keys.getKey(q, keyId))) ?? undefined;
   }
 
   async insertKey(k: KeyRecord): Promise<void> {
@@ -161,8 +76,8 @@ export class PgBackend implements Backend {
         label: k.label,
         threshold: k.threshold,
         n: k.n,
-        groupPublicKey: k.groupPublicKey || null,
-        xOnlyPublicKey: k.xOnlyPublicKey || null,
+        groupPublicKey: k.groupPublicKey,
+        xOnlyPublicKey: k.xOnlyPublicKey,
         publicKeyPackage: k.publicKeyPackage ?? null,
         members: k.members,
         origin: k.origin,
@@ -204,7 +119,7 @@ export class PgBackend implements Backend {
     await this.t(tenantId, async (q) => {
       const cur = await ceremonies.getCeremony(q, id);
       if (!cur) return;
-      await ceremonies.transitionCeremony(q, id, NON_TERMINAL_CEREMONY, status ?? cur.status, rest, {
+      await ceremonies.transitionCeremony(q, id, NON_TERMINAL_CEREMONY_STATUSES, status ?? cur.status, rest, {
         now: this.now(),
       });
     });
@@ -222,7 +137,7 @@ export class PgBackend implements Backend {
 
   async listKeys(tenantId: string, limit: number, cursor: string | null): Promise<Page<KeyRecord>> {
     const r = await this.t(tenantId, (q) => keys.listKeys(q, { limit, cursor }));
-    return { items: r.items.map(keyRecord), nextCursor: r.nextCursor };
+    return { items: r.items, nextCursor: r.nextCursor };
   }
 
   // ---- signers (global infrastructure, no tenant)
@@ -268,16 +183,19 @@ export class PgBackend implements Backend {
   }
 
   async insertSession(s: NewSession, event?: AuditEvent) {
-    const fingerprint = createHash('sha256').update(`${s.keyId}|${s.messageHash}`).digest('hex');
     const r = await this.t(s.tenantId, async (q) => {
       const inserted = await sessions.insertSession(q, {
         sessionId: s.sessionId,
         keyId: s.keyId,
         messageHash: s.messageHash,
+        intentType: s.intentType,
+        intent: s.intent,
+        intentHash: s.intentHash,
+        status: s.status,
         threshold: s.threshold,
         createdBy: s.createdBy,
         idempotencyKey: s.idempotencyKey,
-        idempotencyFingerprint: s.idempotencyKey ? fingerprint : null,
+        idempotencyFingerprint: s.idempotencyKey ? s.fingerprint : null,
         createdAt: s.createdAt,
         expiresAt: s.expiresAt,
       });
@@ -380,6 +298,10 @@ export class PgBackend implements Backend {
     return this.global((q) => sessions.expireSessions(q));
   }
 
+  expireCeremonies() {
+    return this.global((q) => ceremonies.expireCeremonies(q));
+  }
+
   cleanupSessions(retentionDays: number) {
     return this.global((q) => sessions.cleanupSessions(q, retentionDays));
   }
@@ -431,16 +353,7 @@ export class PgBackend implements Backend {
 
   async findRefreshByHash(hash: string) {
     const r = await this.global((q) => tokens.findRefreshTokenByHash(q, hash));
-    if (!r) return undefined;
-    return {
-      id: r.id,
-      tenantId: r.tenantId,
-      tokenId: r.tokenId,
-      familyId: r.familyId,
-      expiresAt: Number(r.expiresAt),
-      usedAt: r.usedAt === null ? null : Number(r.usedAt),
-      revokedAt: r.revokedAt === null ? null : Number(r.revokedAt),
-    };
+    return r ? refreshRecord(r) : undefined;
   }
 
   useRefresh(tenantId: string, id: string, at: number) {

@@ -2,78 +2,28 @@
  * What the coordinator's orchestration needs from storage. The Postgres adapter implements
  * it with conditional UPDATEs inside tenant-scoped transactions (row-level security).
  */
-import type { SessionStatus } from './session-state.js';
+import type { Intent } from '../domain/intent.js';
+import type {
+  CeremonyRecord,
+  KeyMember,
+  KeyRecord,
+  Page,
+  SessionRecord,
+  SignerRecord,
+} from '../domain/records.js';
+import type { InitialSessionStatus } from '../domain/session-state.js';
+import type { CeremonyStatus, IntentType, KeyStatus, SessionStatus } from '../domain/vocabulary.js';
 
-export interface KeyMember {
-  identifier: number;
-  signer_id: string;
-  /** Signer identity key, x-only hex. */
-  identity: string;
-}
-
-export type KeyStatus = 'pending' | 'active' | 'failed' | 'disabled';
-
-export interface KeyRecord {
-  id: string;
-  tenantId: string;
-  label: string | null;
-  threshold: number;
-  n: number;
-  groupPublicKey: string;
-  xOnlyPublicKey: string;
-  /** Encoded public key package (src/crypto/encoding.ts). */
-  publicKeyPackage: unknown;
-  members: KeyMember[];
-  origin: 'dkg' | 'dealer' | 'derived';
-  tweak: unknown;
-  status: KeyStatus;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface SignerRecord {
-  id: string;
-  name: string | null;
-  url: string;
-  identityPubkey: string;
-  status: 'active' | 'disabled';
-  faultCount: number;
-  quarantined: boolean;
-  quarantinedAt: number | null;
-  quarantineOverride: boolean;
-  lastSeenAt: number | null;
-  lastLatencyMs: number | null;
-  createdAt: number;
-}
-
-export interface SessionRecord {
-  sessionId: string;
-  tenantId: string;
-  keyId: string;
-  messageHash: string;
-  status: SessionStatus;
-  attempt: number;
-  threshold: number;
-  /** Identifiers chosen for the current attempt. */
-  participants: number[];
-  /** Commitments by attempt then identifier (encoded). */
-  nonceCommitments: Record<string, Record<string, unknown>>;
-  /** Shares by attempt then identifier (encoded). */
-  partialSignatures: Record<string, Record<string, unknown>>;
-  finalSignature: string | null;
-  createdBy: string | null;
-  idempotencyKey: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  culprits: number[];
-  createdAt: number;
-  updatedAt: number;
-  expiresAt: number;
-  nonceCollectionStartedAt: number | null;
-  signingStartedAt: number | null;
-  completedAt: number | null;
-  failedAt: number | null;
-}
+export type {
+  CeremonyRecord,
+  CeremonyStatus,
+  KeyMember,
+  KeyRecord,
+  KeyStatus,
+  Page,
+  SessionRecord,
+  SignerRecord,
+};
 
 export type SessionPatch = Partial<
   Pick<
@@ -83,6 +33,7 @@ export type SessionPatch = Partial<
     | 'nonceCommitments'
     | 'partialSignatures'
     | 'finalSignature'
+    | 'finalEventId'
     | 'errorCode'
     | 'errorMessage'
     | 'culprits'
@@ -142,6 +93,12 @@ export interface NewSession {
   tenantId: string;
   keyId: string;
   messageHash: string;
+  intentType: IntentType;
+  intent: Intent;
+  intentHash: string;
+  status: InitialSessionStatus;
+  /** Identifies the request behind an idempotency key: the same key with another fingerprint is a conflict. */
+  fingerprint: string;
   threshold: number;
   createdBy: string | null;
   idempotencyKey: string | null;
@@ -157,32 +114,6 @@ export interface SessionStore {
   insertSession(s: NewSession, event?: AuditEvent): Promise<{ session: SessionRecord; created: boolean }>;
   /** Non-terminal sessions not updated for `staleMs`, across tenants (for resumption after a crash). */
   listStaleSessions(staleMs: number, limit: number): Promise<{ tenantId: string; sessionId: string }[]>;
-}
-
-export type CeremonyStatus =
-  | 'pending'
-  | 'round1'
-  | 'round2'
-  | 'round3'
-  | 'certifying'
-  | 'completed'
-  | 'failed';
-
-export interface CeremonyRecord {
-  id: string;
-  tenantId: string;
-  keyId: string;
-  status: CeremonyStatus;
-  threshold: number;
-  n: number;
-  participants: KeyMember[];
-  transcriptHash: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  culprits: number[];
-  createdAt: number;
-  updatedAt: number;
-  expiresAt: number;
 }
 
 export interface KeyStore {
@@ -204,11 +135,6 @@ export interface KeyStore {
     >,
   ): Promise<void>;
   getCeremony(tenantId: string, id: string): Promise<CeremonyRecord | undefined>;
-}
-
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
 }
 
 export interface RegistryStore {
@@ -245,5 +171,7 @@ export interface JobStore {
   /** Runs `fn` only if this coordinator wins the advisory lock `lockKey`; false otherwise. */
   withJobLock(lockKey: number, fn: () => Promise<void>): Promise<boolean>;
   expireSessions(): Promise<number>;
+  /** Fails DKG ceremonies past their deadline, and the keys they were creating. */
+  expireCeremonies(): Promise<number>;
   cleanupSessions(retentionDays: number): Promise<number>;
 }

@@ -2,8 +2,7 @@
  * Talks to one signer node: seals each request in an envelope signed by the coordinator's
  * identity, and accepts only answers signed by that signer and bound to the request.
  */
-import { toHex } from '../crypto/hex.js';
-import { identityPublicKey } from '../crypto/identity.js';
+import type { NodeIdentity } from '../crypto/identity.js';
 import { ENVELOPE_HEADER } from '../protocol/envelope.js';
 import { FloeError } from '../protocol/errors.js';
 import { acceptResponse, prepareRequest } from '../protocol/exchange.js';
@@ -19,8 +18,8 @@ export interface SignerClientOptions {
   url: string;
   /** The signer's identity key, x-only hex (from the registry). */
   signerIdentity: string;
-  /** The coordinator's identity secret key. */
-  identity: Uint8Array;
+  /** The coordinator's identity (signs every request envelope). */
+  identity: NodeIdentity;
   timeoutMs?: number;
   now?: () => number;
 }
@@ -28,7 +27,7 @@ export interface SignerClientOptions {
 export class SignerClient {
   readonly url: string;
   readonly signerIdentity: string;
-  private readonly identity: Uint8Array;
+  private readonly identity: NodeIdentity;
   private readonly self: string;
   private readonly timeoutMs: number;
   private readonly now: () => number;
@@ -37,7 +36,7 @@ export class SignerClient {
     this.url = o.url.replace(/\/+$/, '');
     this.signerIdentity = o.signerIdentity;
     this.identity = o.identity;
-    this.self = toHex(identityPublicKey(o.identity));
+    this.self = o.identity.publicKeyHex;
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.now = o.now ?? Date.now;
   }
@@ -50,7 +49,6 @@ export class SignerClient {
     const spec = SIGNER_MESSAGES[name];
     const req = prepareRequest(spec, body as never, {
       identity: this.identity,
-      from: this.self,
       to: this.signerIdentity,
       now: this.now(),
     });

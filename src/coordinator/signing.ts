@@ -12,11 +12,11 @@ import { decodeCommitments, decodePublicKeyPackage, decodeSignatureShare } from 
 import { isCryptoError } from '../crypto/errors.js';
 import { fromHex, toHex } from '../crypto/hex.js';
 import { aggregate } from '../crypto/signing.js';
+import { isTerminal, legalSources } from '../domain/session-state.js';
+import { attemptIdHex } from '../protocol/attempt.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
-import { attemptIdHex } from '../signer/engine.js';
 import type { CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
 import { type Candidate, chooseSubset } from './selection.js';
-import { isTerminal, legalSources } from './session-state.js';
 import type { SignerClient } from './signer-client.js';
 
 export interface SigningOptions {
@@ -70,7 +70,8 @@ export class SigningOrchestrator {
     const { store } = this.o;
     let s = await store.getSession(tenantId, sessionId);
     if (!s) throw new FloeError('session_not_found', `no session ${sessionId}`);
-    if (isTerminal(s.status)) return s;
+    // Terminal, or waiting for its stewards (DESIGN §13): nothing to drive.
+    if (isTerminal(s.status) || s.status === 'awaiting_approval') return s;
     const key = await store.getKey(tenantId, s.keyId);
     if (key?.status !== 'active') {
       return (await this.fail(s, 'unknown_key', 'the key is not active')) ?? s;
@@ -183,7 +184,13 @@ export class SigningOrchestrator {
     const attempt = prev.attempt + 1;
     const ids = chosen.map((m) => m.identifier);
     const message = fromHex(prev.messageHash, 'message', 32);
-    const attemptId = attemptIdHex(prev.sessionId, message, attempt, ids);
+    const attemptId = attemptIdHex({
+      sessionId: prev.sessionId,
+      digest: message,
+      intentHash: fromHex(prev.intentHash, 'intent hash', 32),
+      attempt,
+      included: ids,
+    });
     let s = await store.transitionSession(
       prev.tenantId,
       prev.sessionId,
@@ -195,177 +202,184 @@ export class SigningOrchestrator {
     );
     if (!s) return null;
     this.o.onEvent({ kind: 'attempt', sessionId: s.sessionId, attempt, participants: ids });
-
-    // Round 1: open + commit on every chosen signer.
-    let t0 = this.o.now();
-    const opened = await Promise.allSettled(
-      chosen.map((m) =>
-        this.o.clientFor(m.signer).call(
-          'signOpen',
-          {
-            key_id: key.id,
-            session_id: s!.sessionId,
-            attempt,
-            included: ids,
-            message: prev.messageHash,
-            attempt_id: attemptId,
-          },
-          this.o.roundTimeoutMs,
-        ),
-      ),
-    );
-    this.o.onEvent({ kind: 'round', round: 'open', ms: this.o.now() - t0 });
-    const commitments: Record<string, SigningCommitmentsJson> = {};
-    let ok = true;
-    for (const [i, r] of opened.entries()) {
-      const m = chosen[i]!;
-      if (r.status === 'rejected') {
-        ok = false;
-        await this.fault(m, this.faultKind(r.reason), excluded);
-      } else if (r.value.commitments.identifier !== m.identifier || r.value.attempt_id !== attemptId) {
-        ok = false;
-        await this.fault(m, 'bad_commitments', excluded);
-      } else {
-        commitments[m.identifier] = r.value.commitments;
-      }
-    }
-    if (!ok) {
-      this.abortAll(chosen, s.sessionId, attemptId);
-      return s;
-    }
+    // From the first open until round 2 is sent, the chosen signers hold live nonces for this
+    // attempt: every other way out (a refusal, reused nonces, a lost race, an error) aborts
+    // them at once instead of leaving them until their TTL.
+    let roundTwo = false;
     try {
-      await store.insertCommitments(
-        s.tenantId,
-        s.sessionId,
-        attempt,
-        chosen.map((m) => ({
-          identifier: m.identifier,
-          signerId: m.signer.id,
-          commitment: commitmentHex(commitments[m.identifier]!),
-        })),
+      // Round 1: open + commit on every chosen signer.
+      let t0 = this.o.now();
+      const opened = await Promise.allSettled(
+        chosen.map((m) =>
+          this.o.clientFor(m.signer).call(
+            'signOpen',
+            {
+              key_id: key.id,
+              session_id: s!.sessionId,
+              attempt,
+              included: ids,
+              intent: prev.intent,
+              message: prev.messageHash,
+              intent_hash: prev.intentHash,
+              attempt_id: attemptId,
+            },
+            this.o.roundTimeoutMs,
+          ),
+        ),
       );
-    } catch (e) {
-      this.abortAll(chosen, s.sessionId, attemptId);
-      if (isFloeError(e) && e.code === 'nonce_reuse_detected') {
-        // No share is ever requested under a commitment seen before. A member named as its
-        // sender is blamed and excluded, and the next attempt goes on without it; if the
-        // database cannot say who, the session fails safe.
-        const culprits = (e.extra.culprits as number[] | undefined) ?? [];
-        if (culprits.length === 0) {
-          return (await this.fail(s, 'nonce_reuse_detected', 'a nonce commitment was seen before')) ?? s;
+      this.o.onEvent({ kind: 'round', round: 'open', ms: this.o.now() - t0 });
+      const commitments: Record<string, SigningCommitmentsJson> = {};
+      let ok = true;
+      for (const [i, r] of opened.entries()) {
+        const m = chosen[i]!;
+        if (r.status === 'rejected') {
+          ok = false;
+          await this.fault(m, this.faultKind(r.reason), excluded);
+        } else if (r.value.commitments.identifier !== m.identifier || r.value.attempt_id !== attemptId) {
+          ok = false;
+          await this.fault(m, 'bad_commitments', excluded);
+        } else {
+          commitments[m.identifier] = r.value.commitments;
         }
-        for (const id of culprits) {
-          const m = chosen.find((x) => x.identifier === id);
-          if (m) await this.fault(m, 'nonce_reuse', excluded);
+      }
+      if (!ok) return s;
+      try {
+        await store.insertCommitments(
+          s.tenantId,
+          s.sessionId,
+          attempt,
+          chosen.map((m) => ({
+            identifier: m.identifier,
+            signerId: m.signer.id,
+            commitment: commitmentHex(commitments[m.identifier]!),
+          })),
+        );
+      } catch (e) {
+        if (isFloeError(e) && e.code === 'nonce_reuse_detected') {
+          // No share is ever requested under a commitment seen before. A member named as its
+          // sender is blamed and excluded, and the next attempt goes on without it; if the
+          // database cannot say who, the session fails safe.
+          const culprits = (e.extra.culprits as number[] | undefined) ?? [];
+          if (culprits.length === 0) {
+            return (await this.fail(s, 'nonce_reuse_detected', 'a nonce commitment was seen before')) ?? s;
+          }
+          for (const id of culprits) {
+            const m = chosen.find((x) => x.identifier === id);
+            if (m) await this.fault(m, 'nonce_reuse', excluded);
+          }
+          await store.audit(s.tenantId, 'session.nonce_reuse', 'session', s.sessionId, { attempt, culprits });
+          return s;
         }
-        await store.audit(s.tenantId, 'session.nonce_reuse', 'session', s.sessionId, { attempt, culprits });
+        throw e;
+      }
+      s = await store.transitionSession(s.tenantId, s.sessionId, ['nonce_collection'], attempt, 'signing', {
+        nonceCommitments: { ...s.nonceCommitments, [attempt]: commitments },
+        signingStartedAt: this.o.now(),
+      });
+      if (!s) return null; // another coordinator, a cancel or the expiry job moved it on
+
+      // Round 2: the signing package to every chosen signer.
+      const signingPackage = {
+        v: 1 as const,
+        type: 'signing_package' as const,
+        message: prev.messageHash,
+        commitments: ids.map((id) => commitments[id]!),
+      };
+      if (
+        !(await store.markCommitmentsUsed(
+          s.tenantId,
+          ids.map((id) => commitmentHex(commitments[id]!)),
+        ))
+      ) {
+        return (await this.fail(s, 'nonce_reuse_detected', 'a nonce commitment was already used')) ?? s;
+      }
+      roundTwo = true;
+      t0 = this.o.now();
+      const signed = await Promise.allSettled(
+        chosen.map((m) =>
+          this.o.clientFor(m.signer).call(
+            'signRound2',
+            {
+              key_id: key.id,
+              session_id: s!.sessionId,
+              attempt_id: attemptId,
+              signing_package: signingPackage,
+            },
+            this.o.roundTimeoutMs,
+          ),
+        ),
+      );
+      this.o.onEvent({ kind: 'round', round: 'sign', ms: this.o.now() - t0 });
+      const shares: Record<string, SignatureShareJson> = {};
+      ok = true;
+      for (const [i, r] of signed.entries()) {
+        const m = chosen[i]!;
+        if (r.status === 'rejected') {
+          ok = false;
+          await this.fault(m, this.faultKind(r.reason), excluded);
+        } else if (r.value.share.identifier !== m.identifier || r.value.attempt_id !== attemptId) {
+          ok = false;
+          await this.fault(m, 'bad_share', excluded);
+        } else {
+          shares[m.identifier] = r.value.share;
+        }
+      }
+      if (!ok) {
+        this.abortAll(chosen, s.sessionId, attemptId);
         return s;
       }
-      throw e;
-    }
-    s = await store.transitionSession(s.tenantId, s.sessionId, ['nonce_collection'], attempt, 'signing', {
-      nonceCommitments: { ...s.nonceCommitments, [attempt]: commitments },
-      signingStartedAt: this.o.now(),
-    });
-    if (!s) return null;
+      s = await store.transitionSession(s.tenantId, s.sessionId, ['signing'], attempt, 'aggregating', {
+        partialSignatures: { ...s.partialSignatures, [attempt]: shares },
+      });
+      if (!s) return null;
 
-    // Round 2: the signing package to every chosen signer.
-    const signingPackage = {
-      v: 1 as const,
-      type: 'signing_package' as const,
-      message: prev.messageHash,
-      commitments: ids.map((id) => commitments[id]!),
-    };
-    if (
-      !(await store.markCommitmentsUsed(
-        s.tenantId,
-        ids.map((id) => commitmentHex(commitments[id]!)),
-      ))
-    ) {
-      this.abortAll(chosen, s.sessionId, attemptId);
-      return (await this.fail(s, 'nonce_reuse_detected', 'a nonce commitment was already used')) ?? s;
-    }
-    t0 = this.o.now();
-    const signed = await Promise.allSettled(
-      chosen.map((m) =>
-        this.o.clientFor(m.signer).call(
-          'signRound2',
+      // Aggregate, verify, blame.
+      t0 = this.o.now();
+      const pub = decodePublicKeyPackage(key.publicKeyPackage);
+      try {
+        const sig = aggregate(
+          pub,
+          { message, commitments: signingPackage.commitments.map(decodeCommitments) },
+          ids.map((id) => decodeSignatureShare(shares[id]!)),
+        );
+        this.o.onEvent({ kind: 'round', round: 'aggregate', ms: this.o.now() - t0 });
+        const done = await store.transitionSession(
+          s.tenantId,
+          s.sessionId,
+          ['aggregating'],
+          attempt,
+          'completed',
           {
-            key_id: key.id,
-            session_id: s!.sessionId,
-            attempt_id: attemptId,
-            signing_package: signingPackage,
+            finalSignature: toHex(sig),
+            // A nostr_event session signed the event id: that is the event now.
+            ...(s.intentType === 'nostr_event' ? { finalEventId: s.messageHash } : {}),
+            completedAt: this.o.now(),
           },
-          this.o.roundTimeoutMs,
-        ),
-      ),
-    );
-    this.o.onEvent({ kind: 'round', round: 'sign', ms: this.o.now() - t0 });
-    const shares: Record<string, SignatureShareJson> = {};
-    ok = true;
-    for (const [i, r] of signed.entries()) {
-      const m = chosen[i]!;
-      if (r.status === 'rejected') {
-        ok = false;
-        await this.fault(m, this.faultKind(r.reason), excluded);
-      } else if (r.value.share.identifier !== m.identifier || r.value.attempt_id !== attemptId) {
-        ok = false;
-        await this.fault(m, 'bad_share', excluded);
-      } else {
-        shares[m.identifier] = r.value.share;
+          { kind: 'session.completed', data: { attempt } },
+        );
+        return done;
+      } catch (e) {
+        if (!isCryptoError(e)) throw e;
+        const culprits = e.culprits;
+        for (const id of culprits) {
+          const m = chosen.find((x) => x.identifier === id);
+          if (m) await this.fault(m, 'invalid_share', excluded);
+        }
+        const after = await store.transitionSession(
+          s.tenantId,
+          s.sessionId,
+          ['aggregating'],
+          attempt,
+          'aggregating',
+          {
+            culprits: [...new Set([...s.culprits, ...culprits])],
+          },
+          { kind: 'session.blame', data: { attempt, culprits } },
+        );
+        return after;
       }
-    }
-    if (!ok) {
-      this.abortAll(chosen, s.sessionId, attemptId);
-      return s;
-    }
-    s = await store.transitionSession(s.tenantId, s.sessionId, ['signing'], attempt, 'aggregating', {
-      partialSignatures: { ...s.partialSignatures, [attempt]: shares },
-    });
-    if (!s) return null;
-
-    // Aggregate, verify, blame.
-    t0 = this.o.now();
-    const pub = decodePublicKeyPackage(key.publicKeyPackage);
-    try {
-      const sig = aggregate(
-        pub,
-        { message, commitments: signingPackage.commitments.map(decodeCommitments) },
-        ids.map((id) => decodeSignatureShare(shares[id]!)),
-      );
-      this.o.onEvent({ kind: 'round', round: 'aggregate', ms: this.o.now() - t0 });
-      const done = await store.transitionSession(
-        s.tenantId,
-        s.sessionId,
-        ['aggregating'],
-        attempt,
-        'completed',
-        {
-          finalSignature: toHex(sig),
-          completedAt: this.o.now(),
-        },
-        { kind: 'session.completed', data: { attempt } },
-      );
-      return done;
-    } catch (e) {
-      if (!isCryptoError(e)) throw e;
-      const culprits = e.culprits;
-      for (const id of culprits) {
-        const m = chosen.find((x) => x.identifier === id);
-        if (m) await this.fault(m, 'invalid_share', excluded);
-      }
-      const after = await store.transitionSession(
-        s.tenantId,
-        s.sessionId,
-        ['aggregating'],
-        attempt,
-        'aggregating',
-        {
-          culprits: [...new Set([...s.culprits, ...culprits])],
-        },
-        { kind: 'session.blame', data: { attempt, culprits } },
-      );
-      return after;
+    } finally {
+      if (!roundTwo) this.abortAll(chosen, prev.sessionId, attemptId);
     }
   }
 }

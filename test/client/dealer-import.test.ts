@@ -7,9 +7,9 @@ import {
   commit,
   decodePublicKeyPackage,
   generateIdentityKey,
-  identityPublicKey,
   openBox,
   signShare,
+  softwareIdentity,
   toHex,
   validateKeyPackage,
 } from '../../src/crypto/index.js';
@@ -18,8 +18,8 @@ import { libsecpVerify } from '../helpers/independent.js';
 
 describe('client-side dealer import', () => {
   const signers = [1, 2, 3].map((i) => {
-    const secret = generateIdentityKey();
-    return { id: `sig_${i}`, identity: toHex(identityPublicKey(secret)), secret };
+    const secret = softwareIdentity(generateIdentityKey());
+    return { id: `sig_${i}`, identity: secret.publicKeyHex, secret };
   });
 
   it('splits locally and seals share i to signer i, bound to the key id; t shares sign for secret·G', () => {

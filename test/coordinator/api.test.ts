@@ -14,6 +14,7 @@ import { fromHex, toHex } from '../../src/crypto/hex.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { assertProblem, request } from '../helpers/http.js';
 import { libsecpVerify } from '../helpers/independent.js';
+import { until } from '../helpers/until.js';
 
 let cluster: TestCluster;
 let signerIds: string[];
@@ -257,7 +258,7 @@ describe('sessions', () => {
     assert.deepEqual(
       ours.map((e) => [e.kind, e.data]),
       [
-        ['session.created', { key_id: key.id }],
+        ['session.created', { key_id: key.id, intent_type: 'message' }],
         ['session.attempt', { attempt: 1, participants: r.body.participants }],
         ['session.completed', { attempt: 1 }],
       ],
@@ -428,8 +429,8 @@ describe('keys', () => {
       ...base,
       id: `key_pending_${randomBytes(4).toString('hex')}`,
       status: 'pending' as const,
-      groupPublicKey: '',
-      xOnlyPublicKey: '',
+      groupPublicKey: null,
+      xOnlyPublicKey: null,
       publicKeyPackage: null,
       origin: 'dealer' as const,
       createdAt: now,
@@ -498,13 +499,14 @@ describe('signers', () => {
     }
     // The periodic job (250 ms in the test cluster) probes again.
     const seen = new Map(first.body.items.map((s: any) => [s.id, s.last_seen_at]));
-    const deadline = Date.now() + 20_000;
-    let later: any[] = [];
-    while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      later = (await cluster.api('GET', '/v1/signers')).body.items;
-      if (later.every((s) => s.last_seen_at > (seen.get(s.id) as number))) break;
-    }
+    const later: any[] = await until(
+      'every signer probed again',
+      async () => {
+        const items: any[] = (await cluster.api('GET', '/v1/signers')).body.items;
+        return items.every((s) => s.last_seen_at > (seen.get(s.id) as number)) && items;
+      },
+      20_000,
+    );
     for (const s of later) assert.ok(s.last_seen_at > (seen.get(s.id) as number), `${s.id} probed again`);
   });
 
@@ -567,8 +569,11 @@ describe('docs, health and metrics', () => {
     };
     const sessions = body('/v1/sessions');
     assert.equal(sessions.additionalProperties, false);
-    assert.deepEqual([...sessions.required].sort(), ['key_id', 'message']);
+    // One of message, nostr_event, bitcoin_psbt (the service says which is missing).
+    assert.deepEqual([...sessions.required].sort(), ['key_id']);
     assert.equal(sessions.properties.message.pattern, '^[0-9a-f]{64}$');
+    assert.equal(sessions.properties.nostr_event.additionalProperties, false);
+    assert.deepEqual([...sessions.properties.nostr_event.required].sort(), ['content', 'kind']);
     const keys = body('/v1/keys');
     assert.equal(keys.additionalProperties, false);
     assert.ok(keys.properties.threshold);

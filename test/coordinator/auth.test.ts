@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../../src/coordinator/api/server.js';
 import {
   createApiToken,
   newApiToken,
@@ -17,6 +16,7 @@ import {
   sha256hex,
   signAccessToken,
 } from '../../src/coordinator/auth/tokens.js';
+import { buildApi } from '../../src/coordinator/http.js';
 import { CoordinatorMetrics } from '../../src/coordinator/metrics.js';
 import { DEFAULT_TENANT } from '../../src/coordinator/node.js';
 import type { PgBackend } from '../../src/coordinator/pg-backend.js';

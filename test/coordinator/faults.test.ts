@@ -10,6 +10,7 @@ import type { PgBackend } from '../../src/coordinator/pg-backend.js';
 import { fromHex } from '../../src/crypto/hex.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { libsecpVerify } from '../helpers/independent.js';
+import { until } from '../helpers/until.js';
 
 const msg = () => randomBytes(32).toString('hex');
 
@@ -155,12 +156,16 @@ describe('a coordinator killed in the middle of a session', () => {
     const created = await c.api('POST', '/v1/sessions', { key_id: key.id, message: msg() });
     assert.equal(created.status, 202);
     const id = created.body.id;
-    const deadline = Date.now() + 10_000;
     let s = created.body;
-    while (!['nonce_collection', 'signing'].includes(s.status) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      s = (await c.api('GET', `/v1/sessions/${id}`)).body;
-    }
+    const inRound = () => ['nonce_collection', 'signing'].includes(s.status);
+    await until(
+      () => `session in a round (${s.status})`,
+      async () => {
+        if (!inRound()) s = (await c.api('GET', `/v1/sessions/${id}`)).body;
+        return inRound();
+      },
+      10_000,
+    );
     assert.ok(['nonce_collection', 'signing'].includes(s.status), `session in a round (${s.status})`);
     c.coordinatorProcess!.proc.kill('SIGKILL');
     await c.coordinatorProcess!.exited;

@@ -8,31 +8,7 @@ import {
   verifyAccessToken,
 } from '../../src/coordinator/auth/tokens.js';
 import { type Candidate, chooseSubset } from '../../src/coordinator/selection.js';
-import { canTransition, legalSources, SESSION_STATUSES } from '../../src/coordinator/session-state.js';
 import { FloeError } from '../../src/protocol/errors.js';
-
-describe('session state table', () => {
-  it('allows exactly the documented moves', () => {
-    const legal = new Set([
-      'pending>nonce_collection',
-      'nonce_collection>signing',
-      'signing>aggregating',
-      'aggregating>completed',
-      'nonce_collection>nonce_collection',
-      'signing>nonce_collection',
-      'aggregating>nonce_collection',
-      ...['pending', 'nonce_collection', 'signing', 'aggregating'].flatMap((s) => [
-        `${s}>failed`,
-        `${s}>expired`,
-      ]),
-    ]);
-    for (const a of SESSION_STATUSES) {
-      for (const b of SESSION_STATUSES)
-        assert.equal(canTransition(a, b), legal.has(`${a}>${b}`), `${a} -> ${b}`);
-    }
-    assert.deepEqual(legalSources('completed'), ['aggregating']);
-  });
-});
 
 describe('signer selection', () => {
   const c = (identifier: number, o: Partial<Candidate> = {}): Candidate => ({

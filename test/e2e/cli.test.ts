@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bech32 } from '@scure/base';
+import { verifyEvent } from 'nostr-tools/pure';
 import { loadCoordinatorConfig } from '../../src/config/coordinator.js';
 import { loadSignerConfig } from '../../src/config/signer.js';
 import { fromHex, toHex } from '../../src/crypto/hex.js';
@@ -87,6 +88,30 @@ describe('floe CLI (client commands against a local cluster)', () => {
     assert.equal((await json(['session', 'list', '--status', 'completed'])).items[0].id, s.id);
     const text = await floe(['session', 'show', s.id]);
     assert.match(text.stdout, new RegExp(`signature +${s.signature}`));
+  });
+
+  it('sign --nostr-kind --content prints a signed Nostr event that nostr-tools verifies', async () => {
+    const e = await json([
+      'sign',
+      '--key',
+      demoKey,
+      '--nostr-kind',
+      '1',
+      '--content',
+      'hello from the floe CLI',
+      '--tag',
+      't=floe',
+    ]);
+    const k = await json(['key', 'show', demoKey]);
+    assert.equal(e.pubkey, k.x_only_public_key);
+    assert.equal(e.kind, 1);
+    assert.equal(e.content, 'hello from the floe CLI');
+    assert.deepEqual(e.tags, [['t', 'floe']]);
+    assert.equal(verifyEvent(e), true);
+    // Both a message and an event at once is a usage error, one line.
+    const both = await floe(['sign', '--key', demoKey, '--message', '00'.repeat(32), '--nostr-kind', '1']);
+    assert.notEqual(both.code, 0);
+    assert.match(oneErrorLine(both.stderr), /either --message or a Nostr event/);
   });
 
   it('key import --secret-hex: the key is secret·G, and floe sign verifies against it', async () => {

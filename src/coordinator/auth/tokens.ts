@@ -7,38 +7,15 @@
  *   family). Presenting a spent refresh token revokes the whole family (token theft).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ApiTokenRecord, Principal, RefreshRecord } from '../../domain/records.js';
+import { hasRole, ROLES, type Role } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
-import type { Role } from '../api/schemas.js';
+
+export type { ApiTokenRecord, Principal, RefreshRecord };
+export { hasRole };
 
 export const ACCESS_TTL_S = 15 * 60;
 export const REFRESH_TTL_S = 7 * 24 * 3600;
-export const ROLES: readonly Role[] = ['admin', 'operator', 'requester', 'viewer'];
-
-export interface Principal {
-  tenantId: string;
-  role: Role;
-  tokenId: string;
-}
-
-export interface ApiTokenRecord {
-  id: string;
-  tenantId: string;
-  role: Role;
-  label: string | null;
-  createdAt: number;
-  expiresAt: number | null;
-  revokedAt: number | null;
-}
-
-export interface RefreshRecord {
-  id: string;
-  tenantId: string;
-  tokenId: string;
-  familyId: string;
-  expiresAt: number;
-  usedAt: number | null;
-  revokedAt: number | null;
-}
 
 /** Storage of token hashes. Lookups by hash cross tenants (the tenant is not known yet at login). */
 export interface TokenStore {
@@ -207,13 +184,6 @@ export async function rotateRefresh(
 }
 
 // ---------- roles and rate limits ----------
-
-const RANK: Record<Role, number> = { viewer: 0, requester: 1, operator: 2, admin: 3 };
-
-/** Capabilities, ordered: viewer reads; requester also signs; operator also manages keys and signers; admin everything. */
-export function hasRole(have: Role, need: Role): boolean {
-  return RANK[have] >= RANK[need];
-}
 
 /** Token bucket per principal, in memory (per coordinator process). */
 export class RateLimiter {

@@ -1,0 +1,66 @@
+/**
+ * The coordinator's periodic work: expire sessions and DKG ceremonies past their deadlines and
+ * clean up old sessions (one coordinator at a time, under an advisory lock), resume sessions a
+ * crashed coordinator left behind, refresh the session gauges, and probe the signers.
+ */
+import type { Backend } from '../backend.js';
+import type { CoordinatorMetrics } from '../metrics.js';
+import type { SignerRegistry } from './registry.js';
+import type { SessionService } from './sessions.js';
+
+const JOB_LOCK = 0x466c6f65; // "Floe"
+
+export class Jobs {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private closed = false;
+
+  constructor(
+    private readonly o: {
+      backend: Backend;
+      sessions: SessionService;
+      registry: SignerRegistry;
+      metrics: CoordinatorMetrics;
+      intervalMs: number;
+      /** A live session not updated for this long is resumed by any coordinator. */
+      resumeAfterMs: number;
+      retentionDays: number;
+      log?: { warn: (o: object, m?: string) => void };
+    },
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.o.intervalMs);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  async tick(): Promise<void> {
+    if (this.running || this.closed) return;
+    this.running = true;
+    const { backend } = this.o;
+    try {
+      await backend.withJobLock(JOB_LOCK, async () => {
+        await backend.expireSessions();
+        await backend.expireCeremonies();
+        await backend.cleanupSessions(this.o.retentionDays);
+      });
+      for (const s of await backend.listStaleSessions(this.o.resumeAfterMs, 50)) {
+        if (!this.o.sessions.isDriving(s.sessionId)) this.o.sessions.drive(s.tenantId, s.sessionId);
+      }
+      const counts = await backend.countSessionsByStatus();
+      for (const [status, n] of Object.entries(counts)) this.o.metrics.sessionsByStatus.set({ status }, n);
+      await this.o.registry.probeAll();
+    } catch (e) {
+      this.o.log?.warn({ err: e instanceof Error ? e.message : 'error' }, 'job tick failed');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  stop(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,110 @@
+/** Keys of a tenant: DKG ceremonies, dealer imports, and reading them back (DESIGN §8). */
+import { npubEncode } from '../../crypto/bech32.js';
+import { fromHex } from '../../crypto/hex.js';
+import type { CeremonyRecord, KeyRecord, Principal } from '../../domain/records.js';
+import type { CreateKeyBody, ImportKeyBody, KeyObject, Page } from '../../protocol/api.js';
+import { FloeError } from '../../protocol/errors.js';
+import type { Backend } from '../backend.js';
+import type { CeremonyDriver } from '../ceremonies.js';
+import type { CoordinatorMetrics } from '../metrics.js';
+import type { SignerRegistry } from './registry.js';
+import { within } from './wait.js';
+
+export function keyObject(k: KeyRecord, c?: CeremonyRecord): KeyObject {
+  const x = k.xOnlyPublicKey;
+  return {
+    id: k.id,
+    label: k.label,
+    threshold: k.threshold,
+    n: k.n,
+    status: k.status,
+    origin: k.origin,
+    public_key: k.groupPublicKey,
+    x_only_public_key: x,
+    npub: x ? npubEncode(fromHex(x, 'x', 32)) : null,
+    tweak: (k.tweak as Record<string, unknown> | null) ?? null,
+    members: k.members,
+    ...(c ? { ceremony: { id: c.id, status: c.status, error_code: c.errorCode, culprits: c.culprits } } : {}),
+    created_at: k.createdAt,
+  };
+}
+
+export class KeyService {
+  private readonly running = new Map<string, Promise<KeyRecord>>();
+
+  constructor(
+    private readonly o: {
+      backend: Backend;
+      registry: SignerRegistry;
+      ceremonies: CeremonyDriver;
+      metrics: CoordinatorMetrics;
+    },
+  ) {}
+
+  /** Start a DKG ceremony; with `wait`, answer once it is done or the wait is over. */
+  async create(p: Principal, body: CreateKeyBody): Promise<KeyObject> {
+    const signers = await this.o.registry.resolve(body.signers);
+    const { key, ceremony } = await this.o.ceremonies.createDkg(
+      p.tenantId,
+      signers,
+      body.threshold,
+      body.label ?? null,
+    );
+    const m = this.o.metrics.ceremonies;
+    m.inc({ status: 'started' });
+    const run = this.o.ceremonies
+      .runDkg(key, ceremony, signers)
+      .then((k) => {
+        m.inc({ status: 'completed' });
+        return k;
+      })
+      .catch((e) => {
+        m.inc({ status: 'failed' });
+        throw e;
+      })
+      .finally(() => this.running.delete(key.id));
+    this.running.set(key.id, run);
+    run.catch(() => {});
+    if (body.wait) await within(run, body.wait);
+    return this.get(p, key.id);
+  }
+
+  /** Relay a dealer split made by the client (the coordinator never sees a share). */
+  async import(p: Principal, body: ImportKeyBody): Promise<KeyObject> {
+    if (await this.o.backend.getKey(p.tenantId, body.key_id)) {
+      throw new FloeError('conflict', `key ${body.key_id} already exists`);
+    }
+    const signers = await this.o.registry.resolve(body.signers);
+    const key = await this.o.ceremonies.importDealer(
+      p.tenantId,
+      signers,
+      body.public_key_package,
+      body.sealed_shares,
+      body.label ?? null,
+      body.key_id,
+    );
+    return this.get(p, key.id);
+  }
+
+  async record(p: Principal, id: string): Promise<KeyRecord> {
+    const k = await this.o.backend.getKey(p.tenantId, id);
+    if (!k) throw new FloeError('not_found', `no key ${id}`);
+    return k;
+  }
+
+  async get(p: Principal, id: string): Promise<KeyObject> {
+    const k = await this.record(p, id);
+    const c = k.origin === 'dkg' ? await this.o.backend.getCeremonyForKey(p.tenantId, id) : undefined;
+    return keyObject(k, c);
+  }
+
+  async list(p: Principal, limit: number, cursor: string | null): Promise<Page<KeyObject>> {
+    const page = await this.o.backend.listKeys(p.tenantId, limit, cursor);
+    return { items: page.items.map((k) => keyObject(k)), next_cursor: page.nextCursor };
+  }
+
+  /** Ceremonies this process is running (so shutdown can wait for them). */
+  inFlight(): Promise<unknown>[] {
+    return [...this.running.values()];
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * Signing sessions (DESIGN §7, §12, §13): a request becomes an intent, the intent a session
+ * (waiting for its stewards or ready to sign), and the orchestrator drives it to a signature.
+ */
+import { createHash } from 'node:crypto';
+import { fromHex, toHex } from '../../crypto/hex.js';
+import { newId } from '../../domain/ids.js';
+import {
+  checkNostrEventTemplate,
+  type Intent,
+  NOSTR_CREATED_AT_SKEW_S,
+  resolveIntent,
+  unsignedEvent,
+} from '../../domain/intent.js';
+import type { KeyRecord, Principal, SessionRecord } from '../../domain/records.js';
+import { isTerminal, legalSources } from '../../domain/session-state.js';
+import { isOneOf, SESSION_STATUSES } from '../../domain/vocabulary.js';
+import type { CreateSessionBody, Page, SessionObject } from '../../protocol/api.js';
+import { FloeError } from '../../protocol/errors.js';
+import type { Backend } from '../backend.js';
+import type { SigningOrchestrator } from '../signing.js';
+import type { ApprovalGate, ApprovalOutcome } from './approvals.js';
+import { sleep, within } from './wait.js';
+
+/** The API object of a session; `xOnlyKey` (the key's, hex) rebuilds a signed Nostr event. */
+export function sessionObject(s: SessionRecord, xOnlyKey: string | null): SessionObject {
+  const event =
+    s.intent.type === 'nostr_event' && s.finalSignature && xOnlyKey
+      ? { id: s.messageHash, ...unsignedEvent(s.intent.event, xOnlyKey), sig: s.finalSignature }
+      : undefined;
+  return {
+    id: s.sessionId,
+    key_id: s.keyId,
+    message: s.messageHash,
+    intent_type: s.intentType,
+    intent: s.intent,
+    intent_hash: s.intentHash,
+    status: s.status,
+    attempt: s.attempt,
+    participants: s.participants,
+    signature: s.finalSignature,
+    ...(event ? { event } : {}),
+    final_event_id: s.finalEventId,
+    error_code: s.errorCode,
+    error_message: s.errorMessage,
+    culprits: s.culprits,
+    created_at: s.createdAt,
+    updated_at: s.updatedAt,
+    expires_at: s.expiresAt,
+    completed_at: s.completedAt,
+  };
+}
+
+/**
+ * The intent a request asks for: exactly one of message, nostr_event, bitcoin_psbt. Nostr
+ * events are checked here so that each mistake has its own code; `nowS` fills a missing
+ * created_at.
+ */
+export function intentOfRequest(body: CreateSessionBody, o: { nowS: number; maxSkewS: number }): Intent {
+  const given = (['message', 'nostr_event', 'bitcoin_psbt'] as const).filter((k) => body[k] !== undefined);
+  if (given.length !== 1) {
+    throw new FloeError('invalid_request', 'give exactly one of message, nostr_event, bitcoin_psbt', {
+      hint: 'message: a 32-byte hex digest; nostr_event: {kind, content, tags?, created_at?}',
+    });
+  }
+  if (body.message !== undefined) return { type: 'message', message: body.message };
+  if (body.nostr_event !== undefined) {
+    return { type: 'nostr_event', event: checkNostrEventTemplate(body.nostr_event, o) };
+  }
+  return { type: 'bitcoin_psbt', psbt: body.bitcoin_psbt! };
+}
+
+/** What an idempotency key stands for: the request as sent (a defaulted created_at is not part of it). */
+function requestFingerprint(body: CreateSessionBody): string {
+  const e = body.nostr_event;
+  const canonical = [
+    body.key_id,
+    body.message ?? null,
+    e ? [e.kind, e.content, e.tags ?? null, e.created_at ?? null] : null,
+    body.bitcoin_psbt ?? null,
+  ];
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+export class SessionService {
+  private readonly driving = new Map<string, Promise<SessionRecord>>();
+  /** x-only keys by key id: an active key's public key never changes (the database refuses it). */
+  private readonly xOnlyKeys = new Map<string, string>();
+
+  constructor(
+    private readonly o: {
+      backend: Backend;
+      orchestrator: SigningOrchestrator;
+      approvals: ApprovalGate;
+      now: () => number;
+      sessionTtlMs: number;
+      /** How far a Nostr event's created_at may be from now. */
+      nostrCreatedAtSkewS?: number;
+      log?: { warn: (o: object, m?: string) => void };
+    },
+  ) {}
+
+  async create(
+    p: Principal,
+    body: CreateSessionBody,
+    idempotencyKey: string | undefined,
+  ): Promise<{ session: SessionObject; created: boolean }> {
+    const now = this.o.now();
+    const intent = intentOfRequest(body, {
+      nowS: Math.floor(now / 1000),
+      maxSkewS: this.o.nostrCreatedAtSkewS ?? NOSTR_CREATED_AT_SKEW_S,
+    });
+    const key = await this.o.backend.getKey(p.tenantId, body.key_id);
+    if (!key) throw new FloeError('not_found', `no key ${body.key_id}`);
+    if (key.status !== 'active' || !key.xOnlyPublicKey) {
+      throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
+    }
+    const resolved = resolveIntent(intent, { xOnlyKey: fromHex(key.xOnlyPublicKey, 'key', 32) });
+    const { session, created } = await this.o.backend.insertSession(
+      {
+        sessionId: newId('session'),
+        tenantId: p.tenantId,
+        keyId: key.id,
+        messageHash: toHex(resolved.digest),
+        intentType: resolved.type,
+        intent,
+        intentHash: toHex(resolved.intentHash),
+        status: this.o.approvals.initialStatus(key, resolved),
+        fingerprint: requestFingerprint(body),
+        threshold: key.threshold,
+        createdBy: p.tokenId,
+        idempotencyKey: idempotencyKey ?? null,
+        createdAt: now,
+        expiresAt: now + this.o.sessionTtlMs,
+      },
+      { kind: 'session.created', data: { key_id: key.id, intent_type: resolved.type } },
+    );
+    let s = session;
+    if (s.status !== 'awaiting_approval') {
+      const run = this.drive(p.tenantId, session.sessionId);
+      if (body.wait) {
+        const done = await within(run, body.wait);
+        s = done ?? (await this.o.backend.getSession(p.tenantId, session.sessionId)) ?? session;
+      }
+    }
+    return { session: sessionObject(s, key.xOnlyPublicKey), created };
+  }
+
+  /** Drive a session in this process (at most once at a time). */
+  drive(tenantId: string, sessionId: string): Promise<SessionRecord> {
+    let run = this.driving.get(sessionId);
+    if (!run) {
+      run = this.o.orchestrator.drive(tenantId, sessionId).finally(() => this.driving.delete(sessionId));
+      this.driving.set(sessionId, run);
+      run.catch((e) =>
+        this.o.log?.warn(
+          { session: sessionId, err: e instanceof Error ? e.message : 'error' },
+          'drive failed',
+        ),
+      );
+    }
+    return run;
+  }
+
+  isDriving(sessionId: string): boolean {
+    return this.driving.has(sessionId);
+  }
+
+  inFlight(): Promise<unknown>[] {
+    return [...this.driving.values()];
+  }
+
+  private async record(p: Principal, id: string): Promise<SessionRecord> {
+    const s = await this.o.backend.getSession(p.tenantId, id);
+    if (!s) throw new FloeError('session_not_found', `no session ${id}`);
+    return s;
+  }
+
+  async get(p: Principal, id: string, waitMs = 0): Promise<SessionObject> {
+    let s = await this.record(p, id);
+    const deadline = this.o.now() + waitMs;
+    while (!isTerminal(s.status) && this.o.now() < deadline) {
+      const running = this.driving.get(id);
+      await Promise.race([running?.catch(() => {}), sleep(Math.min(200, deadline - this.o.now()))]);
+      s = await this.record(p, id);
+    }
+    return this.object(p.tenantId, s);
+  }
+
+  async list(
+    p: Principal,
+    limit: number,
+    cursor: string | null,
+    status: string | null,
+  ): Promise<Page<SessionObject>> {
+    if (status !== null && !isOneOf(SESSION_STATUSES, status)) {
+      throw new FloeError('invalid_request', `unknown status ${status}`, {
+        hint: `one of ${SESSION_STATUSES.join(', ')}`,
+      });
+    }
+    const page = await this.o.backend.listSessions(p.tenantId, limit, cursor, status);
+    const items = await Promise.all(page.items.map((s) => this.object(p.tenantId, s)));
+    return { items, next_cursor: page.nextCursor };
+  }
+
+  async cancel(p: Principal, id: string): Promise<SessionObject> {
+    const s = await this.record(p, id);
+    if (isTerminal(s.status)) throw new FloeError('session_conflict', `session is already ${s.status}`);
+    const done = await this.o.backend.transitionSession(
+      p.tenantId,
+      id,
+      legalSources('failed'),
+      s.attempt,
+      'failed',
+      { errorCode: 'cancelled', errorMessage: 'cancelled by request', failedAt: this.o.now() },
+      { kind: 'session.cancelled', data: {} },
+    );
+    if (!done) throw new FloeError('session_conflict', 'the session moved on; try again');
+    return this.object(p.tenantId, done);
+  }
+
+  /**
+   * The way out of `awaiting_approval`: approved → `pending` (and signing starts here),
+   * rejected → `failed` with `approval_rejected`. Null when the session is no longer waiting.
+   */
+  async decideApproval(
+    tenantId: string,
+    sessionId: string,
+    outcome: ApprovalOutcome,
+  ): Promise<SessionRecord | null> {
+    if (outcome.decision === 'approved') {
+      const s = await this.o.backend.transitionSession(
+        tenantId,
+        sessionId,
+        ['awaiting_approval'],
+        0,
+        'pending',
+        {},
+        { kind: 'session.approved', data: {} },
+      );
+      if (s) this.drive(tenantId, sessionId);
+      return s;
+    }
+    return this.o.backend.transitionSession(
+      tenantId,
+      sessionId,
+      ['awaiting_approval'],
+      0,
+      'failed',
+      { errorCode: 'approval_rejected', errorMessage: outcome.reason, failedAt: this.o.now() },
+      { kind: 'session.rejected', data: { reason: outcome.reason } },
+    );
+  }
+
+  private async object(tenantId: string, s: SessionRecord): Promise<SessionObject> {
+    return sessionObject(s, s.intentType === 'nostr_event' ? await this.xOnlyKey(tenantId, s.keyId) : null);
+  }
+
+  private async xOnlyKey(tenantId: string, keyId: string): Promise<string | null> {
+    const cached = this.xOnlyKeys.get(keyId);
+    if (cached) return cached;
+    const k: KeyRecord | undefined = await this.o.backend.getKey(tenantId, keyId);
+    if (!k?.xOnlyPublicKey) return null;
+    if (this.xOnlyKeys.size > 10_000) this.xOnlyKeys.clear();
+    this.xOnlyKeys.set(keyId, k.xOnlyPublicKey);
+    return k.xOnlyPublicKey;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The signing orchestrator (src/coordinator/signing.ts) over production signer engines in
+ * memory and a storage port that can lose races or fail on demand: whatever way an attempt
+ * is abandoned between round 1 and round 2, the signers' live nonces are aborted at once.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { CoordinatorStore, SessionPatch } from '../../src/coordinator/ports.js';
+import type { SignerClient } from '../../src/coordinator/signer-client.js';
+import { SigningOrchestrator } from '../../src/coordinator/signing.js';
+import {
+  dealerSplit,
+  encodePublicKeyPackage,
+  toHex,
+  verifySignature,
+  xOnlyGroupKey,
+} from '../../src/crypto/index.js';
+import { resolveIntent } from '../../src/domain/intent.js';
+import type { KeyRecord, SessionRecord, SignerRecord } from '../../src/domain/records.js';
+import type { SessionStatus } from '../../src/domain/vocabulary.js';
+import { FloeError } from '../../src/protocol/errors.js';
+import type { RequestOf, ResponseOf, SignerMessageName } from '../../src/protocol/messages/index.js';
+import { SigningEngine } from '../../src/signer/engine.js';
+import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
+
+type Trap = (to: SessionStatus) => 'lose' | 'throw' | undefined;
+
+function setup(trap: Trap = () => undefined) {
+  const clock = new FakeClock();
+  const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 2);
+  const engines = shares.map((k) => {
+    const store = new MemoryStore();
+    store.putKey({
+      keyId: 'k1',
+      identifier: k.identifier,
+      status: 'active',
+      origin: 'dealer',
+      keyPackage: k,
+      createdAt: 0,
+    });
+    return new SigningEngine({ store, clock });
+  });
+  const calls: string[] = [];
+  const clientFor = (s: SignerRecord) => {
+    const e = engines[Number(s.id.slice(1)) - 1]!;
+    return {
+      async call<K extends SignerMessageName>(name: K, body: RequestOf<K>): Promise<ResponseOf<K>> {
+        calls.push(`${s.id}:${name}`);
+        const b = body as never;
+        if (name === 'signOpen') return e.open(b) as ResponseOf<K>;
+        if (name === 'signRound2') return e.round2(b) as ResponseOf<K>;
+        if (name === 'signAbort') return e.abort(b) as ResponseOf<K>;
+        throw new Error(`unexpected ${name}`);
+      },
+    } as unknown as SignerClient;
+  };
+  const signers: SignerRecord[] = [1, 2].map((i) => ({
+    id: `s${i}`,
+    name: null,
+    url: `http://s${i}`,
+    identityPubkey: '00'.repeat(32),
+    status: 'active',
+    faultCount: 0,
+    quarantined: false,
+    quarantinedAt: null,
+    quarantineOverride: false,
+    lastSeenAt: 1,
+    lastLatencyMs: 1,
+    createdAt: 0,
+  }));
+  const key: KeyRecord = {
+    id: 'k1',
+    tenantId: 't',
+    label: null,
+    threshold: 2,
+    n: 2,
+    groupPublicKey: null,
+    xOnlyPublicKey: toHex(xOnlyGroupKey(pub)),
+    publicKeyPackage: encodePublicKeyPackage(pub),
+    members: signers.map((s, i) => ({ identifier: i + 1, signer_id: s.id, identity: s.identityPubkey })),
+    origin: 'dealer',
+    tweak: null,
+    status: 'active',
+    createdAt: 0,
+    updatedAt: 0,
+  };
+  const message = toHex(randomBytes(32));
+  const intent = { type: 'message' as const, message };
+  let session: SessionRecord = {
+    sessionId: 'ses_orchestrator_test',
+    tenantId: 't',
+    keyId: 'k1',
+    messageHash: message,
+    intentType: 'message',
+    intent,
+    intentHash: toHex(resolveIntent(intent, { xOnlyKey: new Uint8Array(32) }).intentHash),
+    status: 'pending',
+    attempt: 0,
+    threshold: 2,
+    participants: [],
+    nonceCommitments: {},
+    partialSignatures: {},
+    finalSignature: null,
+    finalEventId: null,
+    createdBy: null,
+    idempotencyKey: null,
+    errorCode: null,
+    errorMessage: null,
+    culprits: [],
+    createdAt: 0,
+    updatedAt: 0,
+    expiresAt: clock.now() + 60_000,
+    nonceCollectionStartedAt: null,
+    signingStartedAt: null,
+    completedAt: null,
+    failedAt: null,
+  };
+  const store: CoordinatorStore = {
+    getKey: async () => key,
+    listSigners: async () => signers,
+    getSession: async () => session,
+    async transitionSession(_t, _id, from, expectAttempt, to, patch: SessionPatch) {
+      const t = trap(to);
+      if (t === 'throw') throw new FloeError('unavailable', 'the database went away');
+      if (t === 'lose' || !from.includes(session.status) || session.attempt !== expectAttempt) return null;
+      session = {
+        ...session,
+        ...patch,
+        status: to,
+        attempt: to === 'nonce_collection' ? (patch.attempt ?? session.attempt + 1) : session.attempt,
+      };
+      return session;
+    },
+    insertCommitments: async () => {},
+    markCommitmentsUsed: async () => true,
+    recordSignerFault: async () => ({ faultCount: 1, quarantined: false }),
+    recordSignerSeen: async () => {},
+    audit: async () => {},
+  };
+  const orchestrator = new SigningOrchestrator({ store, clientFor, now: () => clock.now(), maxAttempts: 1 });
+  return { orchestrator, engines, calls, pub, session: () => session };
+}
+
+describe('signing orchestrator', () => {
+  it('signs over real engines (the harness works)', async () => {
+    const { orchestrator, pub, session } = setup();
+    const s = await orchestrator.drive('t', 'ses_orchestrator_test');
+    assert.equal(s.status, 'completed');
+    assert.ok(
+      verifySignature(
+        Buffer.from(s.finalSignature!, 'hex'),
+        Buffer.from(session().messageHash, 'hex'),
+        xOnlyGroupKey(pub),
+      ),
+    );
+  });
+
+  it('a race lost after round 1 aborts the attempt on every signer', async () => {
+    const { orchestrator, engines, calls } = setup((to) => (to === 'signing' ? 'lose' : undefined));
+    await orchestrator.drive('t', 'ses_orchestrator_test');
+    assert.deepEqual(calls.filter((c) => c.endsWith('signAbort')).sort(), ['s1:signAbort', 's2:signAbort']);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      engines.map((e) => e.liveAttempts),
+      [0, 0],
+    );
+  });
+
+  it('an error after round 1 aborts the attempt too', async () => {
+    const { orchestrator, engines } = setup((to) => (to === 'signing' ? 'throw' : undefined));
+    await assert.rejects(orchestrator.drive('t', 'ses_orchestrator_test'), /database went away/);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      engines.map((e) => e.liveAttempts),
+      [0, 0],
+    );
+  });
+
+  it('no abort once round 2 was sent', async () => {
+    const { orchestrator, calls } = setup();
+    await orchestrator.drive('t', 'ses_orchestrator_test');
+    assert.equal(calls.filter((c) => c.endsWith('signAbort')).length, 0);
+  });
+});
