@@ -30,12 +30,24 @@
  */
 import { schnorr } from '@noble/curves/secp256k1.js';
 import * as ecc from 'tiny-secp256k1';
-import { attemptIdHex } from '../src/signer/engine.js';
+import { attemptIdHex } from '../src/protocol/attempt.js';
+
+/** The attempt id of a session's attempt with the given participants (src/protocol/attempt.ts). */
+function attemptIdOf(s: SessionRow, attempt: number, included: number[]): string {
+  return attemptIdHex({
+    sessionId: s.session_id,
+    digest: Buffer.from(s.message_hash, 'hex'),
+    intentHash: Buffer.from(s.intent_hash, 'hex'),
+    attempt,
+    included,
+  });
+}
 
 export interface SessionRow {
   session_id: string;
   key_id: string;
   message_hash: string;
+  intent_hash: string;
   status: string;
   attempt: number;
   nonce_commitments: Record<string, Record<string, { hiding: string; binding: string }>>;
@@ -195,7 +207,7 @@ export function checkInvariants(x: CheckInput): CheckResult {
   for (const a of x.attempts) {
     const s = sessions.get(a.session_id);
     if (!s) continue;
-    const id = attemptIdHex(a.session_id, Buffer.from(s.message_hash, 'hex'), a.attempt, a.participants);
+    const id = attemptIdOf(s, a.attempt, a.participants);
     attemptIds.set(`${a.session_id}|${id}`, { session: a.session_id, attempt: a.attempt });
   }
   const searched = new Map<string, { session: string; attempt: number } | null>();
@@ -207,11 +219,10 @@ export function checkInvariants(x: CheckInput): CheckResult {
     const key = s && keys.get(s.key_id);
     if (s && key) {
       const members = key.members.map((mm) => mm.identifier).sort((a, b) => a - b);
-      const msg = Buffer.from(s.message_hash, 'hex');
       outer: for (let a = 1; a <= x.maxAttempts; a++) {
         for (let size = key.threshold; size <= members.length; size++) {
           for (const sub of subsets(members, size)) {
-            if (attemptIdHex(s.session_id, msg, a, sub) === m.attempt_id) {
+            if (attemptIdOf(s, a, sub) === m.attempt_id) {
               found = { session: s.session_id, attempt: a };
               break outer;
             }
@@ -273,9 +284,7 @@ export function checkInvariants(x: CheckInput): CheckResult {
   for (const s of x.sessions) {
     for (const [attempt, byId] of Object.entries(s.partial_signatures ?? {})) {
       const ids = (participants.get(`${s.session_id}|${attempt}`) ?? []).slice().sort((a, b) => a - b);
-      const aid = ids.length
-        ? attemptIdHex(s.session_id, Buffer.from(s.message_hash, 'hex'), Number(attempt), ids)
-        : '';
+      const aid = ids.length ? attemptIdOf(s, Number(attempt), ids) : '';
       for (const id of Object.keys(byId ?? {})) {
         sharesRecorded++;
         if (!markerSet.has(`${s.session_id}|${aid}|${id}`)) {

@@ -10,7 +10,7 @@
  * process is stopped, and the invariants of bench/chaos-checks.ts are checked over the
  * coordinator's database and every signer's marker table.
  *
- * With --byzantine FAULT one signer (the first) runs with FLOE_SIGNER_FAULTS=FAULT (`all`: all
+ * With --byzantine FAULT one signer (the first) is the test harness's byzantine signer with FAULT (`all`: all
  * four at once); the run then also checks that it was blamed (fault count, culprits in the
  * audit log) and that no honest member ever was.
  *
@@ -32,7 +32,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FAULT_NAMES } from '../src/signer/engine.js';
+import { FAULTS, type Fault } from '../test/helpers/byzantine-signer.js';
 import {
   type AttemptEvent,
   type CheckResult,
@@ -51,8 +51,8 @@ import {
 } from './cluster.js';
 import { prng, sleep } from './stats.js';
 
-export type FaultName = keyof typeof FAULT_NAMES;
-export const FAULTS = Object.keys(FAULT_NAMES) as FaultName[];
+export type FaultName = Fault;
+export { FAULTS };
 
 export interface ChaosOptions {
   sessions: number;
@@ -383,7 +383,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     try {
       sessions = (
         await db.adminQuery<SessionRow>(
-          `SELECT session_id, key_id, message_hash, status, attempt, nonce_commitments, partial_signatures,
+          `SELECT session_id, key_id, message_hash, intent_hash, status, attempt, nonce_commitments, partial_signatures,
                   final_signature, culprits, error_code FROM signing_sessions`,
         )
       ).rows;

@@ -16,9 +16,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { coordinatorIdentity } from '../src/coordinator/node.js';
 import { type Db, openDb } from '../src/db/connection.js';
+import { FAULTS_ENV } from '../test/helpers/byzantine-signer.js';
 import { createKey, registerSigners } from '../test/helpers/cluster-api.js';
 import { request } from '../test/helpers/http.js';
-import { type SignerProcess, type Spawned, spawnFloe } from '../test/helpers/processes.js';
+import {
+  BYZANTINE_SIGNER,
+  type SignerProcess,
+  type Spawned,
+  spawnFloe,
+  spawnScript,
+} from '../test/helpers/processes.js';
 
 export interface ApiResult<T = any> {
   status: number;
@@ -30,7 +37,7 @@ export type DatabaseChoice = { kind: 'pglite' } | { kind: 'postgres'; serverUrl:
 export interface BenchClusterOptions {
   signers: number;
   database: DatabaseChoice;
-  /** FLOE_SIGNER_FAULTS per signer index (0-based). */
+  /** Byzantine faults per signer index (0-based), comma separated (test/helpers/byzantine-signer.ts). */
   faults?: Record<number, string>;
   /** Coordinator config file entries (merged over the bench defaults below). */
   coordinatorConfig?: Record<string, unknown>;
@@ -169,16 +176,18 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
 
   const signerListen: (string | undefined)[] = [];
   const spawnSigner = async (i: number): Promise<SignerProcess> => {
+    const env = {
+      FLOE_SIGNER_DATA_DIR: signerDirs[i]!,
+      FLOE_SIGNER_LISTEN: signerListen[i] ?? '127.0.0.1:0',
+      FLOE_SIGNER_COORDINATORS: identityPub,
+      FLOE_SIGNER_PASSPHRASE: PASSPHRASE,
+      FLOE_LOG_LEVEL: o.logLevel ?? 'error',
+      ...profileEnv('signers'),
+    };
+    // A byzantine signer is the test harness's wrapper around the real one (test/helpers/byzantine-signer.ts).
+    const fault = o.faults?.[i];
     const s = track(
-      spawnFloe(['signer'], {
-        FLOE_SIGNER_DATA_DIR: signerDirs[i]!,
-        FLOE_SIGNER_LISTEN: signerListen[i] ?? '127.0.0.1:0',
-        FLOE_SIGNER_COORDINATORS: identityPub,
-        FLOE_SIGNER_PASSPHRASE: PASSPHRASE,
-        FLOE_LOG_LEVEL: o.logLevel ?? 'error',
-        ...(o.faults?.[i] ? { FLOE_SIGNER_FAULTS: o.faults[i] } : {}),
-        ...profileEnv('signers'),
-      }),
+      fault ? spawnScript(BYZANTINE_SIGNER, [], { ...env, [FAULTS_ENV]: fault }) : spawnFloe(['signer'], env),
     );
     const started = await s.waitFor('signer_started', 60_000);
     signerListen[i] = new URL(String(started.url)).host;

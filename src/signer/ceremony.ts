@@ -25,7 +25,7 @@ import { isCryptoError } from '../crypto/errors.js';
 import { parseScalar } from '../crypto/group.js';
 import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
-import { signDigest, verifyDigest } from '../crypto/identity.js';
+import { type NodeIdentity, verifyDigest } from '../crypto/identity.js';
 import { groupPublicKey } from '../crypto/signing.js';
 import type { DkgRound1Package, KeyPackage } from '../crypto/types.js';
 import { FloeError } from '../protocol/errors.js';
@@ -56,10 +56,8 @@ import type { Clock, Rng, SignerStore } from './ports.js';
 export interface CeremonyOptions {
   store: SignerStore;
   clock: Clock;
-  /** This node's identity secret key (signs certificates, opens sealed shares). */
-  identity: Uint8Array;
-  /** This node's identity public key, x-only hex. */
-  identityPub: string;
+  /** This node's identity (signs certificates, opens and seals shares). */
+  identity: NodeIdentity;
   rng?: Rng;
   /** Default 600 000 ms. */
   ttlMs?: number;
@@ -168,7 +166,7 @@ export class CeremonyParticipant {
       throw new FloeError('invalid_request', 'participants: identity keys must be distinct');
     }
     if (req.threshold > req.n) throw new FloeError('invalid_request', 'threshold must not exceed n');
-    if (parts[req.identifier - 1]?.identity !== this.o.identityPub) {
+    if (parts[req.identifier - 1]?.identity !== this.o.identity.publicKeyHex) {
       throw new FloeError('not_a_member', 'this signer is not the participant at that identifier');
     }
     if (this.o.store.getKey(req.key_id))
@@ -319,9 +317,7 @@ export class CeremonyParticipant {
       identifier: c.identifier,
       public_key_package: encodePublicKeyPackage(key.public),
       transcript_hash: toHex(transcriptHash),
-      certificate: toHex(
-        signDigest(this.o.identity, dkgCertificateDigest(c.id, c.keyId, transcriptHash, gk)),
-      ),
+      certificate: toHex(this.o.identity.sign(dkgCertificateDigest(c.id, c.keyId, transcriptHash, gk))),
     };
     return c.round3;
   }
@@ -414,9 +410,7 @@ export class CeremonyParticipant {
       identifier: req.identifier,
       verifying_share: toHex(vs),
       status: 'active',
-      certificate: toHex(
-        signDigest(this.o.identity, importCertificateDigest(req.key_id, req.identifier, gk, vs)),
-      ),
+      certificate: toHex(this.o.identity.sign(importCertificateDigest(req.key_id, req.identifier, gk, vs))),
     };
   }
 }

@@ -6,8 +6,10 @@
  * 2. open is idempotent per (session, attempt id, request fingerprint); another
  *    fingerprint for the same attempt is a conflict; a higher attempt number replaces
  *    (and wipes) the live attempt; a lower one is refused.
- * 3. round 2 checks everything before consuming: message, exactly t commitments, all in
- *    the included set, own identifier present, own commitment byte-identical, policy.
+ * 3. open resolves the intent itself (digest, intent hash: DESIGN §12) and refuses a
+ *    coordinator that claims another; round 2 checks everything before consuming: message,
+ *    exactly t commitments, all in the included set, own identifier present, own commitment
+ *    byte-identical, policy (shown the decoded intent, at open and again at round 2).
  * 4. Then the consumption marker is written durably BEFORE the share is computed; a failed
  *    write leaves the nonces live; an existing marker means `consumed_nonce_replay`.
  * 5. Nonce buffers are zeroed after use, abort, expiry and replacement.
@@ -15,15 +17,14 @@
  * 7. After a restart no live nonce exists (they were only in memory); markers remain.
  * 8. Responses are signed by the node identity (done by the server around this engine).
  */
-import { attemptId as deriveAttemptId } from '../crypto/attempt.js';
 import { decodeSigningPackage, encodeCommitments, encodeSignatureShare } from '../crypto/encoding.js';
-import { Fn, Point } from '../crypto/group.js';
 import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
 import { sortedUniqueIds } from '../crypto/identifier.js';
-import { generateIdentityKey } from '../crypto/identity.js';
-import { checkSigningPackage, commit, signShare } from '../crypto/signing.js';
-import type { SigningCommitments, SigningNonces } from '../crypto/types.js';
+import { checkSigningPackage, commit, signShare, xOnlyGroupKey } from '../crypto/signing.js';
+import type { KeyPackage, SigningCommitments, SigningNonces } from '../crypto/types.js';
+import { type IntentView, type ResolvedIntent, resolveIntent } from '../domain/intent.js';
+import { attemptIdHex } from '../protocol/attempt.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import type {
   SignAbortRequest,
@@ -46,34 +47,9 @@ export interface EngineOptions {
   maxLiveAttempts?: number;
   /** Default 600 000 ms. */
   attemptTtlMs?: number;
-  /** Fault injection (byzantine behaviour) for tests of the coordinator's blame. Off by default. */
-  faults?: SignerFaults;
   /** Called with events for metrics and audit; never receives secrets. */
   onEvent?: (e: EngineEvent) => void;
 }
-
-/**
- * Byzantine behaviours a test can switch on. None of them makes the signer reuse a nonce:
- * they only make it lie to the coordinator, which must blame it and never return an
- * invalid signature.
- */
-export interface SignerFaults {
-  /** Release share + 1 instead of the share. */
-  corruptShares?: boolean;
-  /** Answer open with a commitment to a random point instead of the real one. */
-  wrongCommitments?: boolean;
-  /** Answer open with the commitments it sent for an earlier attempt. */
-  replayCommitments?: boolean;
-  /** Answer round 2 with the share it released for an earlier attempt. */
-  replayShares?: boolean;
-}
-
-export const FAULT_NAMES = {
-  corrupt_shares: 'corruptShares',
-  wrong_commitments: 'wrongCommitments',
-  replay_commitments: 'replayCommitments',
-  replay_shares: 'replayShares',
-} as const satisfies Record<string, keyof SignerFaults>;
 
 export type EngineEvent =
   | { kind: 'opened'; sessionId: string; attempt: number }
@@ -90,11 +66,11 @@ interface LiveAttempt {
   attemptId: string;
   fingerprint: string;
   included: number[];
+  /** The digest signed, as this signer resolved it from the intent. */
   message: Uint8Array;
+  intent: IntentView;
   nonces: SigningNonces;
   commitments: SigningCommitments;
-  /** Fault injection only: the commitments reported instead of the real ones. */
-  sent?: SigningCommitments;
   expiresAt: number;
 }
 
@@ -111,9 +87,6 @@ export class SigningEngine {
   private readonly policy: SigningPolicy;
   private readonly maxLive: number;
   private readonly ttl: number;
-  private readonly faults: SignerFaults;
-  private lastSentCommitments: SigningCommitments | undefined;
-  private lastShare: Uint8Array | undefined;
   private readonly onEvent: (e: EngineEvent) => void;
 
   constructor(o: EngineOptions) {
@@ -123,7 +96,6 @@ export class SigningEngine {
     this.policy = o.policy ?? allowAll;
     this.maxLive = o.maxLiveAttempts ?? DEFAULT_MAX_LIVE_ATTEMPTS;
     this.ttl = o.attemptTtlMs ?? DEFAULT_ATTEMPT_TTL_MS;
-    this.faults = o.faults ?? {};
     this.onEvent = o.onEvent ?? (() => {});
   }
 
@@ -223,10 +195,22 @@ export class SigningEngine {
     if (!included.includes(key.identifier)) {
       throw new FloeError('own_identifier_missing', 'this signer is not included in the attempt');
     }
-    const message = fromHex(req.message, 'message', 32);
-    const expectedId = toHex(
-      deriveAttemptId({ sessionId: req.session_id, messageDigest: message, attempt: req.attempt, included }),
-    );
+    // The intent is resolved here, by this signer: the coordinator's digest must be the one it says.
+    const resolved = this.resolve(key, req.intent);
+    if (toHex(resolved.digest) !== req.message || toHex(resolved.intentHash) !== req.intent_hash) {
+      throw new FloeError(
+        'intent_mismatch',
+        'message or intent_hash differs from what the intent resolves to',
+      );
+    }
+    const message = resolved.digest;
+    const expectedId = attemptIdHex({
+      sessionId: req.session_id,
+      digest: message,
+      intentHash: resolved.intentHash,
+      attempt: req.attempt,
+      included,
+    });
     if (expectedId !== req.attempt_id)
       throw new FloeError('attempt_id_mismatch', 'attempt_id does not match its fields');
     if (this.store.hasMarker(req.key_id, req.session_id, req.attempt_id)) {
@@ -261,7 +245,13 @@ export class SigningEngine {
     if (!existing && this.live.size >= this.maxLive) {
       throw new FloeError('attempt_cap_reached', `too many live attempts (${this.maxLive}); retry later`);
     }
-    this.policy.check({ keyId: req.key_id, sessionId: req.session_id, message: req.message, phase: 'open' });
+    this.policy.check({
+      keyId: req.key_id,
+      sessionId: req.session_id,
+      digest: req.message,
+      intent: resolved.view,
+      phase: 'open',
+    });
 
     const { nonces, commitments } = commit(key.keyPackage, this.rng);
     if (existing) {
@@ -277,12 +267,11 @@ export class SigningEngine {
       fingerprint,
       included,
       message,
+      intent: resolved.view,
       nonces,
       commitments,
       expiresAt: now + this.ttl,
     };
-    const sent = this.sentCommitments(commitments);
-    if (sent) a.sent = sent;
     this.live.set(req.session_id, a);
     this.highWater.set(req.session_id, { attempt: req.attempt, until: now + this.ttl });
     this.onEvent({ kind: 'opened', sessionId: req.session_id, attempt: req.attempt });
@@ -294,19 +283,23 @@ export class SigningEngine {
       session_id: a.sessionId,
       attempt: a.attempt,
       attempt_id: a.attemptId,
-      commitments: encodeCommitments(a.sent ?? a.commitments),
+      commitments: encodeCommitments(a.commitments),
     };
   }
 
-  /** What this signer tells the coordinator it committed to (differs only under fault injection). */
-  private sentCommitments(real: SigningCommitments): SigningCommitments | undefined {
-    let sent: SigningCommitments | undefined;
-    if (this.faults.replayCommitments && this.lastSentCommitments) sent = this.lastSentCommitments;
-    else if (this.faults.wrongCommitments) {
-      sent = { ...real, binding: identityPublicKeyPoint() };
-    }
-    this.lastSentCommitments = sent ?? real;
-    return sent;
+  /**
+   * The intent as this key signs it. A per-session tweak (a derived key) would be applied to
+   * the key package here; no intent carries one yet, and one that does is refused.
+   */
+  private resolve(key: StoredKey, intent: SignOpenRequest['intent']): ResolvedIntent {
+    const resolved = resolveIntent(intent, { xOnlyKey: xOnlyGroupKey(key.keyPackage.public) });
+    if (resolved.tweak)
+      throw new FloeError('intent_not_supported', 'per-session key tweaks are not supported yet');
+    return resolved;
+  }
+
+  private keyPackageFor(key: StoredKey): KeyPackage {
+    return key.keyPackage;
   }
 
   private round2Inner(req: SignRound2Request): SignRound2Response {
@@ -345,15 +338,15 @@ export class SigningEngine {
     }
     const own = pkg.commitments.find((c) => c.identifier === key.identifier);
     if (!own) throw new FloeError('own_identifier_missing', "signing package lacks this signer's commitment");
-    const issued = a.sent ?? a.commitments;
-    if (!bytesEqual(own.hiding, issued.hiding) || !bytesEqual(own.binding, issued.binding)) {
+    if (!bytesEqual(own.hiding, a.commitments.hiding) || !bytesEqual(own.binding, a.commitments.binding)) {
       throw new FloeError('own_commitment_mismatch', "signing package alters this signer's commitment");
     }
     checkSigningPackage(pub, pkg);
     this.policy.check({
       keyId: req.key_id,
       sessionId: req.session_id,
-      message: toHex(a.message),
+      digest: toHex(a.message),
+      intent: a.intent,
       phase: 'round2',
     });
 
@@ -381,25 +374,9 @@ export class SigningEngine {
     this.live.delete(a.sessionId);
     let share: ReturnType<typeof signShare>;
     try {
-      // Fault injection only: a liar that reported other commitments still answers, with a
-      // share over its real ones (all it can make), which fails verification under the package.
-      const signed = a.sent
-        ? {
-            ...pkg,
-            commitments: pkg.commitments.map((c) => (c.identifier === key.identifier ? a.commitments : c)),
-          }
-        : pkg;
-      share = signShare(key.keyPackage, a.nonces, signed);
+      share = signShare(this.keyPackageFor(key), a.nonces, pkg);
     } finally {
       wipe(a.nonces.hiding, a.nonces.binding);
-    }
-    if (this.faults.corruptShares) {
-      share = { identifier: share.identifier, share: Fn.toBytes(Fn.add(Fn.fromBytes(share.share), 1n)) };
-    }
-    if (this.faults.replayShares) {
-      const previous = this.lastShare;
-      this.lastShare = share.share;
-      if (previous) share = { identifier: share.identifier, share: previous };
     }
     this.store.appendAudit({
       at: this.clock.now(),
@@ -412,19 +389,4 @@ export class SigningEngine {
     this.onEvent({ kind: 'signed', sessionId: a.sessionId, attemptId: a.attemptId });
     return { session_id: a.sessionId, attempt_id: a.attemptId, share: encodeSignatureShare(share) };
   }
-}
-
-/** Helper for callers: the attempt id for an open request's fields. */
-export function attemptIdHex(
-  sessionId: string,
-  message: Uint8Array,
-  attempt: number,
-  included: number[],
-): string {
-  return toHex(deriveAttemptId({ sessionId, messageDigest: message, attempt, included }));
-}
-
-/** A random point (fault injection: a commitment to nothing this signer knows the nonce of). */
-function identityPublicKeyPoint(): Uint8Array {
-  return Point.BASE.multiply(Fn.fromBytes(generateIdentityKey())).toBytes(true);
 }

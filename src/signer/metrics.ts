@@ -1,5 +1,6 @@
 /** Prometheus metrics of a signer node (no labels carry key material or session secrets). */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { backendInfo } from '../crypto/backend.js';
 
 export class SignerMetrics {
   readonly registry = new Registry();
@@ -37,4 +38,14 @@ export class SignerMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly cryptoBackend = new Gauge({
+    name: 'floe_crypto_backend_info',
+    help: 'The secp256k1 backend this process runs on (native, wasm or noble), value 1',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    this.cryptoBackend.set({ backend: backendInfo().name }, 1);
+  }
 }

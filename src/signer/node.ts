@@ -2,17 +2,18 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { splitListen } from '../config/listen.js';
 import type { SignerConfig } from '../config/signer.js';
-import { splitListen } from '../config/signer.js';
-import { toHex } from '../crypto/hex.js';
-import { generateIdentityKey, identityPublicKey } from '../crypto/identity.js';
+import { backendInfo } from '../crypto/backend.js';
+import { wipe } from '../crypto/hex.js';
+import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../crypto/identity.js';
 import { CeremonyParticipant } from './ceremony.js';
-import { FAULT_NAMES, SigningEngine } from './engine.js';
-import { PassphraseKeySource, readPassphrase } from './keystore.js';
+import { SigningEngine } from './engine.js';
+import { PassphraseKeySource, readPassphrase } from './keys/passphrase.js';
 import { SignerMetrics } from './metrics.js';
 import { allowAll } from './policy.js';
 import { type Rng, systemClock } from './ports.js';
-import { buildSignerServer } from './server.js';
+import { buildSignerServer, type SignerHandlers, signerHandlers } from './server.js';
 import { SqliteSignerStore } from './store.js';
 
 export interface RunningSigner {
@@ -23,11 +24,23 @@ export interface RunningSigner {
   close(): Promise<void>;
 }
 
+export interface StartSignerOptions {
+  scryptN?: number;
+  logger?: unknown;
+  rng?: Rng;
+  /**
+   * Wrap the handler table before the server dispatches to it (a seam: metrics, tracing, or a
+   * test harness's byzantine signer). Production passes nothing.
+   */
+  wrapHandlers?: (handlers: SignerHandlers) => SignerHandlers;
+}
+
+/** Open the store and this node's identity (generated and sealed in the store on first start). */
 export async function openSignerStore(
   cfg: Pick<SignerConfig, 'data_dir' | 'passphrase_file'>,
   env: Readonly<Record<string, string | undefined>>,
   opts: { scryptN?: number } = {},
-): Promise<{ store: SqliteSignerStore; identity: Uint8Array; identityPub: string }> {
+): Promise<{ store: SqliteSignerStore; identity: NodeIdentity & { dispose(): void }; identityPub: string }> {
   mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
   const passphrase = await readPassphrase(env, cfg.passphrase_file);
   const keySource = new PassphraseKeySource(passphrase, opts.scryptN ? { N: opts.scryptN } : {});
@@ -37,18 +50,20 @@ export async function openSignerStore(
   } finally {
     keySource.dispose();
   }
-  let identity = store.getIdentity();
-  if (!identity) {
-    identity = generateIdentityKey();
-    store.setIdentity(identity);
+  let secret = store.getIdentity();
+  if (!secret) {
+    secret = generateIdentityKey();
+    store.setIdentity(secret);
   }
-  return { store, identity, identityPub: toHex(identityPublicKey(identity)) };
+  const identity = softwareIdentity(secret);
+  wipe(secret);
+  return { store, identity, identityPub: identity.publicKeyHex };
 }
 
 export async function startSigner(
   cfg: SignerConfig,
   env: Readonly<Record<string, string | undefined>> = process.env,
-  opts: { scryptN?: number; logger?: unknown; rng?: Rng } = {},
+  opts: StartSignerOptions = {},
 ): Promise<RunningSigner> {
   const { store, identity, identityPub } = await openSignerStore(cfg, env, opts);
   const metrics = new SignerMetrics();
@@ -58,18 +73,16 @@ export async function startSigner(
     policy: allowAll,
     maxLiveAttempts: cfg.max_live_attempts,
     attemptTtlMs: cfg.attempt_ttl_s * 1000,
-    faults: Object.fromEntries(
-      (cfg.faults ?? []).map((f) => [FAULT_NAMES[f as keyof typeof FAULT_NAMES], true]),
-    ),
     ...(opts.rng ? { rng: opts.rng } : {}),
   });
-  const ceremonies = new CeremonyParticipant({ store, clock: systemClock, identity, identityPub });
+  const ceremonies = new CeremonyParticipant({ store, clock: systemClock, identity });
+  const handlers = signerHandlers({ engine, ceremonies, store, identity });
   const app = await buildSignerServer({
+    handlers: opts.wrapHandlers ? opts.wrapHandlers(handlers) : handlers,
     engine,
     ceremonies,
     store,
     identity,
-    identityPub,
     allowlist: new Set(cfg.coordinators),
     clock: systemClock,
     metrics,
@@ -78,6 +91,12 @@ export async function startSigner(
   });
   const { host, port } = splitListen(cfg.listen);
   await app.listen({ host, port });
+  const crypto = backendInfo();
+  // Anything but the native backend is worth a warning: it is slower (DESIGN §10).
+  app.log[crypto.name === 'native' ? 'info' : 'warn'](
+    { crypto_backend: crypto.name, detail: crypto.description },
+    `crypto backend ${crypto.name}: ${crypto.reason}`,
+  );
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const url = `${cfg.tls ? 'https' : 'http'}://${host}:${actualPort}`;
@@ -89,6 +108,7 @@ export async function startSigner(
     async close() {
       await app.close();
       store.close();
+      identity.dispose();
     },
   };
 }

@@ -2,13 +2,16 @@
  * Policy gates a signer applies before it commits and again before it releases a share
  * (DESIGN §4 rule 3: re-checked at round 2, not only at open).
  */
+import type { IntentView } from '../domain/intent.js';
 import { FloeError } from '../protocol/errors.js';
 
 export interface SigningContext {
   keyId: string;
   sessionId: string;
-  /** hex of the 32-byte digest */
-  message: string;
+  /** hex of the 32-byte digest, as this signer resolved it from the intent */
+  digest: string;
+  /** The decoded intent (event kind, content and tags; later PSBT outputs). */
+  intent: IntentView;
   phase: 'open' | 'round2';
 }
 

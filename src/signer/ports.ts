@@ -3,15 +3,15 @@
  * storage, time and randomness are injected so every rule can be tested on its own.
  */
 import type { KeyPackage } from '../crypto/types.js';
+import type { ShareOrigin, ShareStatus } from '../domain/vocabulary.js';
 
-export type KeyStatus = 'pending' | 'active';
-export type KeyOrigin = 'dkg' | 'dealer';
+export type { ShareOrigin, ShareStatus };
 
 export interface StoredKey {
   keyId: string;
   identifier: number;
-  status: KeyStatus;
-  origin: KeyOrigin;
+  status: ShareStatus;
+  origin: ShareOrigin;
   /** Decrypted key package (secret share + public package). Never logged. */
   keyPackage: KeyPackage;
   /** DKG: the transcript hash this node certified. */
@@ -45,7 +45,7 @@ export interface SignerStore {
   /** Insert a key; throws FloeError('key_exists') if the key id is taken. Shares are encrypted at rest. */
   putKey(key: StoredKey): void;
   getKey(keyId: string): StoredKey | undefined;
-  setKeyStatus(keyId: string, status: KeyStatus): void;
+  setKeyStatus(keyId: string, status: ShareStatus): void;
   deleteKey(keyId: string): void;
   countKeys(): number;
   hasMarker(keyId: string, sessionId: string, attemptId: string): boolean;

@@ -5,8 +5,8 @@
  * `GET /healthz` (no auth, no secrets) and `GET /metrics` (Prometheus) are unsigned.
  */
 
-import type { Static } from '@sinclair/typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { NodeIdentity } from '../crypto/identity.js';
 import {
   ENVELOPE_HEADER,
   type EnvelopeHeader,
@@ -16,7 +16,13 @@ import {
 } from '../protocol/envelope.js';
 import { FloeError, PROBLEM_CONTENT_TYPE, problemOf, toProblem } from '../protocol/errors.js';
 import { sealResponse } from '../protocol/exchange.js';
-import { type MessageSpec, SIGNER_MESSAGES, type SignerMessageName } from '../protocol/messages/index.js';
+import {
+  type MessageSpec,
+  type RequestOf,
+  type ResponseOf,
+  SIGNER_MESSAGES,
+  type SignerMessageName,
+} from '../protocol/messages/index.js';
 import { ReplayGuard } from '../protocol/replay.js';
 import { parseWith } from '../protocol/schema.js';
 import type { CeremonyParticipant } from './ceremony.js';
@@ -28,11 +34,12 @@ export const SIGNER_VERSION = '0.1.0';
 export const BODY_LIMIT = 512 * 1024;
 
 export interface SignerServerOptions {
+  /** What each message does (see {@link signerHandlers}). */
+  handlers: SignerHandlers;
   engine: SigningEngine;
   ceremonies: CeremonyParticipant;
   store: SignerStore;
-  identity: Uint8Array;
-  identityPub: string;
+  identity: NodeIdentity;
   /** Coordinator identity keys (x-only hex) allowed to send requests. */
   allowlist: ReadonlySet<string>;
   clock: Clock;
@@ -44,25 +51,21 @@ export interface SignerServerOptions {
   sweepMs?: number;
 }
 
-type Handlers = {
-  [K in SignerMessageName]: (body: Static<(typeof SIGNER_MESSAGES)[K]['request']>) => unknown;
+/** One function per signer message: the table the HTTP adapter dispatches to. */
+export type SignerHandlers = {
+  [K in SignerMessageName]: (body: RequestOf<K>) => ResponseOf<K>;
 };
 
-export async function buildSignerServer(o: SignerServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({
-    bodyLimit: BODY_LIMIT,
-    logger: o.logger ?? false,
-    disableRequestLogging: false,
-    ...(o.https ? { https: o.https } : {}),
-  } as FastifyServerOptions);
-  const replay = new ReplayGuard((o.windowMs ?? 60_000) * 2);
-
-  // Keep the exact body bytes: the envelope signs their hash.
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-
-  const handlers: Handlers = {
+/** The production handler table: the engine (DESIGN §4) and the ceremonies (DESIGN §8). */
+export function signerHandlers(o: {
+  engine: SigningEngine;
+  ceremonies: CeremonyParticipant;
+  store: SignerStore;
+  identity: NodeIdentity;
+}): SignerHandlers {
+  return {
     nodeInfo: () => ({
-      identity: o.identityPub,
+      identity: o.identity.publicKeyHex,
       version: SIGNER_VERSION,
       keys: o.store.countKeys(),
       live_attempts: o.engine.liveAttempts,
@@ -77,6 +80,22 @@ export async function buildSignerServer(o: SignerServerOptions): Promise<Fastify
     signRound2: (b) => o.engine.round2(b),
     signAbort: (b) => o.engine.abort(b),
   };
+}
+
+export async function buildSignerServer(o: SignerServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT,
+    logger: o.logger ?? false,
+    disableRequestLogging: false,
+    ...(o.https ? { https: o.https } : {}),
+  } as FastifyServerOptions);
+  const replay = new ReplayGuard((o.windowMs ?? 60_000) * 2);
+
+  // Keep the exact body bytes: the envelope signs their hash.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  const handlers = o.handlers;
+  const self = o.identity.publicKeyHex;
 
   const updateGauges = () => {
     o.metrics.liveAttempts.set(o.engine.liveAttempts);
@@ -96,7 +115,7 @@ export async function buildSignerServer(o: SignerServerOptions): Promise<Fastify
         }
         header = openEnvelope(req.headers[ENVELOPE_HEADER], {
           body: raw,
-          self: o.identityPub,
+          self,
           isAllowedSender: (from) => o.allowlist.has(from),
           type: spec.type,
           now: o.clock.now(),
@@ -137,7 +156,6 @@ export async function buildSignerServer(o: SignerServerOptions): Promise<Fastify
       if (header) {
         const env = sealResponse(spec.type, text, {
           identity: o.identity,
-          from: o.identityPub,
           to: header.from,
           re: header.nonce,
           now: o.clock.now(),
@@ -151,7 +169,7 @@ export async function buildSignerServer(o: SignerServerOptions): Promise<Fastify
   app.get('/healthz', async () => ({
     status: 'ok',
     role: 'signer',
-    identity: o.identityPub,
+    identity: self,
     version: SIGNER_VERSION,
   }));
   app.get('/metrics', async (_req, reply) => {

@@ -7,7 +7,6 @@
  * The database file is created with mode 0600 (SQLite gives its -wal/-shm files the same
  * mode); a newly created parent directory gets 0700.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -15,17 +14,17 @@ import { decodeKeyPackage, encodeKeyPackage } from '../crypto/encoding.js';
 import { parseScalar } from '../crypto/group.js';
 import { wipe } from '../crypto/hex.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
-import {
-  identityAad,
-  type KeySource,
-  RecordCipher,
-  SALT_BYTES,
-  sealCheck,
-  shareAad,
-  verifyCheck,
-} from './keystore.js';
+import type { KeySource } from './keys/key-source.js';
+import { identityAad, RecordCipher, sealCheck, shareAad, verifyCheck } from './keystore.js';
 import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from './migrations.js';
-import type { AuditEntry, ConsumptionMarker, KeyOrigin, KeyStatus, SignerStore, StoredKey } from './ports.js';
+import type {
+  AuditEntry,
+  ConsumptionMarker,
+  ShareOrigin,
+  ShareStatus,
+  SignerStore,
+  StoredKey,
+} from './ports.js';
 
 // ---------- the slice of better-sqlite3 used here (the package ships no type declarations) ----------
 
@@ -61,8 +60,8 @@ const Database = createRequire(import.meta.url)('better-sqlite3') as DatabaseCon
 interface KeyRow {
   key_id: string;
   identifier: number;
-  status: KeyStatus;
-  origin: KeyOrigin;
+  status: ShareStatus;
+  origin: ShareOrigin;
   sealed: Buffer;
   transcript_hash: Buffer | null;
   created_at: number;
@@ -87,7 +86,8 @@ interface AuditRow {
   detail: string | null;
 }
 
-const META_SALT = 'kdf_salt';
+/** The key source's stored parameters (named for the passphrase source's salt, which came first). */
+const META_PARAMS = 'kdf_salt';
 const META_CHECK = 'passphrase_check';
 const META_KEY_SOURCE = 'key_source';
 
@@ -253,9 +253,9 @@ export class SqliteSignerStore implements SignerStore {
       restrictMode(path);
 
       const getMeta = db.prepare('SELECT v FROM meta WHERE k = ?');
-      const salt = getMeta.get(META_SALT) as { v: Buffer } | undefined;
+      const params = getMeta.get(META_PARAMS) as { v: Buffer } | undefined;
       let cipher: RecordCipher;
-      if (salt === undefined) {
+      if (params === undefined) {
         if (!create) {
           throw new FloeError('invalid_request', `signer database at ${path} is not initialised`);
         }
@@ -263,7 +263,7 @@ export class SqliteSignerStore implements SignerStore {
       } else {
         const kind = getMeta.get(META_KEY_SOURCE) as { v: string } | undefined;
         const check = getMeta.get(META_CHECK) as { v: Buffer } | undefined;
-        if (kind === undefined || check === undefined || !Buffer.isBuffer(salt.v)) {
+        if (kind === undefined || check === undefined || !Buffer.isBuffer(params.v)) {
           throw new FloeError('internal', `signer database at ${path} has incomplete key metadata`);
         }
         if (kind.v !== keySource.kind) {
@@ -272,7 +272,7 @@ export class SqliteSignerStore implements SignerStore {
             `signer database was sealed with key source ${kind.v}; this process uses ${keySource.kind}`,
           );
         }
-        const dataKey = await keySource.dataKey(toBytes(salt.v));
+        const dataKey = await keySource.unwrap(toBytes(params.v));
         try {
           cipher = new RecordCipher(dataKey);
         } finally {
@@ -288,8 +288,7 @@ export class SqliteSignerStore implements SignerStore {
   }
 
   static async #initialise(db: Database, keySource: KeySource): Promise<RecordCipher> {
-    const salt = new Uint8Array(randomBytes(SALT_BYTES));
-    const dataKey = await keySource.dataKey(salt);
+    const { params, dataKey } = await keySource.init();
     let cipher: RecordCipher;
     try {
       cipher = new RecordCipher(dataKey);
@@ -298,9 +297,9 @@ export class SqliteSignerStore implements SignerStore {
     }
     const check = sealCheck(cipher);
     const put = db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
-    // Plain INSERTs: a concurrent initialiser makes this fail instead of replacing the salt.
+    // Plain INSERTs: a concurrent initialiser makes this fail instead of replacing the parameters.
     inTransaction(db, () => {
-      put.run(META_SALT, salt);
+      put.run(META_PARAMS, params);
       put.run(META_CHECK, check);
       put.run(META_KEY_SOURCE, keySource.kind);
     });
@@ -373,7 +372,7 @@ export class SqliteSignerStore implements SignerStore {
     return out;
   }
 
-  setKeyStatus(keyId: string, status: KeyStatus): void {
+  setKeyStatus(keyId: string, status: ShareStatus): void {
     const r = this.#s.setStatus.run(status, keyId);
     if (r.changes === 0) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
   }

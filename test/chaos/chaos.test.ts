@@ -14,7 +14,7 @@ import { describe, it } from 'node:test';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { type ChaosReport, databaseChoice, runChaos } from '../../bench/chaos.js';
 import { type CheckInput, checkInvariants } from '../../bench/chaos-checks.js';
-import { attemptIdHex } from '../../src/signer/engine.js';
+import { openRequest } from '../helpers/sign-requests.js';
 
 const database = databaseChoice(process.env.FLOE_TEST_DATABASE_URL ? 'postgres' : 'pglite');
 const seed = randomBytes(4).readUInt32BE(0);
@@ -129,7 +129,7 @@ describe('chaos invariant checks catch planted violations', () => {
           store: id,
           key_id: 'key_1',
           session_id: sid,
-          attempt_id: attemptIdHex(sid, msg, 1, [1, 2]),
+          attempt_id: openRequest({ sessionId: sid, attempt: 1, included: [1, 2], intent: msg }).attempt_id,
           identifier: id,
           message_digest: hex(msg),
         });
@@ -140,6 +140,7 @@ describe('chaos invariant checks catch planted violations', () => {
         session_id: sid,
         key_id: 'key_1',
         message_hash: hex(msg),
+        intent_hash: openRequest({ sessionId: sid, attempt: 1, included: [1, 2], intent: msg }).intent_hash,
         status: 'completed',
         attempt: 1,
         nonce_commitments: { 1: commitments },
@@ -192,7 +193,10 @@ describe('chaos invariant checks catch planted violations', () => {
     const x = clean();
     const sid = x.sessions[0]!.session_id;
     // member 1 also signed "attempt 1" with another included set: found by search, a conflict
-    x.markers.push({ ...x.markers[0]!, attempt_id: attemptIdHex(sid, msg, 1, [1, 3]) });
+    x.markers.push({
+      ...x.markers[0]!,
+      attempt_id: openRequest({ sessionId: sid, attempt: 1, included: [1, 3], intent: msg }).attempt_id,
+    });
     const r = checkInvariants(x);
     assert.equal(r.detail.markers_mapped_by_search, 1);
     assert.equal(r.detail.attempt_number_conflicts, 1);

@@ -16,10 +16,11 @@ import {
   groupPublicKey,
   type PublicKeyPackage,
   sealBox,
+  softwareIdentity,
   toHex,
 } from '../../src/crypto/index.js';
 import { IMPORT_BOX_INFO, importBoxAad } from '../../src/protocol/transcript.js';
-import { attemptIdHex } from '../../src/signer/engine.js';
+import { openRequest } from './sign-requests.js';
 
 export async function dkgOver(clients: SignerClient[], t: number, keyId: string, ceremonyId = `c-${keyId}`) {
   const participants = clients.map((c, i) => ({ identifier: i + 1, identity: c.signerIdentity }));
@@ -74,7 +75,7 @@ export async function importOver(
         identifier: i + 1,
         public_key_package: encodePublicKeyPackage(pub),
         sealed_share: sealBox(
-          generateIdentityKey(),
+          softwareIdentity(generateIdentityKey()),
           fromHex(c.signerIdentity, 'id', 32),
           shares[i]!.signingShare,
           importBoxAad(keyId, i + 1, gk),
@@ -96,14 +97,7 @@ export async function signOver(
   attempt = 1,
 ) {
   const ids = signers.map((s) => s.id).sort((a, b) => a - b);
-  const open = {
-    key_id: keyId,
-    session_id: sessionId,
-    attempt,
-    included: ids,
-    message: toHex(message),
-    attempt_id: attemptIdHex(sessionId, message, attempt, ids),
-  };
+  const open = openRequest({ keyId, sessionId, attempt, included: ids, intent: message });
   const opens = await Promise.all(signers.map((s) => s.client.call('signOpen', open)));
   const signing_package = {
     v: 1 as const,

@@ -6,7 +6,7 @@ import { FloeError } from '../../src/protocol/errors.js';
 import type {
   AuditEntry,
   ConsumptionMarker,
-  KeyStatus,
+  ShareStatus,
   SignerStore,
   StoredKey,
 } from '../../src/signer/ports.js';
@@ -26,7 +26,7 @@ export class MemoryStore implements SignerStore {
     const k = this.keys.get(keyId);
     return k && structuredClone(k);
   }
-  setKeyStatus(keyId: string, status: KeyStatus): void {
+  setKeyStatus(keyId: string, status: ShareStatus): void {
     const k = this.keys.get(keyId);
     if (k) k.status = status;
   }

@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FAULTS_ENV } from './byzantine-signer.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -17,8 +18,16 @@ export interface Spawned {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The byzantine signer entry (test only): `floe signer` with faults (./byzantine-signer.ts). */
+export const BYZANTINE_SIGNER = join(ROOT, 'test', 'helpers', 'byzantine-signer-main.ts');
+
 export function spawnFloe(args: string[], env: Record<string, string>): Spawned {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  return spawnScript(CLI, args, env);
+}
+
+/** A TypeScript entry point of this repository as a child process (tsx). */
+export function spawnScript(script: string, args: string[], env: Record<string, string>): Spawned {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,14 +100,16 @@ export async function startSignerProcess(o: {
   listen?: string;
   faults?: string;
 }): Promise<SignerProcess> {
-  const s = spawnFloe(['signer'], {
+  const env = {
     FLOE_SIGNER_DATA_DIR: o.dataDir,
     FLOE_SIGNER_LISTEN: o.listen ?? '127.0.0.1:0',
     FLOE_SIGNER_COORDINATORS: o.coordinators.join(','),
     FLOE_SIGNER_PASSPHRASE: o.passphrase,
     FLOE_LOG_LEVEL: 'warn',
-    ...(o.faults ? { FLOE_SIGNER_FAULTS: o.faults } : {}),
-  });
+  };
+  const s = o.faults
+    ? spawnScript(BYZANTINE_SIGNER, [], { ...env, [FAULTS_ENV]: o.faults })
+    : spawnFloe(['signer'], env);
   const started = await s.waitFor('signer_started');
   return Object.assign(s, { url: String(started.url), identity: String(started.identity) });
 }

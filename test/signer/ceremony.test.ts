@@ -10,8 +10,8 @@ import {
   encodePublicKeyPackage,
   generateIdentityKey,
   groupPublicKey,
-  identityPublicKey,
   sealBox,
+  softwareIdentity,
   toHex,
   xOnlyGroupKey,
 } from '../../src/crypto/index.js';
@@ -19,9 +19,10 @@ import { FloeError } from '../../src/protocol/errors.js';
 import type { DkgRound3Response } from '../../src/protocol/messages/dkg.js';
 import { DKG_BOX_INFO, dkgBoxAad, IMPORT_BOX_INFO, importBoxAad } from '../../src/protocol/transcript.js';
 import { CeremonyParticipant } from '../../src/signer/ceremony.js';
-import { attemptIdHex, SigningEngine } from '../../src/signer/engine.js';
+import { SigningEngine } from '../../src/signer/engine.js';
 import { libsecpVerify } from '../helpers/independent.js';
 import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
+import { openRequest } from '../helpers/sign-requests.js';
 
 function refuses(fn: () => unknown, code: string, culprits?: number[]) {
   assert.throws(
@@ -36,8 +37,8 @@ function refuses(fn: () => unknown, code: string, culprits?: number[]) {
 
 function nodes(n: number, clock = new FakeClock()) {
   return Array.from({ length: n }, (_, i) => {
-    const identity = generateIdentityKey();
-    const identityPub = toHex(identityPublicKey(identity));
+    const identity = softwareIdentity(generateIdentityKey());
+    const identityPub = identity.publicKeyHex;
     const store = new MemoryStore();
     return {
       identifier: i + 1,
@@ -45,7 +46,7 @@ function nodes(n: number, clock = new FakeClock()) {
       identityPub,
       store,
       clock,
-      participant: new CeremonyParticipant({ store, clock, identity, identityPub }),
+      participant: new CeremonyParticipant({ store, clock, identity }),
       engine: new SigningEngine({ store, clock }),
     };
   });
@@ -93,14 +94,7 @@ function certificates(r3: DkgRound3Response[]) {
 function signWith(ns: Node[], keyId: string) {
   const msg = new Uint8Array(randomBytes(32));
   const ids = ns.map((x) => x.identifier);
-  const open = {
-    key_id: keyId,
-    session_id: 's',
-    attempt: 1,
-    included: ids,
-    message: toHex(msg),
-    attempt_id: attemptIdHex('s', msg, 1, ids),
-  };
+  const open = openRequest({ keyId, sessionId: 's', attempt: 1, included: ids, intent: msg });
   const opens = ns.map((x) => x.engine.open(open));
   const pkg = {
     v: 1 as const,
@@ -129,15 +123,7 @@ describe('signer DKG participation', () => {
     // Pending keys do not sign.
     const msg = new Uint8Array(32);
     refuses(
-      () =>
-        ns[0]!.engine.open({
-          key_id: 'k1',
-          session_id: 's',
-          attempt: 1,
-          included: [1, 2],
-          message: toHex(msg),
-          attempt_id: attemptIdHex('s', msg, 1, [1, 2]),
-        }),
+      () => ns[0]!.engine.open(openRequest({ sessionId: 's', attempt: 1, included: [1, 2], intent: msg })),
       'key_not_active',
     );
     const certs = certificates(r3);
@@ -217,7 +203,7 @@ describe('signer DKG participation', () => {
     // Member 3 seals a random scalar instead of its real share (a validly sealed lie).
     const lie = sealBox(
       ns[2]!.identity,
-      identityPublicKey(ns[0]!.identity),
+      ns[0]!.identity.publicKey,
       new Uint8Array(32).fill(1),
       dkgBoxAad('c1', 'k1', 3, 1),
       DKG_BOX_INFO,
@@ -254,7 +240,6 @@ describe('signer DKG participation', () => {
       store: ns[0]!.store,
       clock: ns[0]!.clock,
       identity: ns[0]!.identity,
-      identityPub: ns[0]!.identityPub,
     });
     refuses(() => restarted.dkgRound2({ ceremony_id: 'c1', round1: all }), 'ceremony_unknown');
   });
@@ -273,10 +258,10 @@ describe('dealer share import', () => {
     const { shares, public: pub } = dealerSplit(secret, t, ns.length);
     const gk = groupPublicKey(pub);
     return shares.map((s, i) => {
-      const eph = generateIdentityKey();
+      const eph = softwareIdentity(generateIdentityKey());
       const sealed = sealBox(
         eph,
-        identityPublicKey(ns[i]!.identity),
+        ns[i]!.identity.publicKey,
         s.signingShare,
         importBoxAad('imp', s.identifier, gk),
         IMPORT_BOX_INFO,
@@ -305,10 +290,10 @@ describe('dealer share import', () => {
     const ns = nodes(3);
     const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 3);
     const gk = groupPublicKey(pub);
-    const eph = generateIdentityKey();
+    const eph = softwareIdentity(generateIdentityKey());
     const toOther = sealBox(
       eph,
-      identityPublicKey(ns[1]!.identity),
+      ns[1]!.identity.publicKey,
       shares[0]!.signingShare,
       importBoxAad('x', 1, gk),
       IMPORT_BOX_INFO,
@@ -326,7 +311,7 @@ describe('dealer share import', () => {
     // Share 2 presented as identifier 1: opens (sealed correctly) but fails the VSS check.
     const wrong = sealBox(
       eph,
-      identityPublicKey(ns[0]!.identity),
+      ns[0]!.identity.publicKey,
       shares[1]!.signingShare,
       importBoxAad('x', 1, gk),
       IMPORT_BOX_INFO,

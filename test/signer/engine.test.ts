@@ -7,16 +7,19 @@ import {
   dealerSplit,
   decodeCommitments,
   decodeSignatureShare,
+  fromHex,
   type KeyPackage,
+  sha256,
   toHex,
   xOnlyGroupKey,
 } from '../../src/crypto/index.js';
 import { FloeError } from '../../src/protocol/errors.js';
 import type { SignOpenResponse } from '../../src/protocol/messages/sign.js';
-import { attemptIdHex, SigningEngine } from '../../src/signer/engine.js';
-import { FrozenKeysPolicy } from '../../src/signer/policy.js';
+import { SigningEngine } from '../../src/signer/engine.js';
+import { FrozenKeysPolicy, type SigningContext } from '../../src/signer/policy.js';
 import { libsecpVerify } from '../helpers/independent.js';
 import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
+import { openRequest } from '../helpers/sign-requests.js';
 
 function refuses(fn: () => unknown, code: string) {
   assert.throws(fn, (e: unknown) => e instanceof FloeError && e.code === code, `expected ${code}`);
@@ -55,14 +58,7 @@ function makeCluster(t: number, n: number, opts: { maxLive?: number; clock?: Fak
 }
 
 function openReq(session: string, msg: Uint8Array, attempt: number, included: number[], keyId = 'k1') {
-  return {
-    key_id: keyId,
-    session_id: session,
-    attempt,
-    included,
-    message: toHex(msg),
-    attempt_id: attemptIdHex(session, msg, attempt, included),
-  };
+  return openRequest({ keyId, sessionId: session, attempt, included, intent: msg });
 }
 
 function pkgOf(msg: Uint8Array, opens: SignOpenResponse[]): SigningPackageJson {
@@ -315,29 +311,143 @@ describe('signer engine: expiry, cap and abort (rules 5, 6)', () => {
   });
 });
 
-describe('signer engine: fault injection', () => {
-  it('corruptShares makes the aggregate fail naming this signer', () => {
+describe('signer engine: intents (DESIGN §12)', () => {
+  const event = { kind: 1, content: 'hello from floe', tags: [['t', 'floe']], created_at: 1_700_000_000 };
+
+  it('signs the id of a Nostr event it computes itself under its own key', () => {
     const { nodes, pub } = makeCluster(2, 3);
-    const n1 = nodes[0]!;
-    const bad = new SigningEngine({
-      store: n1.store,
-      clock: new FakeClock(),
-      faults: { corruptShares: true },
+    const [n1, n2] = nodes as [Node, Node];
+    const xOnlyKey = xOnlyGroupKey(pub);
+    const req = openRequest({
+      sessionId: 's',
+      attempt: 1,
+      included: [1, 2],
+      intent: { type: 'nostr_event', event },
+      xOnlyKey,
     });
-    const msg = new Uint8Array(32).fill(2);
-    const req = openReq('s', msg, 1, [1, 2]);
-    const pkg = pkgOf(msg, [bad.open(req), nodes[1]!.engine.open(req)]);
+    // The id is NIP-01's: sha256 of [0, pubkey, created_at, kind, tags, content].
+    const id = sha256(
+      new TextEncoder().encode(
+        JSON.stringify([0, toHex(xOnlyKey), event.created_at, event.kind, event.tags, event.content]),
+      ),
+    );
+    assert.equal(req.message, toHex(id));
+    const pkg = pkgOf(id, [n1.engine.open(req), n2.engine.open(req)]);
     const body = { key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package: pkg };
-    const shares = [
-      decodeSignatureShare(bad.round2(body).share),
-      decodeSignatureShare(nodes[1]!.engine.round2(body).share),
-    ];
-    assert.throws(
-      () => aggregate(pub, { message: msg, commitments: pkg.commitments.map(decodeCommitments) }, shares),
-      {
-        code: 'aggregate_failed',
-        culprits: [1],
+    const shares = [n1, n2].map((n) => decodeSignatureShare(n.engine.round2(body).share));
+    const sig = aggregate(pub, { message: id, commitments: pkg.commitments.map(decodeCommitments) }, shares);
+    assert.ok(libsecpVerify(sig, id, xOnlyKey));
+  });
+
+  it('refuses a coordinator whose digest or intent hash is not what the intent resolves to', () => {
+    const { nodes, pub } = makeCluster(2, 3);
+    const e = nodes[0]!.engine;
+    const xOnlyKey = xOnlyGroupKey(pub);
+    const req = openRequest({
+      sessionId: 's',
+      attempt: 1,
+      included: [1, 2],
+      intent: { type: 'nostr_event', event },
+      xOnlyKey,
+    });
+    const other = toHex(new Uint8Array(32).fill(9));
+    refuses(() => e.open({ ...req, message: other }), 'intent_mismatch');
+    refuses(() => e.open({ ...req, intent_hash: other }), 'intent_mismatch');
+    // An event resolved under another pubkey (a coordinator lying about the key) is refused too.
+    const wrongKey = openRequest({
+      sessionId: 's',
+      attempt: 1,
+      included: [1, 2],
+      intent: { type: 'nostr_event', event },
+      xOnlyKey: new Uint8Array(32).fill(3),
+    });
+    refuses(() => e.open(wrongKey), 'intent_mismatch');
+    // The same digest as a message intent has another intent hash, hence another attempt id.
+    const asMessage = openRequest({
+      sessionId: 's',
+      attempt: 1,
+      included: [1, 2],
+      intent: fromHex(req.message, 'm', 32),
+    });
+    refuses(() => e.open({ ...asMessage, attempt_id: req.attempt_id }), 'attempt_id_mismatch');
+    assert.equal(e.liveAttempts, 0, 'nothing was opened');
+  });
+
+  it('a PSBT intent is not supported yet', () => {
+    const { nodes } = makeCluster(2, 3);
+    const req = openRequest({ sessionId: 's', attempt: 1, included: [1, 2], intent: new Uint8Array(32) });
+    refuses(
+      () => nodes[0]!.engine.open({ ...req, intent: { type: 'bitcoin_psbt', psbt: 'cHNidP8=' } }),
+      'intent_not_supported',
+    );
+  });
+
+  it('the policy sees the decoded intent at open and again at round 2', () => {
+    const seen: SigningContext[] = [];
+    let refuseKind: number | null = null;
+    const policy = {
+      check(ctx: SigningContext) {
+        seen.push(ctx);
+        if (ctx.intent.type === 'nostr_event' && ctx.intent.kind === refuseKind)
+          throw new FloeError('policy_refused', `kind ${refuseKind} is not allowed`);
       },
+    };
+    const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 2);
+    const engines = shares.map((k) => {
+      const store = new MemoryStore();
+      store.putKey({
+        keyId: 'k1',
+        identifier: k.identifier,
+        status: 'active',
+        origin: 'dealer',
+        keyPackage: k,
+        createdAt: 0,
+      });
+      return new SigningEngine({ store, clock: new FakeClock(), policy });
+    });
+    const xOnlyKey = xOnlyGroupKey(pub);
+    const req = openRequest({
+      sessionId: 's',
+      attempt: 1,
+      included: [1, 2],
+      intent: { type: 'nostr_event', event },
+      xOnlyKey,
+    });
+    const opens = engines.map((e) => e.open(req));
+    const first = seen[0]!;
+    assert.equal(first.phase, 'open');
+    assert.equal(first.digest, req.message);
+    assert.deepEqual(first.intent, {
+      type: 'nostr_event',
+      id: req.message,
+      pubkey: toHex(xOnlyKey),
+      ...event,
+    });
+    // The operator tightens the policy between the rounds: round 2 checks again and refuses.
+    refuseKind = 1;
+    const body = {
+      key_id: 'k1',
+      session_id: 's',
+      attempt_id: req.attempt_id,
+      signing_package: pkgOf(fromHex(req.message, 'm', 32), opens),
+    };
+    refuses(() => engines[0]!.round2(body), 'policy_refused');
+    assert.equal(seen.at(-1)!.phase, 'round2');
+    assert.equal(engines[0]!.liveAttempts, 1, 'a refusal leaves the nonces live');
+    refuses(
+      () =>
+        engines[1]!.open({
+          ...req,
+          session_id: 's2',
+          attempt_id: openRequest({
+            sessionId: 's2',
+            attempt: 1,
+            included: [1, 2],
+            intent: req.intent,
+            xOnlyKey,
+          }).attempt_id,
+        }),
+      'policy_refused',
     );
   });
 });

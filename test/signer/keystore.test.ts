@@ -5,13 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FloeError } from '../../src/protocol/errors.js';
+import { PassphraseKeySource, readPassphrase, SCRYPT_DEFAULT_N } from '../../src/signer/keys/passphrase.js';
 import {
   checkAad,
   identityAad,
-  PassphraseKeySource,
   RecordCipher,
-  readPassphrase,
-  SCRYPT_DEFAULT_N,
   sealCheck,
   shareAad,
   verifyCheck,
@@ -119,16 +117,26 @@ describe('PassphraseKeySource', () => {
   const salt = new Uint8Array(16).fill(7);
 
   it('derives a deterministic 32-byte key from passphrase and salt', async () => {
-    const a = await new PassphraseKeySource('correct horse', { N }).dataKey(salt);
-    const b = await new PassphraseKeySource('correct horse', { N }).dataKey(salt);
+    const a = await new PassphraseKeySource('correct horse', { N }).unwrap(salt);
+    const b = await new PassphraseKeySource('correct horse', { N }).unwrap(salt);
     assert.equal(a.length, 32);
     assert.deepEqual(a, b);
-    const otherSalt = await new PassphraseKeySource('correct horse', { N }).dataKey(new Uint8Array(16));
-    const otherPass = await new PassphraseKeySource('correct horse!', { N }).dataKey(salt);
-    const otherN = await new PassphraseKeySource('correct horse', { N: N * 2 }).dataKey(salt);
+    const otherSalt = await new PassphraseKeySource('correct horse', { N }).unwrap(new Uint8Array(16));
+    const otherPass = await new PassphraseKeySource('correct horse!', { N }).unwrap(salt);
+    const otherN = await new PassphraseKeySource('correct horse', { N: N * 2 }).unwrap(salt);
     assert.notDeepEqual(a, otherSalt);
     assert.notDeepEqual(a, otherPass);
     assert.notDeepEqual(a, otherN);
+  });
+
+  it('init makes a fresh salt (its stored parameter) and the key unwrap gives for it', async () => {
+    const src = new PassphraseKeySource('correct horse', { N });
+    const a = await src.init();
+    const b = await src.init();
+    assert.equal(a.params.length, 16);
+    assert.notDeepEqual(a.params, b.params, 'a new salt per data directory');
+    assert.deepEqual(await src.unwrap(a.params), a.dataKey);
+    assert.notDeepEqual(a.dataKey, b.dataKey);
   });
 
   it('defaults to N = 2^15, r = 8, p = 1 and records them in its kind', () => {
@@ -138,8 +146,8 @@ describe('PassphraseKeySource', () => {
   });
 
   it('normalises the passphrase to NFC', async () => {
-    const composed = await new PassphraseKeySource('caf\u00e9', { N }).dataKey(salt);
-    const decomposed = await new PassphraseKeySource('cafe\u0301', { N }).dataKey(salt);
+    const composed = await new PassphraseKeySource('caf\u00e9', { N }).unwrap(salt);
+    const decomposed = await new PassphraseKeySource('cafe\u0301', { N }).unwrap(salt);
     assert.deepEqual(composed, decomposed);
   });
 
@@ -148,7 +156,7 @@ describe('PassphraseKeySource', () => {
     assert.throws(() => new PassphraseKeySource('x', { N: 5000 }), rejectsWith('invalid_request'));
     assert.throws(() => new PassphraseKeySource('x', { N: 1 << 8 }), rejectsWith('invalid_request'));
     await assert.rejects(
-      new PassphraseKeySource('x', { N }).dataKey(new Uint8Array(8)),
+      new PassphraseKeySource('x', { N }).unwrap(new Uint8Array(8)),
       rejectsWith('internal'),
     );
   });
@@ -156,7 +164,7 @@ describe('PassphraseKeySource', () => {
   it('after dispose the passphrase is gone', async () => {
     const src = new PassphraseKeySource('secret words', { N });
     src.dispose();
-    await assert.rejects(src.dataKey(salt), (e: unknown) => {
+    await assert.rejects(src.unwrap(salt), (e: unknown) => {
       assert.ok(e instanceof FloeError && e.code === 'internal');
       assert.ok(!e.message.includes('secret words'));
       return true;

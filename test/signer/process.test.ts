@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SignerClient } from '../../src/coordinator/signer-client.js';
-import { generateIdentityKey, identityPublicKey, toHex, xOnlyGroupKey } from '../../src/crypto/index.js';
+import { generateIdentityKey, softwareIdentity, xOnlyGroupKey } from '../../src/crypto/index.js';
 import { FloeError } from '../../src/protocol/errors.js';
-import { attemptIdHex } from '../../src/signer/engine.js';
 import { importOver, signOver } from '../helpers/drive.js';
 import { libsecpVerify } from '../helpers/independent.js';
 import { type SignerProcess, spawnFloe, startSignerProcess } from '../helpers/processes.js';
+import { openRequest } from '../helpers/sign-requests.js';
 
-const coordinator = generateIdentityKey();
-const coordinatorPub = toHex(identityPublicKey(coordinator));
+const coordinator = softwareIdentity(generateIdentityKey());
+const coordinatorPub = coordinator.publicKeyHex;
 const PASS = 'signer process passphrase';
 
 describe('signer processes', () => {
@@ -48,8 +48,12 @@ describe('signer processes', () => {
     assert.ok(libsecpVerify(signed.sig, signed.message, xOnlyGroupKey(pub)));
 
     // Open a second attempt on signer 1 (nonces live only in its memory), then kill -9.
-    const live = { ...signed.open, session_id: 'live-session', attempt_id: '' };
-    live.attempt_id = attemptIdHex('live-session', signed.message, 1, [1, 2]);
+    const live = openRequest({
+      sessionId: 'live-session',
+      attempt: 1,
+      included: [1, 2],
+      intent: signed.message,
+    });
     await clients[0]!.call('signOpen', live);
 
     await procs[0]!.kill('SIGKILL');

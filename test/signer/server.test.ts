@@ -7,15 +7,21 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { SignerClient } from '../../src/coordinator/signer-client.js';
-import { generateIdentityKey, identityPublicKey, toHex, xOnlyGroupKey } from '../../src/crypto/index.js';
+import {
+  generateIdentityKey,
+  type NodeIdentity,
+  softwareIdentity,
+  toHex,
+  xOnlyGroupKey,
+} from '../../src/crypto/index.js';
 import { ENVELOPE_HEADER, encodeEnvelope, sealEnvelope } from '../../src/protocol/envelope.js';
 import { FloeError } from '../../src/protocol/errors.js';
 import { type RunningSigner, startSigner } from '../../src/signer/node.js';
 import { dkgOver, importOver, signOver } from '../helpers/drive.js';
 import { libsecpVerify } from '../helpers/independent.js';
 
-const coordinator = generateIdentityKey();
-const coordinatorPub = toHex(identityPublicKey(coordinator));
+const coordinator = softwareIdentity(generateIdentityKey());
+const coordinatorPub = coordinator.publicKeyHex;
 const PASS = 'correct horse battery staple';
 
 describe('signer HTTP API with real SQLite stores', () => {
@@ -159,7 +165,7 @@ describe('signer HTTP API with real SQLite stores', () => {
   it('refuses forged, replayed, stale, future, mis-addressed, unknown-sender and body-swapped requests', async () => {
     const body = JSON.stringify({ session_id: 'x' });
     const seal = (
-      o: Partial<{ identity: Uint8Array; to: string; now: number; type: string; body: string }> = {},
+      o: Partial<{ identity: NodeIdentity; to: string; now: number; type: string; body: string }> = {},
     ) =>
       sealEnvelope({
         identity: o.identity ?? coordinator,
@@ -187,7 +193,7 @@ describe('signer HTTP API with real SQLite stores', () => {
       (await raw(encodeEnvelope(seal({ to: nodes[1]!.identityPub })), body)).body.code,
       'envelope_wrong_recipient',
     );
-    const stranger = generateIdentityKey();
+    const stranger = softwareIdentity(generateIdentityKey());
     assert.equal(
       (await raw(encodeEnvelope(seal({ identity: stranger })), body)).body.code,
       'envelope_unknown_sender',

@@ -13,7 +13,7 @@ import {
   toHex,
 } from '../../src/crypto/index.js';
 import { FloeError } from '../../src/protocol/errors.js';
-import { PassphraseKeySource } from '../../src/signer/keystore.js';
+import { PassphraseKeySource } from '../../src/signer/keys/passphrase.js';
 import { MIGRATIONS } from '../../src/signer/migrations.js';
 import type { ConsumptionMarker, StoredKey } from '../../src/signer/ports.js';
 import { SqliteSignerStore } from '../../src/signer/store.js';

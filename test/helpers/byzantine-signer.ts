@@ -1,0 +1,89 @@
+/**
+ * A byzantine signer for tests of the coordinator's blame (and the chaos bench): the real
+ * signer node with its handler table wrapped so that it lies to the coordinator. None of the
+ * lies makes the engine reuse a nonce — the engine underneath is the production one, rules
+ * and all; the wrapper only changes what leaves it. Test-only: the production signer has no
+ * such switch (DESIGN §3).
+ *
+ *   corrupt_shares       release share + 1 instead of the share
+ *   wrong_commitments    report a commitment to a random point instead of the real one
+ *   replay_commitments   report the commitments it sent for an earlier attempt
+ *   replay_shares        answer round 2 with the share it released for an earlier attempt
+ *
+ * A signer that reported other commitments still answers round 2, with a share over its real
+ * ones (all it can make), which fails verification under the package the coordinator built.
+ */
+import { encodeSignatureShare, type SigningCommitmentsJson } from '../../src/crypto/encoding.js';
+import { CURVE_ORDER, parseScalar, scalarToBytes } from '../../src/crypto/group.js';
+import { fromHex, toHex } from '../../src/crypto/hex.js';
+import { generateIdentityKey, identityPublicKey } from '../../src/crypto/identity.js';
+import type { SignerHandlers } from '../../src/signer/server.js';
+
+export const FAULTS = ['corrupt_shares', 'wrong_commitments', 'replay_commitments', 'replay_shares'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+/** The environment variable the byzantine entry point reads (never read by production code). */
+export const FAULTS_ENV = 'FLOE_TEST_SIGNER_FAULTS';
+
+export function parseFaults(list: string | undefined): Set<Fault> {
+  const out = new Set<Fault>();
+  for (const f of (list ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (!(FAULTS as readonly string[]).includes(f))
+      throw new Error(`unknown fault ${f}; one of ${FAULTS.join(', ')}`);
+    out.add(f as Fault);
+  }
+  return out;
+}
+
+/** A point nobody knows the discrete log of a nonce for: lift_x of a fresh identity key. */
+function randomPoint(): string {
+  return `02${toHex(identityPublicKey(generateIdentityKey()))}`;
+}
+
+export function byzantine(h: SignerHandlers, faults: ReadonlySet<Fault>): SignerHandlers {
+  let lastSent: SigningCommitmentsJson | undefined;
+  /** The real commitments of attempts it lied about, by attempt id. */
+  const real = new Map<string, SigningCommitmentsJson>();
+  let lastShare: string | undefined;
+  return {
+    ...h,
+    signOpen(b) {
+      const r = h.signOpen(b);
+      let sent = r.commitments;
+      if (faults.has('replay_commitments') && lastSent) sent = lastSent;
+      else if (faults.has('wrong_commitments')) sent = { ...r.commitments, binding: randomPoint() };
+      if (sent !== r.commitments) real.set(b.attempt_id, r.commitments);
+      lastSent = sent;
+      return { ...r, commitments: sent };
+    },
+    signRound2(b) {
+      const mine = real.get(b.attempt_id);
+      const pkg = mine
+        ? {
+            ...b.signing_package,
+            commitments: b.signing_package.commitments.map((c) =>
+              c.identifier === mine.identifier ? mine : c,
+            ),
+          }
+        : b.signing_package;
+      const r = h.signRound2({ ...b, signing_package: pkg });
+      let share = r.share.share;
+      if (faults.has('corrupt_shares')) {
+        const s = parseScalar(fromHex(share, 'share', 32), 'share', false);
+        share = toHex(scalarToBytes((s + 1n) % CURVE_ORDER));
+      }
+      if (faults.has('replay_shares')) {
+        const previous = lastShare;
+        lastShare = share;
+        if (previous) share = previous;
+      }
+      return {
+        ...r,
+        share: encodeSignatureShare({ identifier: r.share.identifier, share: fromHex(share, 'share', 32) }),
+      };
+    },
+  };
+}
