@@ -11,7 +11,8 @@
  * The bundled libsecp256k1 (2019) has no Schnorr module: BIP-340 is built from the point
  * operations (`backend-bip340.ts`). `a·G + b·P` uses one ECDSA public-key recovery (a single
  * Strauss multi-multiplication): recovering with r = x(P), s = b·r, m = −a·r gives
- * r⁻¹(s·P − m·G) = a·G + b·P.
+ * r⁻¹(s·P − m·G) = a·G + b·P. A secret scalar times a point ({@link CurveBackend.mulSecret}) is
+ * libsecp256k1's constant-time ECDH with a hash function that returns the point's x‖y.
  */
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -37,6 +38,7 @@ interface Addon {
     pubkey: Uint8Array,
     seckey: Uint8Array,
     data: undefined,
+    /** Called with the affine x and y of the product; returns the `out.length` output bytes. */
     hashfn: (x: Uint8Array, y: Uint8Array) => Uint8Array,
     xbuf: Uint8Array,
     ybuf: Uint8Array,
@@ -176,6 +178,29 @@ export function loadNative(): CurveBackend {
     throw invalidPoint(what);
   };
   const copyX = (x: Uint8Array) => x;
+  // libsecp256k1 hands its ECDH hash function the affine x and y of d·P: returning x‖y gives
+  // the whole point of a constant-time variable-base multiplication (secp256k1_ecmult_const).
+  const xy = (x: Uint8Array, y: Uint8Array) => {
+    const o = new Uint8Array(64);
+    o.set(x, 0);
+    o.set(y, 32);
+    return o;
+  };
+  const mulSecret = (p: BPoint, k: Uint8Array): P65 => {
+    assertScalarBytes(k, 'scalar');
+    const raw = new Uint8Array(64);
+    const xb = new Uint8Array(32);
+    const yb = new Uint8Array(32);
+    const rc = ctx.ecdh(raw, p as P65, k, undefined, xy, xb, yb);
+    wipe(xb, yb);
+    if (rc === 1) throw invalidPoint('point');
+    if (rc !== 0) throw new CryptoError('invalid_scalar', 'scalar out of range');
+    const out = out65();
+    out[0] = 4;
+    out.set(raw, 1);
+    wipe(raw);
+    return out;
+  };
   const ops: CurveBackend = {
     name: 'native',
     description: `libsecp256k1 (npm secp256k1 ${version}, N-API), context randomized`,
@@ -212,6 +237,7 @@ export function loadNative(): CurveBackend {
       if (rc !== 0) throw new CryptoError('invalid_scalar', 'secret key: scalar out of range');
       return out;
     },
+    mulSecret,
     schnorrSign: (msg, secret, aux) => bip340Sign(ops, msg, secret, aux),
     schnorrVerify: (sig, msg, pub) => bip340Verify(ops, sig, msg, pub),
   };

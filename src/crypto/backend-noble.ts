@@ -60,6 +60,7 @@ export function loadNoble(): CurveBackend {
     },
     mulBase: (k) => Point.BASE.multiply(scalar(k, true)) as BP,
     mulPublic: (p, k) => (p as BP).multiplyUnsafe(scalar(k, true)) as BP,
+    mulSecret: (p, k) => (p as BP).multiply(scalar(k, true)) as BP,
     mulBaseAddPublic(a, p, b) {
       const av = scalar(a, false);
       const bv = scalar(b, false);

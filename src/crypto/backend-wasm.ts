@@ -4,6 +4,19 @@
  * for 32-byte messages (the generic construction otherwise). tiny-secp256k1 has no ECDH and its
  * `pointMultiply` is variable time, so ECDH with a secret key goes to node:crypto (OpenSSL's
  * constant-time ladder) instead.
+ *
+ * A secret scalar times a point as a whole point ({@link CurveBackend.mulSecret}) has no
+ * constant-time primitive here either: node:crypto's ECDH gives x(k·P) only. The two candidates
+ * are ±C, C = lift_x(x(k·P)); the Y is told apart by a second constant-time ECDH with k+1:
+ * x((k+1)·P) = x(k·P + P) equals x(C + P) when k·P = C and x(−C + P) when k·P = −C (the two
+ * differ: C + P = ±(P − C) would need 2C or 2P to be the identity). Both candidate sums are
+ * always computed and compared, with the variable-time point addition, on points that are
+ * functions of the result only. Rejected alternative: splitting k = (k − r) + r over two
+ * variable-time multiplications with a fresh random r. Each half alone is uniform, but the
+ * same identity key is split afresh on every call, so whatever the wNAF timing leaks about the
+ * halves accumulates over many calls; OpenSSL's ladder is meant to leak nothing. The price is
+ * two node:crypto ECDH computations (each also computes k·G in setPrivateKey): about 3 ms, on
+ * the rare path of a complaint.
  */
 import { createECDH } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,7 +26,7 @@ import type { BPoint, CurveBackend } from './backend.js';
 import { bip340Sign, bip340Verify } from './backend-bip340.js';
 import { assertCompressed, assertScalarBytes, invalidPoint, selfTest } from './backend-util.js';
 import { CryptoError } from './errors.js';
-import { bytesEqual } from './hex.js';
+import { bytesEqual, wipe } from './hex.js';
 import * as S from './scalar.js';
 
 interface Tiny {
@@ -129,26 +142,57 @@ export function loadWasm(): CurveBackend {
     }
     return sum(terms);
   };
+  // −P has the same x and the other Y: decompress with the other parity.
+  const negate = (p: BPoint): P65 => {
+    const c = encode(p);
+    c[0]! ^= 1;
+    return decode(c, 'point');
+  };
+  /** x(k·P) by node:crypto (OpenSSL's constant-time ladder); null for the identity. */
+  const opensslX = (k: Uint8Array, p: P65): Uint8Array | null => {
+    const e = createECDH('secp256k1');
+    e.setPrivateKey(k);
+    try {
+      return new Uint8Array(e.computeSecret(p));
+    } catch {
+      return null;
+    }
+  };
+  const mulSecret = (p: BPoint, k: Uint8Array): P65 => {
+    assertScalarBytes(k, 'scalar');
+    const kv = S.parse(k, 'scalar', true);
+    const P = p as P65;
+    if (kv === S.N - 1n) return negate(P); // (k+1)·P would be the identity (probability 2^-256)
+    const k1 = S.toBytes(kv + 1n);
+    const x0 = opensslX(k, P);
+    const x1 = opensslX(k1, P);
+    wipe(k1);
+    if (!x0 || !x1) throw invalidPoint('point'); // unreachable: 0 < k, k+1 < n and P is a point
+    const C = liftX(x0, 'k·P');
+    const negC = negate(C);
+    const plus = add(C, P);
+    const minus = add(negC, P);
+    const isC = plus !== null && bytesEqual(plus.subarray(1, 33), x1);
+    const isNegC = minus !== null && bytesEqual(minus.subarray(1, 33), x1);
+    if (isC === isNegC) throw new CryptoError('invalid_point', 'k·P: inconsistent Y (node:crypto)');
+    return isC ? C : negC;
+  };
   const ops: CurveBackend = {
     name: 'wasm',
-    description: `libsecp256k1 (npm tiny-secp256k1 ${version}, WebAssembly), context randomized; ECDH: node:crypto`,
+    description: `libsecp256k1 (npm tiny-secp256k1 ${version}, WebAssembly), context randomized; ECDH and secret·point: node:crypto`,
     decode,
     liftX,
     encode,
     hasEvenY: (p) => ((p as P65)[64]! & 1) === 0,
     equals: (a, b) => bytesEqual(a as P65, b as P65),
-    // −P has the same x and the other Y: decompress with the other parity.
-    negate: (p) => {
-      const c = encode(p);
-      c[0]! ^= 1;
-      return decode(c, 'point');
-    },
+    negate,
     add,
     sum,
     mulBase,
     mulPublic,
     mulBaseAddPublic,
     msmPublic,
+    mulSecret,
     ecdh(secret, peerX) {
       assertScalarBytes(secret, 'secret key');
       S.parse(secret, 'secret key', true);

@@ -11,8 +11,8 @@
  * One is chosen when this module is first imported: native, else wasm (saying why), else noble;
  * `FLOE_CRYPTO_BACKEND=native|wasm|noble` forces one and refuses to start if it cannot load.
  *
- * Rules every backend keeps: secret scalars reach points only through {@link CurveBackend.mulBase}
- * (constant time) or {@link CurveBackend.ecdh} (constant time); the variable-time operations
+ * Rules every backend keeps: secret scalars reach points only through {@link CurveBackend.mulBase},
+ * {@link CurveBackend.ecdh} or {@link CurveBackend.mulSecret} (constant time); the variable-time operations
  * ({@link CurveBackend.mulPublic}, {@link CurveBackend.mulBaseAddPublic}) only ever see public
  * scalars (binding factors, challenges, Lagrange coefficients, identifiers, signature shares).
  */
@@ -70,6 +70,20 @@ export interface CurveBackend {
 
   /** x(d·lift_x(peerX)) in constant time (32 bytes); d secret, 0 < d < n. */
   ecdh(secret: Uint8Array, peerX: Uint8Array): Uint8Array;
+  /**
+   * k·P as a full point, with k SECRET (0 < k < n, else invalid_scalar): the multiplication
+   * runs in time independent of k. For proofs about a secret key (`dleq.ts`: the commitment k·P
+   * and the whole ECDH point d·P, whose Y {@link ecdh} does not give). Its result is meant to be
+   * published (in a proof, or revealed by a complaint): the wasm backend may take time that
+   * depends on the result point, never otherwise on k.
+   *
+   *   native  libsecp256k1's ECDH (secp256k1_ecmult_const) with a hash function returning x‖y
+   *   noble   Point.multiply (constant-time wNAF with fake additions)
+   *   wasm    tiny-secp256k1 has none: x(k·P) and x((k+1)·P) from node:crypto (OpenSSL's
+   *           constant-time ladder), the Y parity chosen as the one for which x(±S + P) is the
+   *           latter (see backend-wasm.ts)
+   */
+  mulSecret(p: BPoint, k: Uint8Array): BPoint;
   /** BIP-340 signature of `msg` (any length) with 32 bytes of auxiliary randomness. */
   schnorrSign(msg: Uint8Array, secret: Uint8Array, aux: Uint8Array): Uint8Array;
   /** BIP-340 verification; false (never a throw) on any malformed input. */

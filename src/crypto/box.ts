@@ -35,13 +35,36 @@ export function deriveBoxKey(
     throw new CryptoError('invalid_encoding', 'peer key: expected 32 bytes');
   }
   const own = self.publicKey;
-  const salt = role === 'seal' ? concatBytes(own, peer) : concatBytes(peer, own);
   const shared = self.ecdh(peer);
   try {
-    return new Uint8Array(hkdfSync('sha256', shared, salt, info, 32));
+    return role === 'seal'
+      ? boxKeyFromShared(shared, own, peer, info)
+      : boxKeyFromShared(shared, peer, own, info);
   } finally {
     wipe(shared);
   }
+}
+
+/**
+ * The box key from x(ECDH) itself (32 bytes), as {@link deriveBoxKey} derives it: for a third
+ * party given the shared x by a verified complaint (`complaint.ts`). Keys are x-only.
+ */
+export function boxKeyFromShared(
+  sharedX: Uint8Array,
+  senderPub: Uint8Array,
+  recipientPub: Uint8Array,
+  info: string,
+): Uint8Array {
+  for (const [k, what] of [
+    [sharedX, 'shared x'],
+    [senderPub, 'sender key'],
+    [recipientPub, 'recipient key'],
+  ] as const) {
+    if (!(k instanceof Uint8Array) || k.length !== 32) {
+      throw new CryptoError('invalid_encoding', `${what}: expected 32 bytes`);
+    }
+  }
+  return new Uint8Array(hkdfSync('sha256', sharedX, concatBytes(senderPub, recipientPub), info, 32));
 }
 
 export function sealBox(
@@ -75,10 +98,45 @@ export function openBox(
   if (expectedSender && toHex(expectedSender) !== box.sender) {
     throw new CryptoError('invalid_share', 'box is not from the expected sender');
   }
+  const { nonce, ct } = boxParts(box);
+  const key = deriveBoxKey(recipient, senderPub, 'open', info);
+  try {
+    return decrypt(key, nonce, ct, aad);
+  } finally {
+    wipe(key);
+  }
+}
+
+/**
+ * Opens a box with x(ECDH) of its sender and recipient given directly (a third party after a
+ * verified complaint revealed it, `complaint.ts`): the key is derived with salt
+ * box.sender || recipientPub, as the recipient would. Errors as {@link openBox}.
+ */
+export function openBoxWithShared(
+  sharedX: Uint8Array,
+  recipientPub: Uint8Array,
+  box: SealedBox,
+  aad: Uint8Array,
+  info: string,
+): Uint8Array {
+  const senderPub = fromHex(box.sender, 'box.sender', 32);
+  const { nonce, ct } = boxParts(box);
+  const key = boxKeyFromShared(sharedX, senderPub, recipientPub, info);
+  try {
+    return decrypt(key, nonce, ct, aad);
+  } finally {
+    wipe(key);
+  }
+}
+
+function boxParts(box: SealedBox): { nonce: Uint8Array; ct: Uint8Array } {
   const nonce = fromHex(box.nonce, 'box.nonce', 12);
   const ct = fromHex(box.ciphertext, 'box.ciphertext');
   if (ct.length < 16) throw new CryptoError('invalid_encoding', 'box.ciphertext: too short');
-  const key = deriveBoxKey(recipient, senderPub, 'open', info);
+  return { nonce, ct };
+}
+
+function decrypt(key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8Array): Uint8Array {
   try {
     const d = createDecipheriv('aes-256-gcm', key, nonce);
     d.setAAD(aad);
@@ -86,7 +144,5 @@ export function openBox(
     return new Uint8Array(Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]));
   } catch {
     throw new CryptoError('invalid_share', 'box does not open (wrong key, sender, context or tampered)');
-  } finally {
-    wipe(key);
   }
 }

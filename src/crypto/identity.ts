@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { cryptoBackend } from './backend.js';
+import { proveEcdh as dleqProveEcdh, type EcdhProof } from './dleq.js';
 import { CryptoError } from './errors.js';
 import { parseScalar } from './group.js';
 import { toHex, wipe } from './hex.js';
@@ -21,6 +22,13 @@ export interface NodeIdentity {
   sign(digest: Uint8Array): Uint8Array;
   /** x coordinate (32 bytes) of d·lift_x(peer): ECDH with a peer's x-only key (same x whatever the parity of d). */
   ecdh(peerXOnly: Uint8Array): Uint8Array;
+  /**
+   * The whole ECDH point S = d·lift_x(peer) (d the even-Y form of this key) with a
+   * Chaum–Pedersen proof bound to `context` that it is one (`dleq.ts`), for a complaint third
+   * parties can verify (`complaint.ts`). Optional: a key held where it can only sign and agree
+   * keys (an HSM) may not offer it; such a member can still complain, unverifiably.
+   */
+  proveEcdh?(peerXOnly: Uint8Array, context: Uint8Array): EcdhProof;
 }
 
 export function generateIdentityKey(): Uint8Array {
@@ -94,6 +102,12 @@ export function softwareIdentity(secret: Uint8Array): NodeIdentity & { dispose()
         throw new CryptoError('invalid_encoding', 'peer key: expected 32 bytes');
       }
       return cryptoBackend().ecdh(live(), peerXOnly);
+    },
+    proveEcdh(peerXOnly, context) {
+      if (!(peerXOnly instanceof Uint8Array) || peerXOnly.length !== 32) {
+        throw new CryptoError('invalid_encoding', 'peer key: expected 32 bytes');
+      }
+      return dleqProveEcdh(live(), peerXOnly, context);
     },
     dispose() {
       disposed = true;

@@ -13,8 +13,10 @@ export {
 } from './backend.js';
 export * from './bech32.js';
 export * from './box.js';
+export * from './complaint.js';
 export * from './dealer.js';
 export * from './dkg.js';
+export * from './dleq.js';
 export * from './encoding.js';
 export * from './errors.js';
 export { SUITE_NAME } from './frost.js';
