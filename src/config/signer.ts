@@ -4,11 +4,20 @@
  *   data_dir            FLOE_SIGNER_DATA_DIR       where signer.db lives
  *   listen              FLOE_SIGNER_LISTEN         host:port, default 127.0.0.1:7101
  *   coordinators        FLOE_SIGNER_COORDINATORS   allowlist of coordinator identity keys (x-only hex, comma separated)
+ *   peers               FLOE_SIGNER_PEERS          the roster (DESIGN §11): identity keys of the signers this node
+ *                                                  may share a key with (x-only hex, comma separated); DKG and
+ *                                                  import refuse any member outside it. Set by an operator on
+ *                                                  the signer (floe init / floe up write it), never through the
+ *                                                  coordinator.
  *   passphrase_file     FLOE_SIGNER_PASSPHRASE_FILE  (or the passphrase itself in FLOE_SIGNER_PASSPHRASE)
  *   tls.cert / tls.key  FLOE_SIGNER_TLS_CERT / _KEY  PEM files: serve HTTPS
  *   max_live_attempts   FLOE_SIGNER_MAX_LIVE_ATTEMPTS  default 1024
  *   attempt_ttl_s       FLOE_SIGNER_ATTEMPT_TTL_S      default 600
  *   log_level           FLOE_LOG_LEVEL                 default info
+ *   metrics_token_file  FLOE_SIGNER_METRICS_TOKEN_FILE  0600 file with a bearer token: /metrics needs it
+ *                                                  (from any address); without it, loopback peers only
+ *   metrics_listen      FLOE_SIGNER_METRICS_LISTEN     host:port: serve /metrics and /healthz there
+ *                                                  instead (plain HTTP, bind it to a private interface)
  *
  * The node's identity key is generated on first start and kept encrypted in the store.
  */
@@ -22,6 +31,7 @@ export const SignerConfigSchema = Type.Object(
     data_dir: Type.String({ minLength: 1 }),
     listen: Type.String({ pattern: '^[^:]+:[0-9]{1,5}$' }),
     coordinators: Type.Array(Hex(32), { minItems: 1, maxItems: 64 }),
+    peers: Type.Array(Hex(32), { maxItems: 255, uniqueItems: true }),
     passphrase_file: Type.Optional(Type.String({ minLength: 1 })),
     tls: Type.Optional(
       Type.Object({ cert: Type.String(), key: Type.String() }, { additionalProperties: false }),
@@ -31,6 +41,8 @@ export const SignerConfigSchema = Type.Object(
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     ),
+    metrics_token_file: Type.Optional(Type.String({ minLength: 1 })),
+    metrics_listen: Type.Optional(Type.String({ pattern: '^[^:]+:[0-9]{1,5}$' })),
   },
   { additionalProperties: false },
 );
@@ -41,6 +53,8 @@ export const SIGNER_DEFAULTS = {
   max_live_attempts: 1024,
   attempt_ttl_s: 600,
   log_level: 'info',
+  // No roster: this signer takes part in no DKG and accepts no import until an operator pins one.
+  peers: [] as string[],
 };
 
 export function loadSignerConfig(
@@ -51,10 +65,13 @@ export function loadSignerConfig(
   set('data_dir', env.FLOE_SIGNER_DATA_DIR);
   set('listen', env.FLOE_SIGNER_LISTEN);
   set('coordinators', envList(env.FLOE_SIGNER_COORDINATORS));
+  set('peers', envList(env.FLOE_SIGNER_PEERS));
   set('passphrase_file', env.FLOE_SIGNER_PASSPHRASE_FILE);
   set('max_live_attempts', env.FLOE_SIGNER_MAX_LIVE_ATTEMPTS && Number(env.FLOE_SIGNER_MAX_LIVE_ATTEMPTS));
   set('attempt_ttl_s', env.FLOE_SIGNER_ATTEMPT_TTL_S && Number(env.FLOE_SIGNER_ATTEMPT_TTL_S));
   set('log_level', env.FLOE_LOG_LEVEL);
+  set('metrics_token_file', env.FLOE_SIGNER_METRICS_TOKEN_FILE);
+  set('metrics_listen', env.FLOE_SIGNER_METRICS_LISTEN);
   if (env.FLOE_SIGNER_TLS_CERT || env.FLOE_SIGNER_TLS_KEY) {
     merged.tls = { cert: env.FLOE_SIGNER_TLS_CERT, key: env.FLOE_SIGNER_TLS_KEY };
   }
@@ -68,10 +85,14 @@ export function loadSignerConfig(
     );
   }
   const cfg = parseWith(SignerConfigSchema, merged, 'signer config');
+  if (cfg.metrics_listen !== undefined && cfg.metrics_listen === cfg.listen && !cfg.listen.endsWith(':0')) {
+    throw new FloeError('invalid_request', 'signer config: metrics_listen must differ from listen');
+  }
   return {
     ...cfg,
     data_dir: abs(cfg.data_dir),
     ...(cfg.passphrase_file ? { passphrase_file: abs(cfg.passphrase_file) } : {}),
+    ...(cfg.metrics_token_file ? { metrics_token_file: abs(cfg.metrics_token_file) } : {}),
     ...(cfg.tls ? { tls: { cert: abs(cfg.tls.cert), key: abs(cfg.tls.key) } } : {}),
   };
 }

@@ -146,13 +146,20 @@ export interface OpenOptions {
   windowMs?: number;
   /** Requests: replay guard. Responses are bound by `re` instead. */
   replay?: ReplayGuard;
+  /**
+   * Requests: refuse (`envelope_stale`) an envelope stamped before this time, in Unix ms. A
+   * signer passes the moment it started, because its replay guard lives in memory and knows
+   * nothing of what the process before it saw (see src/signer/server.ts).
+   */
+  notBefore?: number;
   /** Responses: the nonce of our request. */
   re?: string;
 }
 
 /**
  * Verify an envelope. Checks, each with its own code: shape, recipient, sender on the
- * allowlist, message type, signature, body hash, timestamp window, replay / request binding.
+ * allowlist, message type, signature, body hash, timestamp window (and `notBefore`), replay /
+ * request binding.
  */
 export function openEnvelope(raw: unknown, o: OpenOptions): EnvelopeHeader {
   const e = parseEnvelope(raw);
@@ -171,6 +178,9 @@ export function openEnvelope(raw: unknown, o: OpenOptions): EnvelopeHeader {
   const window = o.windowMs ?? DEFAULT_WINDOW_MS;
   if (e.ts < o.now - window) throw new FloeError('envelope_stale', 'envelope timestamp is too old');
   if (e.ts > o.now + window) throw new FloeError('envelope_future', 'envelope timestamp is in the future');
+  if (o.notBefore !== undefined && e.ts < o.notBefore) {
+    throw new FloeError('envelope_stale', 'envelope timestamp is earlier than this node started');
+  }
   if (o.re !== undefined && e.re !== o.re) {
     throw new FloeError('envelope_replay', 'response does not answer this request');
   }

@@ -34,6 +34,7 @@ import type {
   SignRound2Request,
   SignRound2Response,
 } from '../protocol/messages/sign.js';
+import { signingPackageHash } from '../protocol/transcript.js';
 import { allowAll, type SigningPolicy } from './policy.js';
 import type { Clock, Rng, SignerStore, StoredKey } from './ports.js';
 
@@ -68,6 +69,8 @@ interface LiveAttempt {
   included: number[];
   /** The digest signed, as this signer resolved it from the intent. */
   message: Uint8Array;
+  intentHash: Uint8Array;
+  tweak: Uint8Array | null;
   intent: IntentView;
   nonces: SigningNonces;
   commitments: SigningCommitments;
@@ -267,6 +270,8 @@ export class SigningEngine {
       fingerprint,
       included,
       message,
+      intentHash: resolved.intentHash,
+      tweak: resolved.tweak,
       intent: resolved.view,
       nonces,
       commitments,
@@ -387,6 +392,20 @@ export class SigningEngine {
       messageDigest: toHex(a.message),
     });
     this.onEvent({ kind: 'signed', sessionId: a.sessionId, attemptId: a.attemptId });
-    return { session_id: a.sessionId, attempt_id: a.attemptId, share: encodeSignatureShare(share) };
+    return {
+      session_id: a.sessionId,
+      attempt_id: a.attemptId,
+      share: encodeSignatureShare(share),
+      commitments: encodeCommitments(a.commitments),
+      package_hash: toHex(
+        signingPackageHash({
+          sessionId: a.sessionId,
+          attemptId: fromHex(a.attemptId, 'attempt id', 32),
+          intentHash: a.intentHash,
+          tweak: a.tweak,
+          pkg,
+        }),
+      ),
+    };
   }
 }

@@ -9,11 +9,25 @@
  *
  * Record format (version 1):  0x01 || nonce (12, fresh random per write) || ciphertext || tag (16).
  * The GCM associated data is the version byte followed by the caller's AAD, so the header
- * is authenticated too.
+ * is authenticated too. Nonces are drawn from the OS CSPRNG for every seal, never from a
+ * counter: several processes (and several cipher instances) seal under one data key, and
+ * 96 random bits keep collisions negligible for far more records than a signer ever writes.
+ *
+ * A key row's clear columns (status, transcript hash, origin, identifier, created_at) are
+ * bound by an HMAC-SHA256 under a key derived from the data key ({@link KeyRowMac}).
  *
  * Nothing here logs, and no error message carries key material, plaintext or the passphrase.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { lengthPrefixed, u32be, utf8 } from '../crypto/hash.js';
 import { bytesEqual, concatBytes } from '../crypto/hex.js';
 import { FloeError } from '../protocol/errors.js';
@@ -103,22 +117,99 @@ export function checkAad(): Uint8Array {
   return lengthPrefixed(CHECK_TAG, []);
 }
 
-const CHECK_PLAINTEXT = utf8('floe signer data key check v1');
+/**
+ * The check record's plaintext also says, under the data key, what the store guarantees:
+ *   v1: written before key rows carried MACs (an old store: its rows get them once);
+ *   v2: every key row carries a MAC; a row without one was altered outside floe.
+ * Being sealed, the version cannot be lowered without a v1 record sealed under the same key,
+ * i.e. a copy of this very store from before the upgrade (restoring that is restoring an old
+ * backup).
+ */
+const CHECK_PLAINTEXTS = [utf8('floe signer data key check v1'), utf8('floe signer data key check v2')];
+export type CheckVersion = 1 | 2;
+export const CHECK_VERSION: CheckVersion = 2;
 
-/** The check record stored at initialisation: a fixed constant sealed under the data key. */
-export function sealCheck(cipher: RecordCipher): Uint8Array {
-  return cipher.seal(CHECK_PLAINTEXT, checkAad());
+/** The check record stored at initialisation (and at the upgrade): a constant sealed under the data key. */
+export function sealCheck(cipher: RecordCipher, version: CheckVersion = CHECK_VERSION): Uint8Array {
+  return cipher.seal(CHECK_PLAINTEXTS[version - 1]!, checkAad());
 }
 
-/** Throws FloeError('unauthorized') unless `blob` is the check record sealed under this cipher's key. */
-export function verifyCheck(cipher: RecordCipher, blob: Uint8Array): void {
+/**
+ * The check record's version; throws FloeError('unauthorized') unless `blob` is a check record
+ * sealed under this cipher's key.
+ */
+export function verifyCheck(cipher: RecordCipher, blob: Uint8Array): CheckVersion {
   let plain: Uint8Array;
   try {
     plain = cipher.open(blob, checkAad());
   } catch {
     throw new FloeError('unauthorized', 'wrong passphrase for this data directory');
   }
-  if (!bytesEqual(plain, CHECK_PLAINTEXT)) {
-    throw new FloeError('unauthorized', 'wrong passphrase for this data directory');
+  const i = CHECK_PLAINTEXTS.findIndex((p) => bytesEqual(plain, p));
+  if (i < 0) throw new FloeError('unauthorized', 'wrong passphrase for this data directory');
+  return (i + 1) as CheckVersion;
+}
+
+// ---------- key row MACs ----------
+
+const KEY_ROW_MAC_INFO = 'floe/signer/key-row-mac/v1';
+const KEY_ROW_TAG = 'floe/signer/key-row/v1';
+export const KEY_ROW_MAC_BYTES = 32;
+
+/** The clear columns of a key row that its MAC binds. */
+export interface KeyRowFields {
+  keyId: string;
+  identifier: number;
+  status: string;
+  origin: string;
+  transcriptHash: Uint8Array | null;
+  createdAt: number;
+}
+
+/** The bytes a key row's MAC covers: tag and length-prefixed fields (a null transcript hash differs from an empty one). */
+export function keyRowBytes(f: KeyRowFields): Uint8Array {
+  return lengthPrefixed(KEY_ROW_TAG, [
+    utf8(f.keyId),
+    u32be(f.identifier),
+    utf8(f.status),
+    utf8(f.origin),
+    f.transcriptHash === null ? Uint8Array.of(0) : concatBytes(Uint8Array.of(1), f.transcriptHash),
+    utf8(String(f.createdAt)),
+  ]);
+}
+
+/**
+ * HMAC-SHA256 over a key row's clear columns, under HKDF-SHA256(data key, info
+ * `floe/signer/key-row-mac/v1`): a key of its own, so the data key only ever keys AES-GCM.
+ * Whoever can write signer.db but lacks the passphrase cannot make a MAC, so cannot turn a
+ * pending (uncertified) key active or change what it certified.
+ */
+export class KeyRowMac {
+  #key: KeyObject | undefined;
+
+  /** Derives the MAC key; the caller may (and should) wipe `dataKey`. */
+  constructor(dataKey: Uint8Array) {
+    if (dataKey.length !== DATA_KEY_BYTES) {
+      throw new FloeError('internal', `data key must be ${DATA_KEY_BYTES} bytes`);
+    }
+    const k = new Uint8Array(hkdfSync('sha256', dataKey, new Uint8Array(0), KEY_ROW_MAC_INFO, 32));
+    this.#key = createSecretKey(k);
+    k.fill(0);
+  }
+
+  mac(f: KeyRowFields): Uint8Array {
+    if (!this.#key) throw new FloeError('internal', 'key row MAC was destroyed');
+    const d = createHmac('sha256', this.#key).update(keyRowBytes(f)).digest();
+    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  }
+
+  /** Constant-time comparison of `tag` with the MAC of `f`; false for a missing or short tag. */
+  verify(f: KeyRowFields, tag: Uint8Array | null | undefined): boolean {
+    const want = this.mac(f);
+    return tag != null && tag.length === want.length && timingSafeEqual(want, tag);
+  }
+
+  destroy(): void {
+    this.#key = undefined;
   }
 }

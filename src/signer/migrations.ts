@@ -54,7 +54,20 @@ CREATE TABLE identity (
 ) STRICT;
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: '001_init', sql: INIT }];
+/**
+ * Key rows get a MAC over their clear columns (src/signer/keystore.ts KeyRowMac). SQL cannot
+ * compute it (it needs the data key): rows from before this migration are given theirs once,
+ * by the first open with the passphrase (SqliteSignerStore), which then marks the store under
+ * the data key so that from then on a row without a MAC is refused as tampered.
+ */
+const KEY_ROW_MAC = `
+ALTER TABLE keys ADD COLUMN mac BLOB;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { id: 1, name: '001_init', sql: INIT },
+  { id: 2, name: '002_key_row_mac', sql: KEY_ROW_MAC },
+];
 
 export const SCHEMA_MIGRATIONS_DDL = `
 CREATE TABLE IF NOT EXISTS schema_migrations (

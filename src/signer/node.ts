@@ -9,17 +9,26 @@ import { wipe } from '../crypto/hex.js';
 import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../crypto/identity.js';
 import { CeremonyParticipant } from './ceremony.js';
 import { SigningEngine } from './engine.js';
-import { PassphraseKeySource, readPassphrase } from './keys/passphrase.js';
+import { PASSPHRASE_ENV, PassphraseKeySource, readPassphrase, readSecretFile } from './keys/passphrase.js';
 import { SignerMetrics } from './metrics.js';
 import { allowAll } from './policy.js';
 import { type Rng, systemClock } from './ports.js';
-import { buildSignerServer, type SignerHandlers, signerHandlers } from './server.js';
+import {
+  buildMetricsServer,
+  buildSignerServer,
+  type MetricsAccess,
+  type SignerHandlers,
+  signerHandlers,
+} from './server.js';
 import { SqliteSignerStore } from './store.js';
 
 export interface RunningSigner {
   app: FastifyInstance;
   identityPub: string;
   url: string;
+  /** The separate metrics listener (`metrics_listen`), if configured. */
+  metricsApp?: FastifyInstance;
+  metricsUrl?: string;
   store: SqliteSignerStore;
   close(): Promise<void>;
 }
@@ -65,6 +74,12 @@ export async function startSigner(
   env: Readonly<Record<string, string | undefined>> = process.env,
   opts: StartSignerOptions = {},
 ): Promise<RunningSigner> {
+  // Read before the (slow) store opens, so a bad token file stops the start at once.
+  const metricsToken =
+    cfg.metrics_token_file === undefined
+      ? undefined
+      : await readSecretFile(cfg.metrics_token_file, 'metrics token file');
+  const metricsAccess: MetricsAccess = metricsToken === undefined ? {} : { token: metricsToken };
   const { store, identity, identityPub } = await openSignerStore(cfg, env, opts);
   const metrics = new SignerMetrics();
   const engine = new SigningEngine({
@@ -75,7 +90,7 @@ export async function startSigner(
     attemptTtlMs: cfg.attempt_ttl_s * 1000,
     ...(opts.rng ? { rng: opts.rng } : {}),
   });
-  const ceremonies = new CeremonyParticipant({ store, clock: systemClock, identity });
+  const ceremonies = new CeremonyParticipant({ store, clock: systemClock, identity, roster: cfg.peers });
   const handlers = signerHandlers({ engine, ceremonies, store, identity });
   const app = await buildSignerServer({
     handlers: opts.wrapHandlers ? opts.wrapHandlers(handlers) : handlers,
@@ -88,9 +103,44 @@ export async function startSigner(
     metrics,
     logger: (opts.logger as never) ?? { level: cfg.log_level },
     ...(cfg.tls ? { https: { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) } } : {}),
+    // With a metrics listener /metrics is served there, and not on the main port.
+    metricsAccess: cfg.metrics_listen === undefined ? metricsAccess : false,
   });
+  if (env[PASSPHRASE_ENV] !== undefined) {
+    // Named, never shown: the value is the key to every share in this store.
+    app.log.warn(
+      { variable: PASSPHRASE_ENV },
+      `the store passphrase comes from the environment variable ${PASSPHRASE_ENV}, which this user's other processes can read (/proc/PID/environ) and child processes inherit; prefer a 0600 file (passphrase_file, FLOE_SIGNER_PASSPHRASE_FILE)`,
+    );
+  }
+  let metricsApp: FastifyInstance | undefined;
+  let metricsUrl: string | undefined;
   const { host, port } = splitListen(cfg.listen);
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+    if (cfg.metrics_listen !== undefined) {
+      metricsApp = await buildMetricsServer({
+        engine,
+        ceremonies,
+        store,
+        identity,
+        metrics,
+        access: { ...metricsAccess, open: true },
+        logger: (opts.logger as never) ?? { level: cfg.log_level },
+      });
+      const m = splitListen(cfg.metrics_listen);
+      await metricsApp.listen({ host: m.host, port: m.port });
+      const maddr = metricsApp.server.address();
+      metricsUrl = `http://${m.host}:${typeof maddr === 'object' && maddr ? maddr.port : m.port}`;
+      app.log.info({ metrics_url: metricsUrl }, 'metrics and health on a separate listener');
+    }
+  } catch (e) {
+    await metricsApp?.close();
+    await app.close();
+    store.close();
+    identity.dispose();
+    throw e;
+  }
   const crypto = backendInfo();
   // Anything but the native backend is worth a warning: it is slower (DESIGN §10).
   app.log[crypto.name === 'native' ? 'info' : 'warn'](
@@ -104,8 +154,11 @@ export async function startSigner(
     app,
     identityPub,
     url,
+    ...(metricsApp ? { metricsApp } : {}),
+    ...(metricsUrl ? { metricsUrl } : {}),
     store,
     async close() {
+      await metricsApp?.close();
       await app.close();
       store.close();
       identity.dispose();

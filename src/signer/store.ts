@@ -6,6 +6,12 @@
  * particular a consumption marker, DESIGN §4.4) is fsync'd before the call returns.
  * The database file is created with mode 0600 (SQLite gives its -wal/-shm files the same
  * mode); a newly created parent directory gets 0700.
+ *
+ * Integrity of key rows: the key package is sealed (AES-GCM, bound to key id and
+ * identifier), and the columns in the clear (status, transcript hash, origin, identifier,
+ * created_at) are bound by a MAC under a key derived from the data key (keystore.ts
+ * KeyRowMac), written with every insert and status change and checked at every read, so
+ * write access to signer.db without the passphrase cannot activate an uncertified key.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +21,15 @@ import { parseScalar } from '../crypto/group.js';
 import { wipe } from '../crypto/hex.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import type { KeySource } from './keys/key-source.js';
-import { identityAad, RecordCipher, sealCheck, shareAad, verifyCheck } from './keystore.js';
+import {
+  identityAad,
+  type KeyRowFields,
+  KeyRowMac,
+  RecordCipher,
+  sealCheck,
+  shareAad,
+  verifyCheck,
+} from './keystore.js';
 import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from './migrations.js';
 import type {
   AuditEntry,
@@ -65,7 +79,21 @@ interface KeyRow {
   sealed: Buffer;
   transcript_hash: Buffer | null;
   created_at: number;
+  mac: Buffer | null;
 }
+
+function rowFields(r: Omit<KeyRow, 'sealed' | 'mac'>): KeyRowFields {
+  return {
+    keyId: r.key_id,
+    identifier: r.identifier,
+    status: r.status,
+    origin: r.origin,
+    transcriptHash: r.transcript_hash,
+    createdAt: r.created_at,
+  };
+}
+
+const KEY_COLUMNS = 'key_id, identifier, status, origin, sealed, transcript_hash, created_at, mac';
 
 interface MarkerRow {
   key_id: string;
@@ -147,6 +175,20 @@ function migrate(db: Database, now: number): void {
   }
 }
 
+/** The record cipher and the key row MAC from a data key, which is wiped. */
+function keysFrom(dataKey: Uint8Array): { cipher: RecordCipher; rowMac: KeyRowMac } {
+  try {
+    return { cipher: new RecordCipher(dataKey), rowMac: new KeyRowMac(dataKey) };
+  } finally {
+    wipe(dataKey);
+  }
+}
+
+/** Whether `src` opens a directory recorded under another kind of its own family (KeySource.opensKind). */
+function opensRecordedKind(src: KeySource, recorded: string): boolean {
+  return src.opensKind?.(recorded) === true;
+}
+
 function restrictMode(path: string): void {
   if (process.platform === 'win32') return;
   for (const p of [path, `${path}-wal`, `${path}-shm`]) {
@@ -154,10 +196,18 @@ function restrictMode(path: string): void {
   }
 }
 
+function tampered(keyId: string): FloeError {
+  return new FloeError(
+    'internal',
+    `key ${keyId} failed its integrity check (its row was changed outside floe); refusing to use it`,
+  );
+}
+
 export class SqliteSignerStore implements SignerStore {
   readonly path: string;
   readonly #db: Database;
   readonly #cipher: RecordCipher;
+  readonly #rowMac: KeyRowMac;
   readonly #s: {
     insertKey: Statement;
     getKey: Statement;
@@ -173,19 +223,18 @@ export class SqliteSignerStore implements SignerStore {
     setIdentity: Statement;
   };
 
-  private constructor(path: string, db: Database, cipher: RecordCipher) {
+  private constructor(path: string, db: Database, cipher: RecordCipher, rowMac: KeyRowMac) {
     this.path = path;
     this.#db = db;
     this.#cipher = cipher;
+    this.#rowMac = rowMac;
     this.#s = {
       insertKey: db.prepare(
-        `INSERT INTO keys (key_id, identifier, status, origin, sealed, transcript_hash, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
+        `INSERT INTO keys (${KEY_COLUMNS})
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
       ),
-      getKey: db.prepare(
-        'SELECT key_id, identifier, status, origin, sealed, transcript_hash, created_at FROM keys WHERE key_id = ?',
-      ),
-      setStatus: db.prepare('UPDATE keys SET status = ? WHERE key_id = ?'),
+      getKey: db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE key_id = ?`),
+      setStatus: db.prepare('UPDATE keys SET status = ?, mac = ? WHERE key_id = ?'),
       deleteKey: db.prepare('DELETE FROM keys WHERE key_id = ?'),
       countKeys: db.prepare('SELECT count(*) AS n FROM keys'),
       hasMarker: db.prepare(
@@ -254,48 +303,47 @@ export class SqliteSignerStore implements SignerStore {
 
       const getMeta = db.prepare('SELECT v FROM meta WHERE k = ?');
       const params = getMeta.get(META_PARAMS) as { v: Buffer } | undefined;
-      let cipher: RecordCipher;
+      let keys: { cipher: RecordCipher; rowMac: KeyRowMac };
       if (params === undefined) {
         if (!create) {
           throw new FloeError('invalid_request', `signer database at ${path} is not initialised`);
         }
-        cipher = await SqliteSignerStore.#initialise(db, keySource);
+        keys = await SqliteSignerStore.#initialise(db, keySource);
       } else {
         const kind = getMeta.get(META_KEY_SOURCE) as { v: string } | undefined;
         const check = getMeta.get(META_CHECK) as { v: Buffer } | undefined;
         if (kind === undefined || check === undefined || !Buffer.isBuffer(params.v)) {
           throw new FloeError('internal', `signer database at ${path} has incomplete key metadata`);
         }
-        if (kind.v !== keySource.kind) {
+        if (kind.v !== keySource.kind && !opensRecordedKind(keySource, String(kind.v))) {
           throw new FloeError(
             'invalid_request',
             `signer database was sealed with key source ${kind.v}; this process uses ${keySource.kind}`,
           );
         }
-        const dataKey = await keySource.unwrap(toBytes(params.v));
+        keys = keysFrom(await keySource.unwrap(toBytes(params.v)));
         try {
-          cipher = new RecordCipher(dataKey);
-        } finally {
-          wipe(dataKey);
+          if (verifyCheck(keys.cipher, check.v) < 2) SqliteSignerStore.#addKeyRowMacs(db, keys);
+        } catch (e) {
+          keys.cipher.destroy();
+          keys.rowMac.destroy();
+          throw e;
         }
-        verifyCheck(cipher, check.v);
       }
-      return new SqliteSignerStore(path, db, cipher);
+      return new SqliteSignerStore(path, db, keys.cipher, keys.rowMac);
     } catch (e) {
       db.close();
       throw e;
     }
   }
 
-  static async #initialise(db: Database, keySource: KeySource): Promise<RecordCipher> {
+  static async #initialise(
+    db: Database,
+    keySource: KeySource,
+  ): Promise<{ cipher: RecordCipher; rowMac: KeyRowMac }> {
     const { params, dataKey } = await keySource.init();
-    let cipher: RecordCipher;
-    try {
-      cipher = new RecordCipher(dataKey);
-    } finally {
-      wipe(dataKey);
-    }
-    const check = sealCheck(cipher);
+    const keys = keysFrom(dataKey);
+    const check = sealCheck(keys.cipher);
     const put = db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
     // Plain INSERTs: a concurrent initialiser makes this fail instead of replacing the parameters.
     inTransaction(db, () => {
@@ -303,7 +351,33 @@ export class SqliteSignerStore implements SignerStore {
       put.run(META_CHECK, check);
       put.run(META_KEY_SOURCE, keySource.kind);
     });
-    return cipher;
+    return keys;
+  }
+
+  /**
+   * A store from before key row MACs (check record v1): give every key row its MAC and seal
+   * the check record as v2, in one transaction. This runs once, at the first open with the
+   * passphrase by a version that knows MACs; afterwards the check record (sealed under the
+   * data key, so nobody without the passphrase can turn it back to v1) says that every row
+   * has a MAC, and a row without one is refused as tampered rather than given one. The MACs
+   * made here vouch for the rows as they are at that open, like everything written before
+   * this version did.
+   */
+  static #addKeyRowMacs(db: Database, keys: { cipher: RecordCipher; rowMac: KeyRowMac }): void {
+    const getCheck = db.prepare('SELECT v FROM meta WHERE k = ?');
+    const rows = db.prepare(`SELECT ${KEY_COLUMNS} FROM keys ORDER BY key_id`);
+    const setMac = db.prepare('UPDATE keys SET mac = ? WHERE key_id = ?');
+    const setCheck = db.prepare('UPDATE meta SET v = ? WHERE k = ?');
+    inTransaction(db, () => {
+      // Another process may have upgraded the store since we read the check record.
+      const check = getCheck.get(META_CHECK) as { v: Buffer };
+      if (verifyCheck(keys.cipher, check.v) >= 2) return;
+      for (const r of rows.all() as KeyRow[]) {
+        if (r.mac === null) setMac.run(keys.rowMac.mac(rowFields(r)), r.key_id);
+        else if (!keys.rowMac.verify(rowFields(r), r.mac)) throw tampered(r.key_id);
+      }
+      setCheck.run(sealCheck(keys.cipher, 2), META_CHECK);
+    });
   }
 
   // ---------- keys ----------
@@ -319,14 +393,23 @@ export class SqliteSignerStore implements SignerStore {
     } finally {
       wipe(plain);
     }
+    const fields: KeyRowFields = {
+      keyId: key.keyId,
+      identifier: key.identifier,
+      status: key.status,
+      origin: key.origin,
+      transcriptHash: key.transcriptHash ?? null,
+      createdAt: key.createdAt,
+    };
     const r = this.#s.insertKey.run(
       key.keyId,
       key.identifier,
       key.status,
       key.origin,
       sealed,
-      key.transcriptHash ?? null,
+      fields.transcriptHash,
       key.createdAt,
+      this.#rowMac.mac(fields),
     );
     if (r.changes === 0) throw new FloeError('key_exists', `key ${key.keyId} already exists on this node`);
   }
@@ -334,6 +417,7 @@ export class SqliteSignerStore implements SignerStore {
   getKey(keyId: string): StoredKey | undefined {
     const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
     if (row === undefined) return undefined;
+    this.#checkRow(row);
     let plain: Uint8Array;
     try {
       plain = this.#cipher.open(row.sealed, shareAad(row.key_id, row.identifier));
@@ -372,9 +456,22 @@ export class SqliteSignerStore implements SignerStore {
     return out;
   }
 
+  /** Throws FloeError('internal') naming the key (never values) unless the row's MAC verifies. */
+  #checkRow(row: KeyRow): void {
+    if (!this.#rowMac.verify(rowFields(row), row.mac)) throw tampered(row.key_id);
+  }
+
+  /**
+   * The row's MAC is checked before the new status and MAC are written (in one transaction),
+   * so a status change never vouches for a row altered outside floe.
+   */
   setKeyStatus(keyId: string, status: ShareStatus): void {
-    const r = this.#s.setStatus.run(status, keyId);
-    if (r.changes === 0) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
+    inTransaction(this.#db, () => {
+      const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
+      if (row === undefined) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
+      this.#checkRow(row);
+      this.#s.setStatus.run(status, this.#rowMac.mac({ ...rowFields(row), status }), keyId);
+    });
   }
 
   /** Delete a key (its sealed record is overwritten: secure_delete). No-op if absent. */
@@ -494,5 +591,6 @@ export class SqliteSignerStore implements SignerStore {
   close(): void {
     if (this.#db.open) this.#db.close();
     this.#cipher.destroy();
+    this.#rowMac.destroy();
   }
 }

@@ -136,6 +136,44 @@ describe('signed envelope', () => {
     refuses(() => open({ ...seal(), from: 'AB'.repeat(32) }), 'envelope_malformed');
   });
 
+  it('the replay guard remembers a nonce for as long as its timestamp stays inside the window (injected clock)', () => {
+    const guard = new ReplayGuard(60_000);
+    // Stamped 55 s ago: accepted now, replayed 4 s later (still inside its window) → refused.
+    const past = seal({ now: NOW - 55_000 });
+    open(past, { replay: guard, now: NOW });
+    // Other traffic in between makes the guard sweep.
+    for (let i = 1; i <= 3; i++) open(seal({ now: NOW + i * 1000 }), { replay: guard, now: NOW + i * 1000 });
+    refuses(() => open(past, { replay: guard, now: NOW + 4_000 }), 'envelope_replay');
+    // Up to the last millisecond of its window, then it is simply stale.
+    refuses(() => open(past, { replay: guard, now: NOW + 5_000 }), 'envelope_replay');
+    refuses(() => open(past, { replay: guard, now: NOW + 5_001 }), 'envelope_stale');
+
+    // Stamped 55 s ahead of our clock: valid until 115 s from now, remembered as long.
+    const ahead = seal({ now: NOW + 55_000 });
+    open(ahead, { replay: guard, now: NOW });
+    for (const later of [NOW + 30_000, NOW + 61_000, NOW + 100_000, NOW + 115_000]) {
+      open(seal({ now: later }), { replay: guard, now: later });
+      refuses(() => open(ahead, { replay: guard, now: later }), 'envelope_replay');
+    }
+    refuses(() => open(ahead, { replay: guard, now: NOW + 115_001 }), 'envelope_stale');
+  });
+
+  it('a signer refuses envelopes stamped before it started (notBefore), with envelope_stale', () => {
+    const started = NOW - 10_000;
+    const opts = (env: unknown) =>
+      openEnvelope(JSON.stringify(env), {
+        body,
+        self: pub(signer),
+        isAllowedSender: (from) => from === pub(coord),
+        type: 'sign.abort',
+        now: NOW,
+        notBefore: started,
+      });
+    refuses(() => opts(seal({ now: started - 1 })), 'envelope_stale');
+    opts(seal({ now: started }));
+    opts(seal({ now: NOW }));
+  });
+
   it('the replay guard forgets entries only after the window', () => {
     const g = new ReplayGuard(1000);
     assert.ok(g.check('a', 0, 0));
@@ -170,9 +208,9 @@ describe('request/response exchange', () => {
   });
 
   it('a response to another request, a tampered or unsigned response is a signer fault', () => {
-    refuses(() => roundTrip(undefined, 'ff'.repeat(16)), 'signer_fault');
-    refuses(() => roundTrip((r) => (r.text = r.text.replace('1', '2'))), 'signer_fault');
-    refuses(() => roundTrip((r) => (r.envelope = '')), 'signer_fault');
+    refuses(() => roundTrip(undefined, 'ff'.repeat(16)), 'response_unverified');
+    refuses(() => roundTrip((r) => (r.text = r.text.replace('1', '2'))), 'response_unverified');
+    refuses(() => roundTrip((r) => (r.envelope = '')), 'response_unverified');
   });
 
   it('a signed error response becomes the signer FloeError', () => {

@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { judgeDkgComplaint } from '../../src/crypto/complaint.js';
 import {
   aggregate,
   dealerSplit,
   decodeCommitments,
+  decodeDkgRound1,
   decodePublicKeyPackage,
   decodeSignatureShare,
   encodePublicKeyPackage,
+  fromHex,
   generateIdentityKey,
   groupPublicKey,
+  type SealedBox,
   sealBox,
   softwareIdentity,
   toHex,
@@ -17,7 +21,13 @@ import {
 } from '../../src/crypto/index.js';
 import { FloeError } from '../../src/protocol/errors.js';
 import type { DkgRound3Response } from '../../src/protocol/messages/dkg.js';
-import { DKG_BOX_INFO, dkgBoxAad, IMPORT_BOX_INFO, importBoxAad } from '../../src/protocol/transcript.js';
+import {
+  DKG_BOX_INFO,
+  dkgBoxAad,
+  dkgBoxHash,
+  IMPORT_BOX_INFO,
+  importBoxAad,
+} from '../../src/protocol/transcript.js';
 import { CeremonyParticipant } from '../../src/signer/ceremony.js';
 import { SigningEngine } from '../../src/signer/engine.js';
 import { libsecpVerify } from '../helpers/independent.js';
@@ -35,18 +45,63 @@ function refuses(fn: () => unknown, code: string, culprits?: number[]) {
   );
 }
 
-function nodes(n: number, clock = new FakeClock()) {
-  return Array.from({ length: n }, (_, i) => {
-    const identity = softwareIdentity(generateIdentityKey());
-    const identityPub = identity.publicKeyHex;
+/** The complaints of a `dkg_complaint` refusal (fails the test if `fn` does not refuse so). */
+function complaintsOf(
+  fn: () => unknown,
+): { sender: number; box_hash: string; shared: string; proof: string }[] {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(
+      e instanceof FloeError && e.code === 'dkg_complaint',
+      `expected dkg_complaint, got ${String(e)}`,
+    );
+    return e.extra.complaints as never;
+  }
+  assert.fail('expected a dkg_complaint refusal');
+}
+
+/** What the coordinator (or anyone) concludes from a complaint of `receiver` about `box`. */
+function judge(
+  ns: Node[],
+  all: ReturnType<typeof round1>[number]['round1'][],
+  receiver: number,
+  c: { sender: number; box_hash: string; shared: string; proof: string },
+  box: SealedBox,
+) {
+  assert.equal(toHex(dkgBoxHash(box)), c.box_hash, 'the complaint names this box');
+  const senderKey = fromHex(box.sender, 'sender', 32);
+  return judgeDkgComplaint({
+    complaint: {
+      sender: c.sender,
+      receiver,
+      senderKey,
+      receiverKey: ns[receiver - 1]!.identity.publicKey,
+      shared: fromHex(c.shared, 'shared', 33),
+      proof: fromHex(c.proof, 'proof', 64),
+    },
+    identityKeys: { sender: senderKey, receiver: ns[receiver - 1]!.identity.publicKey },
+    box,
+    aad: dkgBoxAad('c1', 'k1', c.sender, receiver),
+    info: DKG_BOX_INFO,
+    senderRound1: decodeDkgRound1(all[c.sender - 1]!),
+    threshold: 2,
+  }).verdict;
+}
+
+/** n nodes, each with every node on its roster (plus `extraPeers`). */
+function nodes(n: number, clock = new FakeClock(), extraPeers: string[] = []) {
+  const identities = Array.from({ length: n }, () => softwareIdentity(generateIdentityKey()));
+  const roster = [...identities.map((x) => x.publicKeyHex), ...extraPeers];
+  return identities.map((identity, i) => {
     const store = new MemoryStore();
     return {
       identifier: i + 1,
       identity,
-      identityPub,
+      identityPub: identity.publicKeyHex,
       store,
       clock,
-      participant: new CeremonyParticipant({ store, clock, identity }),
+      participant: new CeremonyParticipant({ store, clock, identity, roster }),
       engine: new SigningEngine({ store, clock }),
     };
   });
@@ -189,8 +244,14 @@ describe('signer DKG participation', () => {
     const fromTwo = boxes.find((b) => b.sender === 2)!;
     fromTwo.box.ciphertext =
       (fromTwo.box.ciphertext.startsWith('0') ? '1' : '0') + fromTwo.box.ciphertext.slice(1);
-    refuses(() => ns[0]!.participant.dkgRound3({ ceremony_id: 'c1', boxes }), 'dkg_failed', [2]);
+    const [c] = complaintsOf(() => ns[0]!.participant.dkgRound3({ ceremony_id: 'c1', boxes }));
+    assert.equal(c!.sender, 2);
     assert.equal(ns[0]!.store.getKey('k1'), undefined);
+    // The complaint is about the box it received: against the box member 2 really sent, it
+    // is false (the coordinator tampered, and the complaint shows the box hash it got).
+    const sent = r2[1]!.boxes.find((b) => b.receiver === 1)!.box;
+    assert.notEqual(toHex(dkgBoxHash(sent)), c!.box_hash);
+    assert.equal(judge(ns, all, 1, c!, fromTwo.box), 'sender_at_fault', 'the tampered box does not open');
   });
 
   it('a share that opens but does not match its sender commitments is blamed on the sender', () => {
@@ -209,7 +270,17 @@ describe('signer DKG participation', () => {
       DKG_BOX_INFO,
     );
     boxes.find((b) => b.sender === 3)!.box = lie;
-    refuses(() => ns[0]!.participant.dkgRound3({ ceremony_id: 'c1', boxes }), 'dkg_failed', [3]);
+    const complaints = complaintsOf(() => ns[0]!.participant.dkgRound3({ ceremony_id: 'c1', boxes }));
+    assert.deepEqual(
+      complaints.map((c) => c.sender),
+      [3],
+    );
+    // Anyone can check it: the revealed ECDH opens the box to a share that fails vss_verify.
+    assert.equal(judge(ns, all, 1, complaints[0]!, lie), 'sender_at_fault');
+    // The same proof about member 2's good box would show the complaint false.
+    const good = boxes.find((b) => b.sender === 2)!.box;
+    const forged = { ...complaints[0]!, sender: 2, box_hash: toHex(dkgBoxHash(good)) };
+    assert.equal(judge(ns, all, 1, forged, good), 'unverifiable', 'a proof is bound to its sender and box');
   });
 
   it('a coordinator showing members different transcripts cannot get the key activated', () => {
@@ -240,6 +311,7 @@ describe('signer DKG participation', () => {
       store: ns[0]!.store,
       clock: ns[0]!.clock,
       identity: ns[0]!.identity,
+      roster: ns.map((x) => x.identityPub),
     });
     refuses(() => restarted.dkgRound2({ ceremony_id: 'c1', round1: all }), 'ceremony_unknown');
   });
@@ -253,49 +325,191 @@ describe('signer DKG participation', () => {
   });
 });
 
+describe('the roster (DESIGN §11)', () => {
+  it('a DKG with a member outside the roster is refused by every honest member', () => {
+    // A coordinator slips its own key in as member 3: the honest members do not take part.
+    const ns = nodes(2);
+    const impostor = softwareIdentity(generateIdentityKey());
+    const participants = [
+      ...ns.map((x) => ({ identifier: x.identifier, identity: x.identityPub })),
+      { identifier: 3, identity: impostor.publicKeyHex },
+    ];
+    for (const x of ns) {
+      refuses(
+        () =>
+          x.participant.dkgRound1({
+            ceremony_id: 'c1',
+            key_id: 'k1',
+            threshold: 2,
+            n: 3,
+            identifier: x.identifier,
+            participants,
+          }),
+        'not_on_roster',
+      );
+      assert.equal(x.participant.liveCeremonies, 0);
+    }
+  });
+
+  it('a member the operator pinned may take part', () => {
+    const extra = softwareIdentity(generateIdentityKey());
+    const ns = nodes(2, new FakeClock(), [extra.publicKeyHex]);
+    const r = ns[0]!.participant.dkgRound1({
+      ceremony_id: 'c1',
+      key_id: 'k1',
+      threshold: 2,
+      n: 3,
+      identifier: 1,
+      participants: [
+        ...ns.map((x) => ({ identifier: x.identifier, identity: x.identityPub })),
+        { identifier: 3, identity: extra.publicKeyHex },
+      ],
+    });
+    assert.equal(r.identifier, 1);
+  });
+
+  it('an empty roster takes part in nothing (fail closed)', () => {
+    const [a, b] = nodes(2);
+    const lone = new CeremonyParticipant({
+      store: new MemoryStore(),
+      clock: new FakeClock(),
+      identity: a!.identity,
+      roster: [],
+    });
+    refuses(
+      () =>
+        lone.dkgRound1({
+          ceremony_id: 'c1',
+          key_id: 'k1',
+          threshold: 2,
+          n: 2,
+          identifier: 1,
+          participants: [
+            { identifier: 1, identity: a!.identityPub },
+            { identifier: 2, identity: b!.identityPub },
+          ],
+        }),
+      'not_on_roster',
+    );
+  });
+});
+
 describe('dealer share import', () => {
-  function importAll(ns: Node[], secret: Uint8Array, t: number) {
+  const membersOf = (ns: Node[]) => ns.map((x) => ({ identifier: x.identifier, identity: x.identityPub }));
+
+  /** Every node imports its share (pending), then, unless `confirm` is false, every node confirms. */
+  function importAll(
+    ns: Node[],
+    secret: Uint8Array,
+    t: number,
+    o: { confirm?: boolean; keyId?: string } = {},
+  ) {
+    const keyId = o.keyId ?? 'imp';
     const { shares, public: pub } = dealerSplit(secret, t, ns.length);
     const gk = groupPublicKey(pub);
-    return shares.map((s, i) => {
+    const members = membersOf(ns);
+    const res = shares.map((s, i) => {
       const eph = softwareIdentity(generateIdentityKey());
       const sealed = sealBox(
         eph,
         ns[i]!.identity.publicKey,
         s.signingShare,
-        importBoxAad('imp', s.identifier, gk),
+        importBoxAad(keyId, s.identifier, gk, pub.tweak, members),
         IMPORT_BOX_INFO,
       );
       return ns[i]!.participant.importKey({
-        key_id: 'imp',
+        key_id: keyId,
         identifier: s.identifier,
+        members,
         public_key_package: encodePublicKeyPackage(pub),
         sealed_share: sealed,
       });
     });
+    const certificates = res.map((r) => ({
+      identifier: r.identifier,
+      verifying_share: r.verifying_share,
+      certificate: r.certificate,
+    }));
+    if (o.confirm !== false) {
+      for (const x of ns) x.participant.confirmImport({ key_id: keyId, members, certificates });
+    }
+    return { res, certificates, members, pub };
   }
 
   it('imported shares sign for the original secret’s BIP-340 key', () => {
     const ns = nodes(3);
     const secret = new Uint8Array(randomBytes(32));
-    const res = importAll(ns, secret, 2);
-    assert.ok(res.every((r) => r.status === 'active'));
+    const { res } = importAll(ns, secret, 2);
+    assert.ok(res.every((r) => r.status === 'pending'));
+    assert.ok(
+      ns.every((x) => x.store.getKey('imp')!.status === 'active'),
+      'active once confirmed',
+    );
     const { sig, msg, pub } = signWith([ns[1]!, ns[2]!], 'imp');
     assert.equal(pub.tweak.kind, 'none');
     assert.ok(libsecpVerify(sig, msg, xOnlyGroupKey(pub)));
     refuses(() => importAll(ns, secret, 2), 'key_exists');
   });
 
-  it('a share sealed to another signer, or a public package that does not match the share, is refused', () => {
+  it('an imported share signs nothing until every member certified it; a failed import is dropped', () => {
+    const ns = nodes(3);
+    const { certificates, members } = importAll(ns, new Uint8Array(randomBytes(32)), 2, { confirm: false });
+    refuses(
+      () =>
+        ns[0]!.engine.open(
+          openRequest({
+            keyId: 'imp',
+            sessionId: 's',
+            attempt: 1,
+            included: [1, 2],
+            intent: new Uint8Array(32),
+          }),
+        ),
+      'key_not_active',
+    );
+    // A certificate missing, forged, or for other members: no activation.
+    refuses(
+      () =>
+        ns[0]!.participant.confirmImport({ key_id: 'imp', members, certificates: certificates.slice(0, 2) }),
+      'certification_mismatch',
+    );
+    const forged = certificates.map((c) =>
+      c.identifier === 3 ? { ...c, certificate: certificates[0]!.certificate } : c,
+    );
+    refuses(
+      () => ns[0]!.participant.confirmImport({ key_id: 'imp', members, certificates: forged }),
+      'certification_mismatch',
+    );
+    const outsider = softwareIdentity(generateIdentityKey()).publicKeyHex;
+    refuses(
+      () =>
+        ns[0]!.participant.confirmImport({
+          key_id: 'imp',
+          members: members.map((m) => (m.identifier === 3 ? { ...m, identity: outsider } : m)),
+          certificates,
+        }),
+      'not_on_roster',
+    );
+    assert.equal(ns[0]!.store.getKey('imp')!.status, 'pending');
+    // The coordinator gives up: the pending share is dropped; an active one would not be.
+    assert.deepEqual(ns[0]!.participant.abortImport({ key_id: 'imp' }), { key_id: 'imp', aborted: true });
+    assert.equal(ns[0]!.store.getKey('imp'), undefined);
+    ns[1]!.participant.confirmImport({ key_id: 'imp', members, certificates });
+    assert.deepEqual(ns[1]!.participant.abortImport({ key_id: 'imp' }), { key_id: 'imp', aborted: false });
+    assert.equal(ns[1]!.store.getKey('imp')!.status, 'active');
+  });
+
+  it('an import naming a member outside the roster is refused before anything is stored', () => {
     const ns = nodes(3);
     const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 3);
-    const gk = groupPublicKey(pub);
-    const eph = softwareIdentity(generateIdentityKey());
-    const toOther = sealBox(
-      eph,
-      ns[1]!.identity.publicKey,
+    const members = membersOf(ns).map((m) =>
+      m.identifier === 2 ? { ...m, identity: softwareIdentity(generateIdentityKey()).publicKeyHex } : m,
+    );
+    const sealed = sealBox(
+      softwareIdentity(generateIdentityKey()),
+      ns[0]!.identity.publicKey,
       shares[0]!.signingShare,
-      importBoxAad('x', 1, gk),
+      importBoxAad('x', 1, groupPublicKey(pub), pub.tweak, members),
       IMPORT_BOX_INFO,
     );
     refuses(
@@ -303,6 +517,34 @@ describe('dealer share import', () => {
         ns[0]!.participant.importKey({
           key_id: 'x',
           identifier: 1,
+          members,
+          public_key_package: encodePublicKeyPackage(pub),
+          sealed_share: sealed,
+        }),
+      'not_on_roster',
+    );
+    assert.equal(ns[0]!.store.getKey('x'), undefined);
+  });
+
+  it('a share sealed to another signer, or a public package that does not match the share, is refused', () => {
+    const ns = nodes(3);
+    const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 3);
+    const gk = groupPublicKey(pub);
+    const members = membersOf(ns);
+    const eph = softwareIdentity(generateIdentityKey());
+    const toOther = sealBox(
+      eph,
+      ns[1]!.identity.publicKey,
+      shares[0]!.signingShare,
+      importBoxAad('x', 1, gk, pub.tweak, members),
+      IMPORT_BOX_INFO,
+    );
+    refuses(
+      () =>
+        ns[0]!.participant.importKey({
+          key_id: 'x',
+          identifier: 1,
+          members,
           public_key_package: encodePublicKeyPackage(pub),
           sealed_share: toOther,
         }),
@@ -313,7 +555,7 @@ describe('dealer share import', () => {
       eph,
       ns[0]!.identity.publicKey,
       shares[1]!.signingShare,
-      importBoxAad('x', 1, gk),
+      importBoxAad('x', 1, gk, pub.tweak, members),
       IMPORT_BOX_INFO,
     );
     refuses(
@@ -321,6 +563,7 @@ describe('dealer share import', () => {
         ns[0]!.participant.importKey({
           key_id: 'x',
           identifier: 1,
+          members,
           public_key_package: encodePublicKeyPackage(pub),
           sealed_share: wrong,
         }),

@@ -311,6 +311,118 @@ describe('signer engine: expiry, cap and abort (rules 5, 6)', () => {
   });
 });
 
+/**
+ * The live attempt's nonce buffers, reached at runtime through the engine's private `live`
+ * map (production code has no test hook for this).
+ */
+function liveNonces(engine: SigningEngine, sessionId: string): Uint8Array[] {
+  const live = (
+    engine as unknown as { live: Map<string, { nonces: { hiding: Uint8Array; binding: Uint8Array } }> }
+  ).live;
+  const a = live.get(sessionId);
+  assert.ok(a, `a live attempt for session ${sessionId}`);
+  const bufs = [a.nonces.hiding, a.nonces.binding];
+  for (const b of bufs) {
+    assert.ok(b instanceof Uint8Array && b.length === 32, 'a 32-byte nonce buffer');
+    assert.ok(
+      b.some((x) => x !== 0),
+      'a live nonce is not zero',
+    );
+  }
+  return bufs;
+}
+
+function assertWiped(bufs: Uint8Array[], when: string) {
+  for (const b of bufs)
+    assert.ok(
+      b.every((x) => x === 0),
+      `nonce buffer overwritten after ${when}`,
+    );
+}
+
+describe('signer engine: nonce buffers are overwritten, not only dropped (rule 5)', () => {
+  const msg = new Uint8Array(32).fill(0x21);
+
+  it('after abort', () => {
+    const { nodes } = makeCluster(2, 3);
+    const e = nodes[0]!.engine;
+    e.open(openReq('s', msg, 1, [1, 2]));
+    const bufs = liveNonces(e, 's');
+    assert.equal(e.abort({ session_id: 's' }).aborted, 1);
+    assertWiped(bufs, 'abort');
+  });
+
+  it('after replacement by a higher attempt (the new attempt has fresh, live nonces)', () => {
+    const { nodes } = makeCluster(2, 3);
+    const e = nodes[0]!.engine;
+    e.open(openReq('s', msg, 1, [1, 2]));
+    const old = liveNonces(e, 's');
+    e.open(openReq('s', msg, 2, [1, 3]));
+    assertWiped(old, 'replacement');
+    const now = liveNonces(e, 's');
+    assert.notEqual(now[0], old[0]);
+  });
+
+  it('after expiry (the sweep at any entry point, and the timer sweep)', () => {
+    const { nodes, clock } = makeCluster(2, 3);
+    const e = nodes[0]!.engine;
+    e.open(openReq('a', msg, 1, [1, 2]));
+    e.open(openReq('b', msg, 1, [1, 2]));
+    const a = liveNonces(e, 'a');
+    const b = liveNonces(e, 'b');
+    clock.advance(600_000);
+    // An entry point for another session sweeps first.
+    e.abort({ session_id: 'unrelated' });
+    assertWiped(a, 'expiry (lazy sweep)');
+    assertWiped(b, 'expiry (lazy sweep)');
+    e.open(openReq('c', msg, 1, [1, 2]));
+    const c = liveNonces(e, 'c');
+    clock.advance(600_000);
+    assert.equal(e.sweep(), 1);
+    assertWiped(c, 'expiry (timer sweep)');
+  });
+
+  it('after use, and at shutdown', () => {
+    const { nodes } = makeCluster(2, 3);
+    const [n1, n2] = nodes as [Node, Node];
+    const req = openReq('s', msg, 1, [1, 2]);
+    const pkg = pkgOf(msg, [n1.engine.open(req), n2.engine.open(req)]);
+    const used = liveNonces(n1.engine, 's');
+    n1.engine.round2({ key_id: 'k1', session_id: 's', attempt_id: req.attempt_id, signing_package: pkg });
+    assertWiped(used, 'use');
+    const held = liveNonces(n2.engine, 's');
+    n2.engine.wipeAll();
+    assertWiped(held, 'wipeAll');
+  });
+});
+
+describe('signer engine: the high-water fence (rule 2)', () => {
+  const msg = new Uint8Array(32).fill(0x22);
+
+  it('after attempt 2 was aborted, attempt 1 of the session is refused', () => {
+    const { nodes } = makeCluster(2, 3);
+    const e = nodes[0]!.engine;
+    e.open(openReq('s', msg, 2, [1, 3]));
+    e.abort({ session_id: 's' });
+    assert.equal(e.liveAttempts, 0, 'nothing live any more: only the fence remembers attempt 2');
+    refuses(() => e.open(openReq('s', msg, 1, [1, 2])), 'attempt_superseded');
+    // Other sessions and later attempts are not fenced.
+    e.open(openReq('other', msg, 1, [1, 2]));
+    e.open(openReq('s', msg, 3, [1, 2]));
+  });
+
+  it('after attempt 2 was signed, attempt 1 of the session is refused', () => {
+    const { nodes } = makeCluster(2, 3);
+    const [n1, n2] = nodes as [Node, Node];
+    const r2 = openReq('s', msg, 2, [1, 2]);
+    const pkg = pkgOf(msg, [n1.engine.open(r2), n2.engine.open(r2)]);
+    n1.engine.round2({ key_id: 'k1', session_id: 's', attempt_id: r2.attempt_id, signing_package: pkg });
+    assert.equal(n1.engine.liveAttempts, 0);
+    refuses(() => n1.engine.open(openReq('s', msg, 1, [1, 2])), 'attempt_superseded');
+    refuses(() => n1.engine.open(openReq('s', msg, 1, [1, 3])), 'attempt_superseded');
+  });
+});
+
 describe('signer engine: intents (DESIGN §12)', () => {
   const event = { kind: 1, content: 'hello from floe', tags: [['t', 'floe']], created_at: 1_700_000_000 };
 

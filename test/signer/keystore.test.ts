@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FloeError } from '../../src/protocol/errors.js';
-import { PassphraseKeySource, readPassphrase, SCRYPT_DEFAULT_N } from '../../src/signer/keys/passphrase.js';
+import {
+  encodeScryptParams,
+  PassphraseKeySource,
+  readPassphrase,
+  SCRYPT_DEFAULT_N,
+} from '../../src/signer/keys/passphrase.js';
 import {
   checkAad,
   identityAad,
+  type KeyRowFields,
+  KeyRowMac,
+  keyRowBytes,
   RecordCipher,
   sealCheck,
   shareAad,
@@ -108,8 +116,72 @@ describe('passphrase check record', () => {
   it('verifies under the same key and refuses another key as unauthorized', () => {
     const k = key();
     const blob = sealCheck(new RecordCipher(k));
-    verifyCheck(new RecordCipher(k), blob);
+    assert.equal(verifyCheck(new RecordCipher(k), blob), 2);
     assert.throws(() => verifyCheck(new RecordCipher(key()), blob), rejectsWith('unauthorized'));
+  });
+
+  it('tells a store from before key row MACs (v1) from one with them (v2)', () => {
+    const c = new RecordCipher(key());
+    // The record stores created before key row MACs hold.
+    const v1 = c.seal(new TextEncoder().encode('floe signer data key check v1'), checkAad());
+    assert.equal(verifyCheck(c, v1), 1);
+    assert.equal(verifyCheck(c, sealCheck(c, 1)), 1);
+    assert.equal(verifyCheck(c, sealCheck(c)), 2);
+    // Another constant under the right key is not a check record.
+    assert.throws(
+      () => verifyCheck(c, c.seal(new TextEncoder().encode('x'), checkAad())),
+      rejectsWith('unauthorized'),
+    );
+  });
+});
+
+describe('KeyRowMac', () => {
+  const row: KeyRowFields = {
+    keyId: 'k1',
+    identifier: 1,
+    status: 'pending',
+    origin: 'dkg',
+    transcriptHash: new Uint8Array(32).fill(7),
+    createdAt: 1_800_000_000_000,
+  };
+
+  it('binds every field: any change gives another MAC, which does not verify', () => {
+    const m = new KeyRowMac(key());
+    const tag = m.mac(row);
+    assert.equal(tag.length, 32);
+    assert.ok(m.verify(row, tag));
+    const changes: Partial<KeyRowFields>[] = [
+      { keyId: 'k2' },
+      { identifier: 2 },
+      { status: 'active' },
+      { origin: 'dealer' },
+      { transcriptHash: new Uint8Array(32).fill(8) },
+      { transcriptHash: null },
+      { transcriptHash: new Uint8Array(0) },
+      { createdAt: row.createdAt + 1 },
+    ];
+    for (const c of changes) assert.equal(m.verify({ ...row, ...c }, tag), false, JSON.stringify(c));
+    // A null transcript hash and an empty one are different rows.
+    assert.notDeepEqual(
+      m.mac({ ...row, transcriptHash: null }),
+      m.mac({ ...row, transcriptHash: new Uint8Array(0) }),
+    );
+    assert.equal(m.verify(row, null), false);
+    assert.equal(m.verify(row, tag.subarray(0, 31)), false);
+  });
+
+  it('is keyed by a key derived from the data key (HKDF), never the data key itself', () => {
+    const k = key();
+    const m = new KeyRowMac(k);
+    const plainHmac = createHmac('sha256', k).update(keyRowBytes(row)).digest();
+    assert.notDeepEqual(new Uint8Array(plainHmac), m.mac(row));
+    const hk = new Uint8Array(hkdfSync('sha256', k, new Uint8Array(0), 'floe/signer/key-row-mac/v1', 32));
+    assert.deepEqual(new Uint8Array(createHmac('sha256', hk).update(keyRowBytes(row)).digest()), m.mac(row));
+    // Another data key, another MAC; the caller may wipe the data key.
+    const tag = m.mac(row);
+    k.fill(0);
+    assert.ok(m.verify(row, tag));
+    assert.equal(new KeyRowMac(key()).verify(row, tag), false);
   });
 });
 
@@ -129,20 +201,68 @@ describe('PassphraseKeySource', () => {
     assert.notDeepEqual(a, otherN);
   });
 
-  it('init makes a fresh salt (its stored parameter) and the key unwrap gives for it', async () => {
+  it('init makes a fresh salt and stores it with N, r, p (its stored parameters); unwrap gives the key back', async () => {
     const src = new PassphraseKeySource('correct horse', { N });
     const a = await src.init();
     const b = await src.init();
-    assert.equal(a.params.length, 16);
-    assert.notDeepEqual(a.params, b.params, 'a new salt per data directory');
+    // 0x01 || log2 N || r || p || 16-byte salt
+    assert.equal(a.params.length, 20);
+    assert.deepEqual([...a.params.subarray(0, 4)], [1, 12, 8, 1]);
+    assert.notDeepEqual(a.params.subarray(4), b.params.subarray(4), 'a new salt per data directory');
     assert.deepEqual(await src.unwrap(a.params), a.dataKey);
     assert.notDeepEqual(a.dataKey, b.dataKey);
   });
 
-  it('defaults to N = 2^15, r = 8, p = 1 and records them in its kind', () => {
-    assert.equal(SCRYPT_DEFAULT_N, 32768);
-    assert.equal(new PassphraseKeySource('x').kind, 'passphrase-scrypt(N=32768,r=8,p=1)');
-    assert.equal(new PassphraseKeySource('x', { N }).kind, 'passphrase-scrypt(N=4096,r=8,p=1)');
+  it('defaults to N = 2^17, r = 8, p = 1; the parameters live in params, not in the kind', () => {
+    assert.equal(SCRYPT_DEFAULT_N, 131072);
+    assert.equal(new PassphraseKeySource('x').N, 131072);
+    assert.equal(new PassphraseKeySource('x').kind, 'passphrase-scrypt');
+    assert.equal(new PassphraseKeySource('x', { N }).kind, 'passphrase-scrypt');
+  });
+
+  it('unwrap uses the N stored in params, whatever N the source creates stores with', async () => {
+    const salt16 = new Uint8Array(16).fill(3);
+    const made = await new PassphraseKeySource('pw', { N }).unwrap(encodeScryptParams(N, salt16));
+    // A source configured for another N opens it all the same.
+    assert.deepEqual(
+      await new PassphraseKeySource('pw', { N: N * 4 }).unwrap(encodeScryptParams(N, salt16)),
+      made,
+    );
+    // ... and it is scrypt with that N over the salt.
+    assert.deepEqual(await new PassphraseKeySource('pw', { N }).unwrap(salt16), made);
+    // Refused: parameters out of range or other than r = 8, p = 1, and unknown formats.
+    const bad = (b: number[]) => Uint8Array.from([...b, ...salt16]);
+    for (const p of [
+      bad([1, 9, 8, 1]),
+      bad([1, 21, 8, 1]),
+      bad([1, 200, 8, 1]),
+      bad([1, 12, 16, 1]),
+      bad([1, 12, 8, 2]),
+    ]) {
+      await assert.rejects(new PassphraseKeySource('pw', { N }).unwrap(p), rejectsWith('internal'));
+    }
+    await assert.rejects(
+      new PassphraseKeySource('pw', { N }).unwrap(bad([2, 12, 8, 1])),
+      rejectsWith('internal'),
+    );
+  });
+
+  it('opens a legacy directory whose kind string carries N (bare-salt params) with that N', async () => {
+    const salt16 = new Uint8Array(16).fill(4);
+    const legacy = await new PassphraseKeySource('pw', { N }).unwrap(salt16);
+    const src = new PassphraseKeySource('pw'); // creates with 2^17
+    assert.equal(src.opensKind('passphrase-scrypt(N=4096,r=8,p=1)'), true);
+    assert.deepEqual(await src.unwrap(salt16), legacy);
+    for (const k of [
+      'passphrase-scrypt(N=5000,r=8,p=1)',
+      'passphrase-scrypt(N=4096,r=16,p=1)',
+      'passphrase-scrypt(N=4096,r=8,p=2)',
+      'passphrase-scrypt(N=512,r=8,p=1)',
+      'pkcs11(token=x)',
+      'passphrase-scrypt(N=4096,r=8,p=1) ',
+    ]) {
+      assert.equal(new PassphraseKeySource('pw').opensKind(k), false, k);
+    }
   });
 
   it('normalises the passphrase to NFC', async () => {

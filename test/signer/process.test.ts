@@ -8,7 +8,7 @@ import { generateIdentityKey, softwareIdentity, xOnlyGroupKey } from '../../src/
 import { FloeError } from '../../src/protocol/errors.js';
 import { importOver, signOver } from '../helpers/drive.js';
 import { libsecpVerify } from '../helpers/independent.js';
-import { type SignerProcess, spawnFloe, startSignerProcess } from '../helpers/processes.js';
+import { type SignerProcess, signerIdentities, spawnFloe, startSignerProcess } from '../helpers/processes.js';
 import { openRequest } from '../helpers/sign-requests.js';
 
 const coordinator = softwareIdentity(generateIdentityKey());
@@ -24,12 +24,18 @@ describe('signer processes', () => {
   });
 
   it('a consumed attempt stays consumed across kill -9 and restart (new process, same data dir)', async () => {
+    // The roster (DESIGN §11): the three signers' identities, from their stores.
+    const peers = await signerIdentities(
+      [1, 2, 3].map((i) => join(dir, `s${i}`)),
+      PASS,
+    );
     for (const i of [1, 2, 3]) {
       procs.push(
         await startSignerProcess({
           dataDir: join(dir, `s${i}`),
           coordinators: [coordinatorPub],
           passphrase: PASS,
+          peers,
         }),
       );
     }
@@ -61,6 +67,7 @@ describe('signer processes', () => {
       dataDir: join(dir, 's1'),
       coordinators: [coordinatorPub],
       passphrase: PASS,
+      peers,
     });
     procs[0] = restarted;
     assert.equal(restarted.identity, clients[0]!.signerIdentity, 'identity survives restart');

@@ -16,7 +16,7 @@ import {
 } from '../../src/crypto/index.js';
 import { ENVELOPE_HEADER, encodeEnvelope, sealEnvelope } from '../../src/protocol/envelope.js';
 import { FloeError } from '../../src/protocol/errors.js';
-import { type RunningSigner, startSigner } from '../../src/signer/node.js';
+import { openSignerStore, type RunningSigner, startSigner } from '../../src/signer/node.js';
 import { dkgOver, importOver, signOver } from '../helpers/drive.js';
 import { libsecpVerify } from '../helpers/independent.js';
 
@@ -40,6 +40,19 @@ describe('signer HTTP API with real SQLite stores', () => {
   let clients: SignerClient[] = [];
 
   before(async () => {
+    // Each node's roster (DESIGN §11): the three of them, whose identities their stores hold.
+    const peers = await Promise.all(
+      [1, 2, 3].map(async (i) => {
+        const { store, identity } = await openSignerStore(
+          { data_dir: join(dir, `s${i}`) },
+          { FLOE_SIGNER_PASSPHRASE: PASS },
+          { scryptN: 1 << 12 },
+        );
+        store.close();
+        identity.dispose();
+        return identity.publicKeyHex;
+      }),
+    );
     nodes = await Promise.all(
       [1, 2, 3].map((i) =>
         startSigner(
@@ -47,6 +60,7 @@ describe('signer HTTP API with real SQLite stores', () => {
             data_dir: join(dir, `s${i}`),
             listen: '127.0.0.1:0',
             coordinators: [coordinatorPub],
+            peers,
             max_live_attempts: 1024,
             attempt_ttl_s: 600,
             log_level: 'trace',
@@ -145,7 +159,7 @@ describe('signer HTTP API with real SQLite stores', () => {
     });
     await assert.rejects(
       wrong.call('nodeInfo', {}),
-      (e: unknown) => e instanceof FloeError && e.code === 'signer_fault',
+      (e: unknown) => e instanceof FloeError && e.code === 'response_unverified',
     );
   });
 
@@ -177,7 +191,8 @@ describe('signer HTTP API with real SQLite stores', () => {
     const ok = seal();
     assert.equal((await raw(encodeEnvelope(ok), body)).status, 200);
     const replay = await raw(encodeEnvelope(ok), body);
-    assert.deepEqual([replay.status, replay.body.code, replay.signed], [409, 'envelope_replay', true]);
+    // Unsigned: the replayed request is not authenticated, so nothing signed may answer it.
+    assert.deepEqual([replay.status, replay.body.code, replay.signed], [409, 'envelope_replay', false]);
 
     const forged = { ...seal(), sig: seal().sig };
     assert.equal((await raw(encodeEnvelope(forged), body)).body.code, 'envelope_bad_signature');

@@ -13,6 +13,7 @@ import {
   toHex,
 } from '../../src/crypto/index.js';
 import { FloeError } from '../../src/protocol/errors.js';
+import type { KeySource } from '../../src/signer/keys/key-source.js';
 import { PassphraseKeySource } from '../../src/signer/keys/passphrase.js';
 import { MIGRATIONS } from '../../src/signer/migrations.js';
 import type { ConsumptionMarker, StoredKey } from '../../src/signer/ports.js';
@@ -134,11 +135,16 @@ describe('SqliteSignerStore', () => {
       SqliteSignerStore.open({ path, keySource: source('wrong passphrase'), create: true }),
       code('unauthorized'),
     );
-    // a source with other scrypt parameters is reported as such, not as a wrong passphrase
-    await assert.rejects(
-      SqliteSignerStore.open({ path, keySource: new PassphraseKeySource(PASS, { N: N * 2 }) }),
-      code('invalid_request'),
-    );
+    // a source configured with another N opens it: the store's N is in its parameters
+    (await SqliteSignerStore.open({ path, keySource: new PassphraseKeySource(PASS, { N: N * 2 }) })).close();
+    // a source of another kind is reported as such, not as a wrong passphrase
+    const other: KeySource = {
+      kind: 'pkcs11(test)',
+      init: () => Promise.reject(new Error('unused')),
+      unwrap: () => Promise.reject(new Error('must not be asked')),
+      dispose: () => {},
+    };
+    await assert.rejects(SqliteSignerStore.open({ path, keySource: other }), code('invalid_request'));
     (await SqliteSignerStore.open({ path, keySource: source() })).close();
   });
 
@@ -243,9 +249,9 @@ describe('SqliteSignerStore', () => {
         MIGRATIONS.map((m) => ({ id: m.id, name: m.name })),
       );
       assert.equal(rows[0]?.name, '001_init');
-      // salt and check written once
+      // salt and check written once (the parameters: 0x01 || log2 N || r || p || 16-byte salt)
       assert.equal(raw.prepare("SELECT count(*) AS n FROM meta WHERE k = 'kdf_salt'").get().n, 1);
-      assert.equal(raw.prepare("SELECT length(v) AS l FROM meta WHERE k = 'kdf_salt'").get().l, 16);
+      assert.equal(raw.prepare("SELECT length(v) AS l FROM meta WHERE k = 'kdf_salt'").get().l, 20);
     } finally {
       raw.close();
     }
@@ -301,12 +307,17 @@ describe('SqliteSignerStore', () => {
       raw.close();
     }
     assert.equal(pkJson(s.getKey('key-a')!.keyPackage), pkJson(share1));
-    for (const id of ['key-b', 'key-c']) {
+    // key-b: the sealed record is bound to its row by the AEAD; key-c: the identifier column is
+    // bound by the row's MAC (checked first) as well as by the AEAD.
+    for (const [id, why] of [
+      ['key-b', /does not decrypt/],
+      ['key-c', /integrity check/],
+    ] as const) {
       assert.throws(
         () => s.getKey(id),
         (e: unknown) => {
           assert.ok(e instanceof FloeError && e.code === 'internal');
-          assert.match(e.message, /does not decrypt/);
+          assert.match(e.message, why);
           assert.ok(!e.message.includes(toHex(share1.signingShare)));
           return true;
         },

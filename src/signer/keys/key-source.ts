@@ -19,6 +19,12 @@ export interface KeySource {
   init(): Promise<{ params: Uint8Array; dataKey: Uint8Array }>;
   /** An existing data directory: the data key from the stored `params`. The caller wipes it. */
   unwrap(params: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Whether this source also opens a directory recorded under another kind of its own family
+   * (the passphrase source opens directories whose kind string still carries their scrypt
+   * parameters). Without it, a source opens only its own `kind`.
+   */
+  opensKind?(recorded: string): boolean;
   /** Forget any secret the source holds in memory (a passphrase copy, a PIN, a session). */
   dispose(): void | Promise<void>;
 }
