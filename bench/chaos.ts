@@ -32,7 +32,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FAULTS, type Fault } from '../test/helpers/byzantine-signer.js';
+import { FAULTS, type Fault, SIGNING_FAULTS } from '../test/helpers/byzantine-signer.js';
 import {
   type AttemptEvent,
   type CheckResult,
@@ -187,7 +187,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const rnd = prng(o.seed);
   const byzIndex = 0;
   const faults = o.byzantine
-    ? { [byzIndex]: o.byzantine === 'all' ? FAULTS.join(',') : o.byzantine }
+    ? { [byzIndex]: o.byzantine === 'all' ? SIGNING_FAULTS.join(',') : o.byzantine }
     : undefined;
   const ttlS = o.ttlS;
   const c = await startBenchCluster({

@@ -23,6 +23,7 @@ import {
   BYZANTINE_SIGNER,
   type SignerProcess,
   type Spawned,
+  signerIdentities,
   spawnFloe,
   spawnScript,
 } from '../test/helpers/processes.js';
@@ -175,12 +176,14 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   });
 
   const signerListen: (string | undefined)[] = [];
+  const peers = await signerIdentities(signerDirs, PASSPHRASE);
   const spawnSigner = async (i: number): Promise<SignerProcess> => {
     const env = {
       FLOE_SIGNER_DATA_DIR: signerDirs[i]!,
       FLOE_SIGNER_LISTEN: signerListen[i] ?? '127.0.0.1:0',
       FLOE_SIGNER_COORDINATORS: identityPub,
       FLOE_SIGNER_PASSPHRASE: PASSPHRASE,
+      FLOE_SIGNER_PEERS: peers.join(','),
       FLOE_LOG_LEVEL: o.logLevel ?? 'error',
       ...profileEnv('signers'),
     };

@@ -15,7 +15,8 @@ import {
   type SessionObject,
   type SignerObject,
 } from '../client/api-client.js';
-import { newKeyId, prepareDealerImport } from '../client/dealer-import.js';
+import { newKeyId, prepareDealerImport, verifyImportCertificates } from '../client/dealer-import.js';
+import { loadRoster, pinnedRecipients } from '../client/roster.js';
 import { clusterLayout, DEFAULT_DATA_DIR } from '../cluster/layout.js';
 import { readClusterState } from '../cluster/state.js';
 import { readSecretFile } from '../config/secret-file.js';
@@ -260,7 +261,11 @@ export function registerClientCommands(program: Command): void {
         'comma-separated signer ids, in member order (default: every active signer)',
         list,
       )
-      .option('--label <label>', 'a label for the key'),
+      .option('--label <label>', 'a label for the key')
+      .option(
+        '--roster <file>',
+        "the signers' identity keys you pinned: deployment.json from floe init (default: ./.floe/cluster.json of floe up)",
+      ),
   ).action(
     run(
       async (
@@ -270,30 +275,47 @@ export function registerClientCommands(program: Command): void {
           threshold: number;
           signers?: string[];
           label?: string;
+          roster?: string;
         },
       ) => {
         const api = client(o);
+        // Shares are sealed only to pinned identity keys, never to what the coordinator lists.
+        const rosterFile = o.roster ?? clusterLayout(DEFAULT_DATA_DIR).stateFile;
+        if (!o.roster && !existsSync(rosterFile)) {
+          throw new Error(
+            'no pinned roster: pass --roster FILE (deployment.json written by floe init), or run in the directory of a floe up cluster',
+          );
+        }
+        const roster = loadRoster(rosterFile);
         const secret = await importSecret(o);
         try {
-          const signers = chooseSigners(await api.listSigners(), o.signers);
+          const signers = pinnedRecipients(chooseSigners(await api.listSigners(), o.signers), roster);
           if (signers.length < 2) throw new Error(`need at least 2 active signers, found ${signers.length}`);
           if (o.threshold < 2 || o.threshold > signers.length) {
             throw new Error(`--threshold must be from 2 to ${signers.length} (the number of signers)`);
           }
+          const keyId = newKeyId();
           const { body, xOnlyPublicKey } = prepareDealerImport({
             secret,
             threshold: o.threshold,
             signers: signers.map((s) => ({ id: s.id, identity: s.identity })),
-            keyId: newKeyId(),
+            keyId,
             ...(o.label !== undefined ? { label: o.label } : {}),
           });
           wipe(secret);
           const k = await Progress.during('importing (sealed shares to each signer)', !o.json, () =>
             api.importKey(body),
           );
-          if (k.x_only_public_key !== xOnlyPublicKey) {
+          if (k.x_only_public_key !== xOnlyPublicKey || k.id !== keyId) {
             throw new Error(`the coordinator reports key ${k.id} with a different public key than was split`);
           }
+          // Accepted only when every member certified it under its pinned key.
+          verifyImportCertificates({
+            keyId,
+            publicKeyPackage: body.public_key_package,
+            members: signers.map((s, i) => ({ identifier: i + 1, identity: s.identity })),
+            certificates: k.import_certificates,
+          });
           emit(Boolean(o.json), k, () => keyDetail(k));
         } finally {
           wipe(secret);
@@ -442,6 +464,8 @@ export function registerClientCommands(program: Command): void {
     }),
   );
 
+  registerTenantCommands(program);
+
   clientOptions(
     program
       .command('status')
@@ -452,6 +476,46 @@ export function registerClientCommands(program: Command): void {
       const r = await status(client(o), o.dataDir);
       emit(Boolean(o.json), r, () => renderStatus(r));
       if (!r.coordinator.ok) process.exitCode = 1;
+    }),
+  );
+}
+
+// ------------------------------------------------------------------ tenants
+
+/** `floe tenant create|list`: tenants, managed by admins of the system tenant. */
+function registerTenantCommands(program: Command): void {
+  const tenant = program.command('tenant').description('tenants (admins of the system tenant)');
+  clientOptions(
+    tenant
+      .command('create')
+      .description('create a tenant and its first admin token (shown once)')
+      .requiredOption('--id <id>', 'tenant id: letters, digits, _ and -, starting with a letter or digit')
+      .option('--name <name>', 'display name (default: the id)'),
+  ).action(
+    run(async (o: ClientOpts & { id: string; name?: string }) => {
+      const t = await client(o).createTenant({ id: o.id, ...(o.name !== undefined ? { name: o.name } : {}) });
+      emit(
+        Boolean(o.json),
+        t,
+        () =>
+          `${fields([
+            ['tenant', t.id],
+            ['name', t.name],
+            ['created_at', when(t.created_at)],
+          ])}\n\nadmin token (id ${t.admin_token.id}):\n${t.admin_token.token}\n\n` +
+          'The token is shown once: store it now (it cannot be retrieved later).',
+      );
+    }),
+  );
+  clientOptions(tenant.command('list').description('list tenants')).action(
+    run(async (o: ClientOpts) => {
+      const items = await client(o).listTenants();
+      emit(Boolean(o.json), { items }, () =>
+        table(
+          ['ID', 'NAME', 'CREATED'],
+          items.map((t) => [t.id, t.name, when(t.created_at)]),
+        ),
+      );
     }),
   );
 }

@@ -103,16 +103,6 @@ export async function init(o: InitOptions): Promise<void> {
       {},
     );
     store.close();
-    // No passphrase_file here: the passphrase comes from a secret manager at start-up
-    // (FLOE_SIGNER_PASSPHRASE_FILE or FLOE_SIGNER_PASSPHRASE), never from the bundle.
-    const config = {
-      data_dir: name,
-      listen,
-      coordinators: [coordinatorId],
-      ...(tls ? { tls } : {}),
-      log_level: 'info',
-    };
-    writeSecretFile(join(out, `${name}.json`), JSON.stringify(config, null, 2));
     signers.push({
       name,
       url,
@@ -123,6 +113,23 @@ export async function init(o: InitOptions): Promise<void> {
       passphrase_file: passphraseFile,
       tls,
     });
+  }
+
+  // Each signer's config: its coordinator allowlist and its roster (DESIGN §11), the identity
+  // keys of every signer of this deployment. No passphrase_file here: the passphrase comes
+  // from a secret manager at start-up (FLOE_SIGNER_PASSPHRASE_FILE or FLOE_SIGNER_PASSPHRASE),
+  // never from the bundle.
+  const peers = signers.map((s) => s.identity);
+  for (const s of signers) {
+    const config = {
+      data_dir: s.data_dir,
+      listen: s.listen,
+      coordinators: [coordinatorId],
+      peers,
+      ...(s.tls ? { tls: s.tls } : {}),
+      log_level: 'info',
+    };
+    writeSecretFile(join(out, s.config), JSON.stringify(config, null, 2));
   }
 
   const deployment = {
@@ -220,7 +227,9 @@ function instructions(
     `   FLOE_URL=${c.url} FLOE_TOKEN=$(cat admin.token) floe key create --threshold ${d.threshold} --label main`,
     `   FLOE_URL=${c.url} FLOE_TOKEN=$(cat admin.token) floe sign --key <key id> --message <32-byte hex>`,
     '',
-    `${dir}/deployment.json lists these identities and URLs (no secrets).`,
+    `${dir}/deployment.json lists these identities and URLs (no secrets). It is also the roster`,
+    '   every signer config pins (`peers`), and what `floe key import --roster` seals shares to:',
+    '   keep a copy where you run the client; never take the signer list from the coordinator.',
   );
   return lines.join('\n');
 }

@@ -6,20 +6,34 @@
 import { isTerminal } from '../domain/session-state.js';
 import type {
   CoordinatorHealth,
+  CreatedTenant,
   CreatedToken,
   CreateKeyBody,
   CreateSessionBody,
+  CreateTenantBody,
+  ImportedKeyObject,
   ImportKeyBody,
   KeyObject,
   Page,
   RegisterSignerBody,
   SessionObject,
   SignerObject,
+  TenantObject,
   TokenObject,
   UpdateSignerBody,
 } from '../protocol/api.js';
 
-export type { CoordinatorHealth, CreatedToken, KeyObject, Page, SessionObject, SignerObject, TokenObject };
+export type {
+  CoordinatorHealth,
+  CreatedTenant,
+  CreatedToken,
+  KeyObject,
+  Page,
+  SessionObject,
+  SignerObject,
+  TenantObject,
+  TokenObject,
+};
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -141,7 +155,7 @@ export class ApiClient {
     return this.request('POST', '/v1/keys', { body, timeoutMs: this.timeoutMs + (body.wait ?? 0) });
   }
 
-  importKey(body: ImportKeyRequest): Promise<KeyObject> {
+  importKey(body: ImportKeyRequest): Promise<ImportedKeyObject> {
     return this.request('POST', '/v1/keys/import', { body, timeoutMs: this.timeoutMs + 30_000 });
   }
 
@@ -201,6 +215,15 @@ export class ApiClient {
 
   createToken(body: { role: string; label?: string; ttl_s?: number }): Promise<CreatedToken> {
     return this.request('POST', '/v1/tokens', { body });
+  }
+
+  /** A new tenant with its first admin token (shown once). Admins of the system tenant only. */
+  createTenant(body: CreateTenantBody): Promise<CreatedTenant> {
+    return this.request('POST', '/v1/tenants', { body });
+  }
+
+  async listTenants(): Promise<TenantObject[]> {
+    return (await this.request<Page<TenantObject>>('GET', '/v1/tenants')).items;
   }
 }
 

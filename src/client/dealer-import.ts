@@ -7,12 +7,16 @@
  */
 import { type SealedBox, sealBox } from '../crypto/box.js';
 import { dealerSplit } from '../crypto/dealer.js';
-import { encodePublicKeyPackage } from '../crypto/encoding.js';
+import {
+  decodePublicKeyPackage,
+  encodePublicKeyPackage,
+  type PublicKeyPackageJson,
+} from '../crypto/encoding.js';
 import { fromHex, toHex, wipe } from '../crypto/hex.js';
-import { generateIdentityKey, softwareIdentity } from '../crypto/identity.js';
+import { generateIdentityKey, softwareIdentity, verifyDigest } from '../crypto/identity.js';
 import { groupPublicKey, xOnlyGroupKey } from '../crypto/signing.js';
 import { newId } from '../domain/ids.js';
-import { IMPORT_BOX_INFO, importBoxAad } from '../protocol/transcript.js';
+import { IMPORT_BOX_INFO, importBoxAad, importCertificateDigest } from '../protocol/transcript.js';
 import type { ImportKeyRequest } from './api-client.js';
 
 export interface ImportRecipient {
@@ -38,6 +42,7 @@ export function prepareDealerImport(o: {
   label?: string;
 }): { body: ImportKeyRequest & { key_id: string }; xOnlyPublicKey: string } {
   const { shares, public: pub } = dealerSplit(o.secret, o.threshold, o.signers.length);
+  const members = o.signers.map((s, i) => ({ identifier: i + 1, identity: s.identity }));
   try {
     const gk = groupPublicKey(pub);
     const sealed: SealedBox[] = o.signers.map((s, i) => {
@@ -52,7 +57,7 @@ export function prepareDealerImport(o: {
           ephemeral,
           fromHex(s.identity, `identity of signer ${s.id}`, 32),
           share.signingShare,
-          importBoxAad(o.keyId, i + 1, gk),
+          importBoxAad(o.keyId, i + 1, gk, pub.tweak, members),
           IMPORT_BOX_INFO,
         );
       } finally {
@@ -72,4 +77,47 @@ export function prepareDealerImport(o: {
   } finally {
     for (const s of shares) wipe(s.signingShare);
   }
+}
+
+/**
+ * Accept an import only if every member signed its certificate for what was split here: the
+ * key id, its identifier, the group key, its verifying share and the member list — each under
+ * the identity key the operator pinned (not one the coordinator says). Throws naming the first
+ * member that did not.
+ */
+export function verifyImportCertificates(o: {
+  keyId: string;
+  publicKeyPackage: PublicKeyPackageJson;
+  /** The members the shares were sealed to, identity keys as pinned by the operator. */
+  members: readonly { identifier: number; identity: string }[];
+  certificates: readonly {
+    identifier: number;
+    identity: string;
+    verifying_share: string;
+    certificate: string;
+  }[];
+}): void {
+  const pub = decodePublicKeyPackage(o.publicKeyPackage);
+  const gk = groupPublicKey(pub);
+  const byId = new Map(o.certificates.map((c) => [c.identifier, c]));
+  for (const m of o.members) {
+    const c = byId.get(m.identifier);
+    const vs = pub.verifyingShares.get(m.identifier)!;
+    const ok =
+      c !== undefined &&
+      c.identity === m.identity &&
+      c.verifying_share === toHex(vs) &&
+      verifyDigest(
+        fromHex(c.certificate, 'certificate', 64),
+        importCertificateDigest(o.keyId, m.identifier, gk, vs, o.members),
+        fromHex(m.identity, 'identity', 32),
+      );
+    if (!ok) {
+      throw new Error(
+        `member ${m.identifier} (${m.identity.slice(0, 16)}…) did not certify this import under its pinned identity key; do not use key ${o.keyId}`,
+      );
+    }
+  }
+  if (o.certificates.length !== o.members.length)
+    throw new Error('the coordinator returned extra certificates');
 }

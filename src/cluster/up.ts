@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { ApiClient, ApiError, type KeyObject } from '../client/api-client.js';
 import { loadOrCreateSecret, readSecretFile } from '../config/secret-file.js';
 import { coordinatorIdentity } from '../coordinator/node.js';
+import { openSignerStore } from '../signer/node.js';
 import { type ClusterLayout, clusterLayout, displayPath } from './layout.js';
 import { floeSelfCommand } from './self.js';
 import { type ClusterState, readClusterState, writeClusterState } from './state.js';
@@ -212,6 +213,20 @@ export async function up(o: UpOptions): Promise<number> {
         randomBytes(32).toString('base64url'),
       );
     }
+    // Every signer's roster (DESIGN §11): the identity keys of this cluster's signers, read
+    // from (or created in) their stores before they start.
+    const peers = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const { store, identity } = await openSignerStore(
+          { data_dir: L.signerDir(i + 1), passphrase_file: L.passphraseFile(i + 1) },
+          {},
+        );
+        store.close();
+        const pub = identity.publicKeyHex;
+        identity.dispose();
+        return pub;
+      }),
+    );
 
     say(
       `Starting a local Floe cluster in ${displayPath(L.root)}/: coordinator on ${HOST}:${port}, ${n} signers on ports ${base}-${base + n - 1}`,
@@ -229,6 +244,7 @@ export async function up(o: UpOptions): Promise<number> {
         FLOE_SIGNER_DATA_DIR: L.signerDir(i),
         FLOE_SIGNER_LISTEN: `${HOST}:${base + i - 1}`,
         FLOE_SIGNER_COORDINATORS: coordinatorId,
+        FLOE_SIGNER_PEERS: peers.join(','),
         FLOE_SIGNER_PASSPHRASE_FILE: L.passphraseFile(i),
         FLOE_LOG_LEVEL: logLevel,
       },

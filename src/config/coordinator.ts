@@ -10,7 +10,14 @@
  *   session_ttl_s      default 600;  round_timeout_ms default 10000;  max_attempts default 5
  *   quarantine_after   default 3 faults
  *   rate_limit_per_s   FLOE_RATE_LIMIT_PER_S, default 50; rate_limit_burst FLOE_RATE_LIMIT_BURST, default 200
- *                      (per API token)
+ *                      (per API token); auth_rate_limit_per_min FLOE_AUTH_RATE_LIMIT_PER_MIN, default 30 (token
+ *                      exchange and refresh, per client address and per API token); token_create_limit_per_hour
+ *                      FLOE_TOKEN_CREATE_LIMIT_PER_HOUR, default 100 (per tenant). Kept in the database: shared by
+ *                      every coordinator of it
+ *   metrics_token_file FLOE_COORDINATOR_METRICS_TOKEN_FILE  a 0600 file with a bearer token for GET /metrics
+ *                      (any client presenting it); without it /metrics answers loopback clients only
+ *   metrics_listen     FLOE_COORDINATOR_METRICS_LISTEN  host:port: serve /metrics (and /healthz) there; /metrics is
+ *                      then no longer on the API
  *   round_timeout_ms   FLOE_ROUND_TIMEOUT_MS; resume_after_ms FLOE_RESUME_AFTER_MS (a stalled session is
  *                      resumed by any coordinator after this, default 15000); job_interval_ms FLOE_JOB_INTERVAL_MS
  *   signer_stale_after_ms  FLOE_SIGNER_STALE_AFTER_MS  a signer not seen (probe or request) for this long is
@@ -22,6 +29,7 @@
  *   log_level          FLOE_LOG_LEVEL, default info
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { FloeError } from '../protocol/errors.js';
 import { parseWith } from '../protocol/schema.js';
 import { draftConfig } from './file.js';
 
@@ -40,6 +48,10 @@ export const CoordinatorConfigSchema = Type.Object(
     quarantine_after: Type.Integer({ minimum: 1, maximum: 1000 }),
     rate_limit_per_s: Type.Integer({ minimum: 1, maximum: 100_000 }),
     rate_limit_burst: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    auth_rate_limit_per_min: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    token_create_limit_per_hour: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    metrics_token_file: Type.Optional(Type.String({ minLength: 1 })),
+    metrics_listen: Type.Optional(Type.String({ pattern: '^[^:]+:[0-9]{1,5}$' })),
     resume_after_ms: Type.Integer({ minimum: 100, maximum: 3_600_000 }),
     job_interval_ms: Type.Integer({ minimum: 50, maximum: 600_000 }),
     signer_stale_after_ms: Type.Integer({ minimum: 100, maximum: 86_400_000 }),
@@ -63,6 +75,8 @@ export const COORDINATOR_DEFAULTS = {
   quarantine_after: 3,
   rate_limit_per_s: 50,
   rate_limit_burst: 200,
+  auth_rate_limit_per_min: 30,
+  token_create_limit_per_hour: 100,
   resume_after_ms: 15_000,
   job_interval_ms: 2_000,
   signer_stale_after_ms: 10_000,
@@ -87,6 +101,16 @@ export function loadCoordinatorConfig(
   set('job_interval_ms', env.FLOE_JOB_INTERVAL_MS && Number(env.FLOE_JOB_INTERVAL_MS));
   set('rate_limit_per_s', env.FLOE_RATE_LIMIT_PER_S && Number(env.FLOE_RATE_LIMIT_PER_S));
   set('rate_limit_burst', env.FLOE_RATE_LIMIT_BURST && Number(env.FLOE_RATE_LIMIT_BURST));
+  set(
+    'auth_rate_limit_per_min',
+    env.FLOE_AUTH_RATE_LIMIT_PER_MIN && Number(env.FLOE_AUTH_RATE_LIMIT_PER_MIN),
+  );
+  set(
+    'token_create_limit_per_hour',
+    env.FLOE_TOKEN_CREATE_LIMIT_PER_HOUR && Number(env.FLOE_TOKEN_CREATE_LIMIT_PER_HOUR),
+  );
+  set('metrics_token_file', env.FLOE_COORDINATOR_METRICS_TOKEN_FILE);
+  set('metrics_listen', env.FLOE_COORDINATOR_METRICS_LISTEN);
   set('signer_stale_after_ms', env.FLOE_SIGNER_STALE_AFTER_MS && Number(env.FLOE_SIGNER_STALE_AFTER_MS));
   set('latency_bucket_ms', env.FLOE_LATENCY_BUCKET_MS && Number(env.FLOE_LATENCY_BUCKET_MS));
   set('ceremony_ttl_s', env.FLOE_CEREMONY_TTL_S && Number(env.FLOE_CEREMONY_TTL_S));
@@ -94,10 +118,14 @@ export function loadCoordinatorConfig(
     merged.tls = { cert: env.FLOE_COORDINATOR_TLS_CERT, key: env.FLOE_COORDINATOR_TLS_KEY };
   }
   const cfg = parseWith(CoordinatorConfigSchema, merged, 'coordinator config');
+  if (cfg.metrics_listen !== undefined && cfg.metrics_listen === cfg.listen && !cfg.listen.endsWith(':0')) {
+    throw new FloeError('invalid_request', 'coordinator config: metrics_listen must differ from listen');
+  }
   return {
     ...cfg,
     data_dir: abs(cfg.data_dir),
     ...(cfg.admin_token_file ? { admin_token_file: abs(cfg.admin_token_file) } : {}),
+    ...(cfg.metrics_token_file ? { metrics_token_file: abs(cfg.metrics_token_file) } : {}),
     ...(cfg.tls ? { tls: { cert: abs(cfg.tls.cert), key: abs(cfg.tls.key) } } : {}),
   };
 }

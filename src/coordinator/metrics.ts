@@ -41,6 +41,12 @@ export class CoordinatorMetrics {
     labelNames: ['signer', 'fault'] as const,
     registers: [this.registry],
   });
+  readonly signerQuarantined = new Gauge({
+    name: 'floe_signer_quarantined',
+    help: 'Whether a registered signer is quarantined (1) or not (0), refreshed by the jobs',
+    labelNames: ['signer'] as const,
+    registers: [this.registry],
+  });
   readonly ceremonies = new Counter({
     name: 'floe_ceremonies_total',
     help: 'DKG ceremonies, by outcome',

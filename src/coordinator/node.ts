@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { CoordinatorConfig } from '../config/coordinator.js';
 import { splitListen } from '../config/listen.js';
-import { loadOrCreateSecret, writeSecretFile } from '../config/secret-file.js';
+import { loadOrCreateSecret, readSecretFile, writeSecretFile } from '../config/secret-file.js';
 import { backendInfo } from '../crypto/backend.js';
 import { fromHex, toHex, wipe } from '../crypto/hex.js';
 import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../crypto/identity.js';
+import { FloeError } from '../protocol/errors.js';
 import { createApiToken } from './auth/tokens.js';
 import type { Backend } from './backend.js';
-import { buildApi } from './http.js';
+import { buildApi, buildMetricsApi } from './http.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { openBackend } from './pg-backend.js';
 import { Coordinator } from './services/index.js';
@@ -23,6 +24,8 @@ export interface RunningCoordinator {
   coordinator: Coordinator;
   backend: Backend;
   url: string;
+  /** Where /metrics is served when `metrics_listen` is set (not on the API then). */
+  metricsUrl?: string;
   identityPub: string;
   /** Set when this start created the first admin token (and wrote it to admin_token_file,
    *  default `<data_dir>/admin.token`). */
@@ -45,10 +48,19 @@ export function coordinatorIdentity(dataDir: string): {
   return { identity, identityPub: identity.publicKeyHex };
 }
 
+/** The metrics bearer token: a file only its owner can read (like every secret file), not empty. */
+export function readMetricsToken(path: string): string {
+  const token = readSecretFile(path, 'metrics token file');
+  if (!token) throw new FloeError('invalid_request', `metrics token file ${path} is empty`);
+  return token;
+}
+
 export async function startCoordinator(
   cfg: CoordinatorConfig,
   opts: { logger?: unknown; jobIntervalMs?: number; resumeAfterMs?: number } = {},
 ): Promise<RunningCoordinator> {
+  // Read before anything is opened: a bad file stops the start at once.
+  const metricsToken = cfg.metrics_token_file ? readMetricsToken(cfg.metrics_token_file) : undefined;
   const { identity, identityPub } = coordinatorIdentity(cfg.data_dir);
   const jwtSecret = fromHex(
     loadOrCreateSecret(join(cfg.data_dir, 'jwt.key'), 'JWT secret', () => toHex(randomBytes(32))),
@@ -102,13 +114,40 @@ export async function startCoordinator(
     metrics,
     jwtSecret,
     logger: api.logger,
-    rateLimit: { perSecond: cfg.rate_limit_per_s, burst: cfg.rate_limit_burst },
+    rateLimit: {
+      perSecond: cfg.rate_limit_per_s,
+      burst: cfg.rate_limit_burst,
+      authPerMinute: cfg.auth_rate_limit_per_min,
+      tokenCreatePerHour: cfg.token_create_limit_per_hour,
+    },
+    // With metrics_listen, /metrics lives on its own listener and not on the API.
+    metricsAccess: cfg.metrics_listen ? false : metricsToken !== undefined ? { token: metricsToken } : {},
     ...(cfg.tls ? { https: { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) } } : {}),
   });
-  const { host, port } = splitListen(cfg.listen);
-  await app.listen({ host, port });
-  const addr = app.server.address();
-  const url = `${cfg.tls ? 'https' : 'http'}://${host}:${typeof addr === 'object' && addr ? addr.port : port}`;
+  let metricsApp: FastifyInstance | undefined;
+  let metricsUrl: string | undefined;
+  const listenUrl = async (a: FastifyInstance, listen: string, scheme: string) => {
+    const { host, port } = splitListen(listen);
+    await a.listen({ host, port });
+    const addr = a.server.address();
+    return `${scheme}://${host}:${typeof addr === 'object' && addr ? addr.port : port}`;
+  };
+  if (cfg.metrics_listen) {
+    metricsApp = await buildMetricsApi({
+      coordinator,
+      metrics,
+      logger: api.logger,
+      ...(metricsToken !== undefined ? { token: metricsToken } : {}),
+    });
+    metricsUrl = await listenUrl(metricsApp, cfg.metrics_listen, 'http');
+  }
+  let url: string;
+  try {
+    url = await listenUrl(app, cfg.listen, cfg.tls ? 'https' : 'http');
+  } catch (e) {
+    await metricsApp?.close();
+    throw e;
+  }
   coordinator.start();
   const crypto = backendInfo();
   // Anything but the native backend is worth a warning: it is slower (DESIGN §10).
@@ -116,6 +155,7 @@ export async function startCoordinator(
     { crypto_backend: crypto.name, detail: crypto.description },
     `crypto backend ${crypto.name}: ${crypto.reason}`,
   );
+  if (metricsUrl) app.log.info({ metrics_url: metricsUrl }, 'metrics are served on their own listener');
   if (adminTokenStale) {
     app.log.warn(
       { admin_token_file: adminTokenFile },
@@ -127,9 +167,11 @@ export async function startCoordinator(
     coordinator,
     backend,
     url,
+    ...(metricsUrl ? { metricsUrl } : {}),
     identityPub,
     ...(adminToken ? { adminToken } : {}),
     async close() {
+      await metricsApp?.close();
       await app!.close();
       await coordinator.close();
       await backend.close();

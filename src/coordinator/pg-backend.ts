@@ -9,6 +9,7 @@ import * as audit from '../db/queries/audit.js';
 import * as ceremonies from '../db/queries/ceremonies.js';
 import * as keys from '../db/queries/keys.js';
 import * as nonces from '../db/queries/nonces.js';
+import * as rateLimits from '../db/queries/rate-limits.js';
 import * as sessions from '../db/queries/sessions.js';
 import * as signers from '../db/queries/signers.js';
 import * as tenants from '../db/queries/tenants.js';
@@ -16,7 +17,7 @@ import * as tokens from '../db/queries/tokens.js';
 import { NON_TERMINAL_CEREMONY_STATUSES } from '../domain/ceremony-state.js';
 import type { ApiTokenRecord, RefreshRecord } from '../domain/records.js';
 import type { SessionStatus } from '../domain/vocabulary.js';
-import type { Backend } from './backend.js';
+import type { Backend, TenantRecord } from './backend.js';
 import type {
   AuditEvent,
   CeremonyRecord,
@@ -287,6 +288,34 @@ export class PgBackend implements Backend {
 
   async ensureTenant(id: string, name: string, now: number): Promise<void> {
     await this.t(id, (q) => tenants.ensureTenant(q, { id, name, createdAt: now }));
+  }
+
+  async createTenant(t: TenantRecord, firstToken: ApiTokenRecord & { hash: string }): Promise<boolean> {
+    return this.t(t.id, async (q) => {
+      if (!(await tenants.insertTenant(q, t))) return false;
+      await tokens.insertApiToken(q, {
+        id: firstToken.id,
+        tokenSha256: firstToken.hash,
+        role: firstToken.role,
+        label: firstToken.label,
+        createdAt: firstToken.createdAt,
+        expiresAt: firstToken.expiresAt,
+      });
+      return true;
+    });
+  }
+
+  listTenants(): Promise<TenantRecord[]> {
+    return this.global((q) => tenants.listTenants(q));
+  }
+
+  // ---- rate limits (shared by every coordinator of the database)
+  hitRateLimit(key: string, o: { now: number; intervalMs: number; windowMs: number }) {
+    return this.global((q) => rateLimits.hitRateLimit(q, key, o));
+  }
+
+  cleanupRateLimits(now: number = this.now()) {
+    return this.global((q) => rateLimits.cleanupRateLimits(q, now));
   }
 
   async withJobLock(lockKey: number, fn: () => Promise<void>): Promise<boolean> {

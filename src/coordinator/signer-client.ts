@@ -3,6 +3,7 @@
  * identity, and accepts only answers signed by that signer and bound to the request.
  */
 import type { NodeIdentity } from '../crypto/identity.js';
+import type { SignedAnswer } from '../protocol/blame.js';
 import { ENVELOPE_HEADER } from '../protocol/envelope.js';
 import { FloeError } from '../protocol/errors.js';
 import { acceptResponse, prepareRequest } from '../protocol/exchange.js';
@@ -46,6 +47,18 @@ export class SignerClient {
     body: RequestOf<K>,
     timeoutMs?: number,
   ): Promise<ResponseOf<K>> {
+    return (await this.exchange(name, body, timeoutMs)).body;
+  }
+
+  /**
+   * One signed exchange, with the signer's signed answer kept as evidence (its envelope and
+   * the exact body bytes): what a third party needs to check a blame (src/protocol/blame.ts).
+   */
+  async exchange<K extends SignerMessageName>(
+    name: K,
+    body: RequestOf<K>,
+    timeoutMs?: number,
+  ): Promise<{ body: ResponseOf<K>; evidence: SignedAnswer }> {
     const spec = SIGNER_MESSAGES[name];
     const req = prepareRequest(spec, body as never, {
       identity: this.identity,
@@ -66,11 +79,13 @@ export class SignerClient {
       const why = e instanceof Error && e.name === 'TimeoutError' ? 'timed out' : 'connection failed';
       throw new FloeError('signer_unreachable', `signer at ${this.url} ${why}`);
     }
-    return acceptResponse(
+    const envelope = res.headers.get(ENVELOPE_HEADER) ?? undefined;
+    const parsed = acceptResponse(
       spec,
-      { status: res.status, envelope: res.headers.get(ENVELOPE_HEADER) ?? undefined, text },
+      { status: res.status, envelope, text },
       { self: this.self, peer: this.signerIdentity, re: req.nonce, now: this.now() },
     ) as ResponseOf<K>;
+    return { body: parsed, evidence: { signer: this.signerIdentity, envelope: envelope!, body: text } };
   }
 
   /** Unauthenticated liveness probe. */

@@ -8,13 +8,21 @@
  */
 
 import type { SignatureShareJson, SigningCommitmentsJson } from '../crypto/encoding.js';
-import { decodeCommitments, decodePublicKeyPackage, decodeSignatureShare } from '../crypto/encoding.js';
+import {
+  decodeCommitments,
+  decodePublicKeyPackage,
+  decodeSignatureShare,
+  decodeSigningPackage,
+  type PublicKeyPackageJson,
+} from '../crypto/encoding.js';
 import { isCryptoError } from '../crypto/errors.js';
 import { fromHex, toHex } from '../crypto/hex.js';
 import { aggregate } from '../crypto/signing.js';
 import { isTerminal, legalSources } from '../domain/session-state.js';
 import { attemptIdHex } from '../protocol/attempt.js';
+import { judgeCommitments, judgeShare, type SignedAnswer } from '../protocol/blame.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
+import { signingPackageHash } from '../protocol/transcript.js';
 import type { CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
 import { type Candidate, chooseSubset } from './selection.js';
 import type { SignerClient } from './signer-client.js';
@@ -147,15 +155,38 @@ export class SigningOrchestrator {
   }
 
   /**
-   * Exclude a member from this session. Misbehaviour (a refusal, a bad share or commitment,
-   * nonce reuse) also counts towards quarantine; an unreachable signer does not: that is a
-   * liveness problem (a crash, a restart), and health probes already rank it last.
+   * Exclude a member from this session: the next attempt goes without it. Only misbehaviour
+   * the member itself signed (`proven`: a commitment seen before, equivocation, an invalid
+   * share under the package it signed; src/protocol/blame.ts) counts towards quarantine.
+   * A refusal, an unreachable signer, an unsigned or unbound answer is an availability event
+   * (a restart, clock skew, an on-path attacker) and is not held against it (DESIGN §11).
    */
-  private async fault(m: Member, fault: string, excluded: Set<number>): Promise<void> {
+  private async exclude(m: Member, fault: string, excluded: Set<number>, proven = false): Promise<void> {
     excluded.add(m.identifier);
     this.o.onEvent({ kind: 'fault', signerId: m.signer.id, identifier: m.identifier, fault });
-    if (fault !== 'unreachable')
-      await this.o.store.recordSignerFault(m.signer.id, fault, this.o.quarantineAfter);
+    if (proven) await this.o.store.recordSignerFault(m.signer.id, fault, this.o.quarantineAfter);
+  }
+
+  /** Record proven culprits with their evidence (audited with the session). */
+  private async blame(
+    s: SessionRecord,
+    attempt: number,
+    culprits: number[],
+    evidence: Record<number, unknown>,
+  ): Promise<SessionRecord | null> {
+    return this.o.store.transitionSession(
+      s.tenantId,
+      s.sessionId,
+      [s.status],
+      attempt,
+      s.status,
+      {
+        culprits: [...new Set([...s.culprits, ...culprits])].sort((a, b) => a - b),
+        // Staying in nonce_collection must not start another attempt.
+        ...(s.status === 'nonce_collection' ? { attempt } : {}),
+      },
+      { kind: 'session.blame', data: { attempt, culprits, evidence } },
+    );
   }
 
   private abortAll(chosen: Member[], sessionId: string, attemptId: string): void {
@@ -167,10 +198,12 @@ export class SigningOrchestrator {
     }
   }
 
-  /** Classify a failed call: a signed refusal or an unreachable signer. */
+  /** What a failed call was: unreachable, an answer that proves nothing, or a refusal. */
   private faultKind(e: unknown): string {
-    if (isFloeError(e)) return e.code === 'signer_unreachable' ? 'unreachable' : `refused:${e.code}`;
-    return 'error';
+    if (!isFloeError(e)) return 'error';
+    if (e.code === 'signer_unreachable') return 'unreachable';
+    if (e.code === 'response_unverified') return 'unverified';
+    return `refused:${e.code}`;
   }
 
   /** One attempt. Returns the session after it (terminal or ready for another attempt), or null on a lost race. */
@@ -211,7 +244,7 @@ export class SigningOrchestrator {
       let t0 = this.o.now();
       const opened = await Promise.allSettled(
         chosen.map((m) =>
-          this.o.clientFor(m.signer).call(
+          this.o.clientFor(m.signer).exchange(
             'signOpen',
             {
               key_id: key.id,
@@ -229,17 +262,22 @@ export class SigningOrchestrator {
       );
       this.o.onEvent({ kind: 'round', round: 'open', ms: this.o.now() - t0 });
       const commitments: Record<string, SigningCommitmentsJson> = {};
+      const openAnswers = new Map<number, SignedAnswer>();
       let ok = true;
       for (const [i, r] of opened.entries()) {
         const m = chosen[i]!;
         if (r.status === 'rejected') {
           ok = false;
-          await this.fault(m, this.faultKind(r.reason), excluded);
-        } else if (r.value.commitments.identifier !== m.identifier || r.value.attempt_id !== attemptId) {
+          await this.exclude(m, this.faultKind(r.reason), excluded);
+        } else if (
+          r.value.body.commitments.identifier !== m.identifier ||
+          r.value.body.attempt_id !== attemptId
+        ) {
           ok = false;
-          await this.fault(m, 'bad_commitments', excluded);
+          await this.exclude(m, 'bad_commitments', excluded);
         } else {
-          commitments[m.identifier] = r.value.commitments;
+          commitments[m.identifier] = r.value.body.commitments;
+          openAnswers.set(m.identifier, r.value.evidence);
         }
       }
       if (!ok) return s;
@@ -263,11 +301,16 @@ export class SigningOrchestrator {
           if (culprits.length === 0) {
             return (await this.fail(s, 'nonce_reuse_detected', 'a nonce commitment was seen before')) ?? s;
           }
+          // Proven by its own signed answer: a commitment the database has seen before.
           for (const id of culprits) {
             const m = chosen.find((x) => x.identifier === id);
-            if (m) await this.fault(m, 'nonce_reuse', excluded);
+            if (m) await this.exclude(m, 'nonce_reuse', excluded, true);
           }
-          await store.audit(s.tenantId, 'session.nonce_reuse', 'session', s.sessionId, { attempt, culprits });
+          await store.audit(s.tenantId, 'session.nonce_reuse', 'session', s.sessionId, {
+            attempt,
+            culprits,
+            evidence: Object.fromEntries(culprits.map((id) => [id, openAnswers.get(id)])),
+          });
           return s;
         }
         throw e;
@@ -297,7 +340,7 @@ export class SigningOrchestrator {
       t0 = this.o.now();
       const signed = await Promise.allSettled(
         chosen.map((m) =>
-          this.o.clientFor(m.signer).call(
+          this.o.clientFor(m.signer).exchange(
             'signRound2',
             {
               key_id: key.id,
@@ -311,21 +354,51 @@ export class SigningOrchestrator {
       );
       this.o.onEvent({ kind: 'round', round: 'sign', ms: this.o.now() - t0 });
       const shares: Record<string, SignatureShareJson> = {};
+      const shareAnswers = new Map<number, SignedAnswer>();
+      const packageHash = toHex(
+        signingPackageHash({
+          sessionId: s.sessionId,
+          attemptId: fromHex(attemptId, 'attempt id', 32),
+          intentHash: fromHex(s.intentHash, 'intent hash', 32),
+          tweak: null,
+          pkg: decodeSigningPackage(signingPackage),
+        }),
+      );
+      const equivocated: number[] = [];
+      const equivocation: Record<number, unknown> = {};
       ok = true;
       for (const [i, r] of signed.entries()) {
         const m = chosen[i]!;
         if (r.status === 'rejected') {
           ok = false;
-          await this.fault(m, this.faultKind(r.reason), excluded);
-        } else if (r.value.share.identifier !== m.identifier || r.value.attempt_id !== attemptId) {
+          await this.exclude(m, this.faultKind(r.reason), excluded);
+          continue;
+        }
+        const { body, evidence } = r.value;
+        if (body.share.identifier !== m.identifier || body.attempt_id !== attemptId) {
           ok = false;
-          await this.fault(m, 'bad_share', excluded);
+          await this.exclude(m, 'bad_share', excluded);
+        } else if (body.package_hash !== packageHash) {
+          ok = false;
+          // It signed over another package than ours. Only its own two answers can tell whose
+          // doing that is: a commitment other than the one it opened with is its equivocation;
+          // otherwise nobody is blamed (the package may have been changed on the way).
+          const open = openAnswers.get(m.identifier)!;
+          if (judgeCommitments(open, evidence) === 'equivocation') {
+            equivocated.push(m.identifier);
+            equivocation[m.identifier] = { open, round2: evidence };
+            await this.exclude(m, 'equivocation', excluded, true);
+          } else {
+            await this.exclude(m, 'other_package', excluded);
+          }
         } else {
-          shares[m.identifier] = r.value.share;
+          shares[m.identifier] = body.share;
+          shareAnswers.set(m.identifier, evidence);
         }
       }
       if (!ok) {
         this.abortAll(chosen, s.sessionId, attemptId);
+        if (equivocated.length) return (await this.blame(s, attempt, equivocated, equivocation)) ?? s;
         return s;
       }
       s = await store.transitionSession(s.tenantId, s.sessionId, ['signing'], attempt, 'aggregating', {
@@ -360,23 +433,33 @@ export class SigningOrchestrator {
         return done;
       } catch (e) {
         if (!isCryptoError(e)) throw e;
-        const culprits = e.culprits;
-        for (const id of culprits) {
-          const m = chosen.find((x) => x.identifier === id);
-          if (m) await this.fault(m, 'invalid_share', excluded);
+        // Blame only what the evidence proves: each member's signed answer, judged against
+        // the package it signed (which, its package_hash says, is ours).
+        const culprits: number[] = [];
+        const evidence: Record<number, unknown> = {};
+        for (const m of chosen) {
+          const answer = shareAnswers.get(m.identifier)!;
+          const verdict = judgeShare({
+            evidence: answer,
+            sessionId: s.sessionId,
+            attemptId,
+            intentHash: s.intentHash,
+            tweak: null,
+            signingPackage,
+            publicKeyPackage: key.publicKeyPackage as PublicKeyPackageJson,
+          });
+          if (verdict === 'invalid_share') {
+            culprits.push(m.identifier);
+            evidence[m.identifier] = answer;
+            await this.exclude(m, 'invalid_share', excluded, true);
+          }
         }
-        const after = await store.transitionSession(
-          s.tenantId,
-          s.sessionId,
-          ['aggregating'],
-          attempt,
-          'aggregating',
-          {
-            culprits: [...new Set([...s.culprits, ...culprits])],
-          },
-          { kind: 'session.blame', data: { attempt, culprits } },
-        );
-        return after;
+        if (culprits.length === 0) {
+          // The aggregate failed and no share is provably bad: do not blame, try other members.
+          for (const m of chosen) await this.exclude(m, 'aggregate_failed', excluded);
+          return s;
+        }
+        return this.blame(s, attempt, culprits, evidence);
       }
     } finally {
       if (!roundTwo) this.abortAll(chosen, prev.sessionId, attemptId);

@@ -95,6 +95,27 @@ export const CreatedToken = Strict({
 export type TokenObject = Static<typeof TokenObject>;
 export type CreatedToken = Static<typeof CreatedToken>;
 
+// ---------------------------------------------------------------- tenants
+
+/** Tenant ids: an id (letters, digits, `_`, `-`) that starts with a letter or digit. */
+export const TENANT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+export const CreateTenantBody = Strict({
+  id: Type.String({ pattern: TENANT_ID_PATTERN, description: 'tenant id, chosen by the caller' }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'default: the id' })),
+});
+export const TenantObject = Strict({
+  id: Type.String(),
+  name: Type.String(),
+  created_at: UnixMs(),
+});
+export const CreatedTenant = Strict({
+  ...TenantObject.properties,
+  admin_token: Strict(CreatedToken.properties, "the new tenant's first admin token (shown once)"),
+});
+export type CreateTenantBody = Static<typeof CreateTenantBody>;
+export type TenantObject = Static<typeof TenantObject>;
+export type CreatedTenant = Static<typeof CreatedTenant>;
+
 // ---------------------------------------------------------------- keys
 
 export const KeyMemberObject = Strict({
@@ -157,6 +178,24 @@ export const ImportKeyBody = Strict({
   label: Type.Optional(Type.String({ maxLength: 200 })),
 });
 export type ImportKeyBody = Static<typeof ImportKeyBody>;
+
+/**
+ * An imported key with every member's signed import certificate: the client checks each one
+ * against the identity keys it pinned (`floe key import --roster`) before it trusts the key.
+ */
+export const ImportedKeyObject = Strict({
+  ...KeyObject.properties,
+  import_certificates: Type.Array(
+    Strict({
+      identifier: Type.Integer(),
+      signer_id: Type.String(),
+      identity: Hex(32, 'the member identity key the coordinator says signed'),
+      verifying_share: Hex(33),
+      certificate: Hex(64, 'BIP-340 signature over importCertificateDigest (src/protocol/transcript.ts)'),
+    }),
+  ),
+});
+export type ImportedKeyObject = Static<typeof ImportedKeyObject>;
 
 // ---------------------------------------------------------------- sessions
 

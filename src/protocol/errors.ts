@@ -39,8 +39,11 @@ export const ERROR_STATUS = {
   ceremony_unknown: 404,
   ceremony_conflict: 409,
   dkg_failed: 422,
+  dkg_complaint: 422,
   certification_mismatch: 422,
   import_failed: 422,
+  not_on_roster: 403,
+  signer_unverified: 422,
   // signer: signing attempts (DESIGN §4)
   attempt_conflict: 409,
   attempt_superseded: 409,
@@ -86,6 +89,7 @@ export const ERROR_STATUS = {
   no_quorum: 503,
   signer_unreachable: 502,
   signer_fault: 502,
+  response_unverified: 502,
   nonce_reuse_detected: 409,
   idempotency_conflict: 409,
 } as const;

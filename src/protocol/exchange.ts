@@ -43,7 +43,7 @@ export interface RawResponse {
 /**
  * Accept a signer's response: the envelope must be signed by the expected signer, to us,
  * answer our request, and cover the exact body. A signed error is returned as the
- * signer's FloeError; an unsigned or mis-signed answer is a `signer_fault`.
+ * signer's FloeError; an unsigned or mis-signed answer is `response_unverified`.
  */
 export function acceptResponse<S extends MessageSpec>(
   spec: S,
@@ -63,8 +63,10 @@ export function acceptResponse<S extends MessageSpec>(
     });
     parsed = JSON.parse(res.text);
   } catch (e) {
+    // Unsigned, signed by someone else, or not bound to our request: nothing here is the
+    // signer's word, so it proves nothing against it (an on-path attacker can produce this).
     const why = e instanceof FloeError ? e.code : 'unreadable body';
-    throw new FloeError('signer_fault', `signer response not accepted (${why}, HTTP ${res.status})`);
+    throw new FloeError('response_unverified', `signer response not accepted (${why}, HTTP ${res.status})`);
   }
   if (res.status < 200 || res.status >= 300) throw fromProblem(parsed, res.status);
   try {

@@ -7,7 +7,7 @@
 
 import { lengthPrefixed, taggedFieldsHash, u32be, utf8 } from '../crypto/hash.js';
 import { concatBytes, fromHex } from '../crypto/hex.js';
-import type { DkgRound1Package } from '../crypto/types.js';
+import type { DkgRound1Package, KeyTweak, SigningPackage } from '../crypto/types.js';
 
 const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
 
@@ -47,17 +47,72 @@ export function dkgCertificateDigest(
   ]);
 }
 
+export interface Member {
+  identifier: number;
+  /** x-only identity key, hex. */
+  identity: string;
+}
+
+/** Binds who the members of a key are (identifier and identity key of each). */
+export function membersHash(members: readonly Member[]): Uint8Array {
+  const sorted = [...members].sort((a, b) => a.identifier - b.identifier);
+  return taggedFieldsHash('floe/key-members/v1', [
+    concatBytes(...sorted.map((m) => concatBytes(u16(m.identifier), fromHex(m.identity, 'identity', 32)))),
+  ]);
+}
+
+/**
+ * What a member signs when it accepted an imported share: the key, its identifier, the group
+ * key, its verifying share and the member list it was told (v2 adds the members to v1).
+ */
 export function importCertificateDigest(
   keyId: string,
   identifier: number,
   groupPublicKey: Uint8Array,
   verifyingShare: Uint8Array,
+  members: readonly Member[],
 ): Uint8Array {
-  return taggedFieldsHash('floe/import-certificate/v1', [
+  return taggedFieldsHash('floe/import-certificate/v2', [
     utf8(keyId),
     u16(identifier),
     groupPublicKey,
     verifyingShare,
+    membersHash(members),
+  ]);
+}
+
+export const SIGNING_PACKAGE_TAG = 'floe/signing-package/v1';
+
+/**
+ * What a signer signs over when it releases a share (DESIGN §11): the attempt, the intent, the
+ * per-session tweak and the exact signing package (message and every commitment). A signed
+ * round-2 response carries it, so a share can only ever be judged against the package that
+ * signer saw: a coordinator that showed it another package cannot frame it.
+ */
+export function signingPackageHash(o: {
+  sessionId: string;
+  attemptId: Uint8Array;
+  intentHash: Uint8Array;
+  tweak: Uint8Array | null;
+  pkg: SigningPackage;
+}): Uint8Array {
+  const commitments = [...o.pkg.commitments].sort((a, b) => a.identifier - b.identifier);
+  return taggedFieldsHash(SIGNING_PACKAGE_TAG, [
+    utf8(o.sessionId),
+    o.attemptId,
+    o.intentHash,
+    o.tweak ?? new Uint8Array(0),
+    o.pkg.message,
+    concatBytes(...commitments.map((c) => concatBytes(u16(c.identifier), c.hiding, c.binding))),
+  ]);
+}
+
+/** Names one sealed box exactly (sender key, nonce, ciphertext): what a complaint is about. */
+export function dkgBoxHash(box: { sender: string; nonce: string; ciphertext: string }): Uint8Array {
+  return taggedFieldsHash('floe/dkg-box/v1', [
+    fromHex(box.sender, 'box.sender', 32),
+    fromHex(box.nonce, 'box.nonce', 12),
+    fromHex(box.ciphertext, 'box.ciphertext'),
   ]);
 }
 
@@ -73,6 +128,28 @@ export function dkgBoxAad(ceremonyId: string, keyId: string, sender: number, rec
   ]);
 }
 
-export function importBoxAad(keyId: string, identifier: number, groupPublicKey: Uint8Array): Uint8Array {
-  return lengthPrefixed('floe/dealer-share-aad/v1', [utf8(keyId), u16(identifier), groupPublicKey]);
+/** The tweak of a public key package as bytes: empty (none), or internal key ‖ merkle root. */
+export function tweakBytes(t: KeyTweak): Uint8Array {
+  return t.kind === 'none' ? new Uint8Array(0) : concatBytes(t.internalKey, t.merkleRoot);
+}
+
+/**
+ * Associated data of a dealer share's box (v2): the key id, the receiver's identifier, the
+ * group key, the tweak and the member list the client intended. A coordinator that relays the
+ * box with another tweak or other members gets a box that does not open.
+ */
+export function importBoxAad(
+  keyId: string,
+  identifier: number,
+  groupPublicKey: Uint8Array,
+  tweak: KeyTweak,
+  members: readonly Member[],
+): Uint8Array {
+  return lengthPrefixed('floe/dealer-share-aad/v2', [
+    utf8(keyId),
+    u16(identifier),
+    groupPublicKey,
+    tweakBytes(tweak),
+    membersHash(members),
+  ]);
 }

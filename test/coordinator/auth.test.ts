@@ -371,7 +371,7 @@ describe('access tokens (JWT) and refresh rotation', () => {
       'signature byte changed': `${h}.${b}.${flip(s, 5)}`,
       'signature dropped': `${h}.${b}.`,
       'alg none': `${enc({ alg: 'none', typ: 'JWT' })}.${b}.`,
-      'other secret': signAccessToken(
+      'other secret': await signAccessToken(
         randomBytes(32),
         { tenantId: claims.tid, role: 'admin', tokenId: claims.sub },
         Date.now(),
@@ -384,27 +384,105 @@ describe('access tokens (JWT) and refresh rotation', () => {
     // Validly signed, but expired / for an unknown token / for the wrong tenant.
     const p = { tenantId: DEFAULT_TENANT, role: 'admin' as const, tokenId: tokens.admin.id };
     const signed = {
-      expired: signAccessToken(jwtSecret, p, Date.now() - 3_600_000),
-      'unknown token id': signAccessToken(jwtSecret, { ...p, tokenId: '0123456789abcdef' }, Date.now()),
-      'wrong tenant': signAccessToken(jwtSecret, { ...p, tenantId: 'nosuchtenant' }, Date.now()),
+      expired: await signAccessToken(jwtSecret, p, Date.now() - 3_600_000),
+      'unknown token id': await signAccessToken(jwtSecret, { ...p, tokenId: '0123456789abcdef' }, Date.now()),
+      'wrong tenant': await signAccessToken(jwtSecret, { ...p, tenantId: 'nosuchtenant' }, Date.now()),
     };
     for (const [what, token] of Object.entries(signed)) {
       assertProblem(await call('GET', '/v1/keys', { token }), 401, 'unauthorized', what);
     }
     // Control: the same secret and principal, now, is accepted.
     assert.equal(
-      (await call('GET', '/v1/keys', { token: signAccessToken(jwtSecret, p, Date.now()) })).status,
+      (await call('GET', '/v1/keys', { token: await signAccessToken(jwtSecret, p, Date.now()) })).status,
       200,
     );
   });
 });
 
+describe('an access token ends with its API token', () => {
+  let app: FastifyInstance;
+  let clock = 0;
+  const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
+
+  before(async () => {
+    clock = Date.now();
+    app = await buildApi({
+      coordinator: cluster.coordinator!.coordinator,
+      metrics: new CoordinatorMetrics(),
+      jwtSecret,
+      now: () => clock,
+    });
+    await app.ready();
+  });
+  after(async () => {
+    await app?.close();
+  });
+
+  const get = (token: string) =>
+    app.inject({ method: 'GET', url: '/v1/keys', headers: { authorization: `Bearer ${token}` } });
+
+  it('is issued to expire no later than its API token', async () => {
+    const { record, token } = await createApiToken(backend(), {
+      tenantId: DEFAULT_TENANT,
+      role: 'viewer',
+      ttlMs: 120_000,
+      now: clock,
+    });
+    const ex = await app.inject({ method: 'POST', url: '/v1/auth/token', payload: { token } });
+    assert.equal(ex.statusCode, 200, ex.body);
+    const body = ex.json();
+    const claims = claimsOf(body.access_token);
+    assert.equal(claims.exp, Math.floor(record.expiresAt! / 1000), 'exp is the API token’s expiry');
+    assert.equal(body.expires_in, claims.exp - claims.iat);
+    assert.ok(body.expires_in <= 120, `expires_in ${body.expires_in}`);
+    // A refresh issues one capped the same way.
+    clock += 30_000;
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/refresh',
+      payload: { refresh_token: body.refresh_token },
+    });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(claimsOf(r.json().access_token).exp, Math.floor(record.expiresAt! / 1000));
+    assert.ok(r.json().expires_in <= 90);
+  });
+
+  it('is refused once its API token expired, even within its own lifetime', async () => {
+    const { record } = await createApiToken(backend(), {
+      tenantId: DEFAULT_TENANT,
+      role: 'viewer',
+      ttlMs: 120_000,
+      now: clock,
+    });
+    // 15 minutes, as a coordinator that did not cap it would have issued it.
+    const jwt = await signAccessToken(
+      jwtSecret,
+      { tenantId: DEFAULT_TENANT, role: 'viewer', tokenId: record.id },
+      clock,
+    );
+    assert.equal(claimsOf(jwt).exp - claimsOf(jwt).iat, 900);
+    assert.equal((await get(jwt)).statusCode, 200);
+    clock += 119_000;
+    assert.equal((await get(jwt)).statusCode, 200, 'a second before the API token expires');
+    clock += 1_000;
+    const r = await get(jwt);
+    assertProblem(
+      { status: r.statusCode, body: r.json(), headers: r.headers },
+      401,
+      'unauthorized',
+      'expired',
+    );
+    assert.match(r.json().detail, /expired/);
+  });
+});
+
 describe('rate limit per token', () => {
   let app: FastifyInstance;
-  let clock = Date.now();
+  let clock = 0;
   const secret = randomBytes(32);
 
   before(async () => {
+    clock = Date.now();
     app = await buildApi({
       coordinator: cluster.coordinator!.coordinator,
       metrics: new CoordinatorMetrics(),
@@ -436,7 +514,7 @@ describe('rate limit per token', () => {
     assert.ok(Number.isInteger(retry) && retry >= 1, `retry-after ${limited.headers['retry-after']}`);
 
     // Access tokens of the same API token share its bucket.
-    const jwt = signAccessToken(
+    const jwt = await signAccessToken(
       secret,
       { tenantId: DEFAULT_TENANT, role: 'viewer', tokenId: a.record.id },
       clock,

@@ -180,3 +180,33 @@ describe('a coordinator killed in the middle of a session', () => {
     assert.ok(verifies(r.body, key));
   });
 });
+
+describe('a signer that deals a bad share in a DKG', () => {
+  let c: TestCluster;
+  let ids: string[];
+  before(async () => {
+    c = await startCluster({ signers: 3, faults: { 1: 'bad_dkg_share' } });
+    ids = await c.registerSigners();
+  });
+  after(() => c.close());
+
+  it('is proven at fault by the complaint of the member it lied to, and nobody else is blamed', async () => {
+    const r = await c.api('POST', '/v1/keys', { threshold: 2, wait: 30_000 });
+    assert.equal(r.body.status, 'failed', JSON.stringify(r.body));
+    assert.equal(r.body.ceremony.error_code, 'dkg_failed');
+    assert.deepEqual(r.body.ceremony.culprits, [2], 'member 2 sealed a share that does not verify');
+    const db = (c.coordinator!.backend as PgBackend).db;
+    const ev = await db.adminQuery<{ data: any }>(
+      "SELECT data FROM audit_events WHERE kind = 'key.dkg_failed' AND subject_id = $1",
+      [r.body.id],
+    );
+    const evidence = ev.rows[0]!.data.evidence;
+    assert.equal(evidence.length, 1);
+    assert.equal(evidence[0].verdict, 'sender_at_fault');
+    assert.equal(evidence[0].culprit, 2);
+    assert.equal(evidence[0].complaint.receiver, 1, 'the member it lied to complained');
+    assert.ok(evidence[0].sender_round2.envelope, "the sender's own signed round-2 answer is kept");
+    // Faults count only for signing; the honest members' registry entries are untouched.
+    for (const id of [ids[0]!, ids[2]!]) assert.equal((await signer(c, id)).fault_count, 0);
+  });
+});

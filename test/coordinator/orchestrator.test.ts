@@ -25,8 +25,10 @@ import { SigningEngine } from '../../src/signer/engine.js';
 import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
 
 type Trap = (to: SessionStatus) => 'lose' | 'throw' | undefined;
+/** Make a signer's answer to a message fail with this error instead (a refusal, an unverified answer). */
+type Refuse = (signer: string, name: SignerMessageName) => FloeError | undefined;
 
-function setup(trap: Trap = () => undefined) {
+function setup(trap: Trap = () => undefined, refuse: Refuse = () => undefined) {
   const clock = new FakeClock();
   const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 2);
   const engines = shares.map((k) => {
@@ -44,16 +46,26 @@ function setup(trap: Trap = () => undefined) {
   const calls: string[] = [];
   const clientFor = (s: SignerRecord) => {
     const e = engines[Number(s.id.slice(1)) - 1]!;
-    return {
+    const client = {
+      async exchange<K extends SignerMessageName>(name: K, body: RequestOf<K>) {
+        // In memory there is no envelope: the answers prove nothing (nothing here blames).
+        return {
+          body: await client.call(name, body),
+          evidence: { signer: s.identityPubkey, envelope: '', body: '' },
+        };
+      },
       async call<K extends SignerMessageName>(name: K, body: RequestOf<K>): Promise<ResponseOf<K>> {
         calls.push(`${s.id}:${name}`);
+        const refusal = refuse(s.id, name);
+        if (refusal) throw refusal;
         const b = body as never;
         if (name === 'signOpen') return e.open(b) as ResponseOf<K>;
         if (name === 'signRound2') return e.round2(b) as ResponseOf<K>;
         if (name === 'signAbort') return e.abort(b) as ResponseOf<K>;
         throw new Error(`unexpected ${name}`);
       },
-    } as unknown as SignerClient;
+    };
+    return client as unknown as SignerClient;
   };
   const signers: SignerRecord[] = [1, 2].map((i) => ({
     id: `s${i}`,
@@ -116,6 +128,7 @@ function setup(trap: Trap = () => undefined) {
     completedAt: null,
     failedAt: null,
   };
+  const faults: string[] = [];
   const store: CoordinatorStore = {
     getKey: async () => key,
     listSigners: async () => signers,
@@ -134,12 +147,15 @@ function setup(trap: Trap = () => undefined) {
     },
     insertCommitments: async () => {},
     markCommitmentsUsed: async () => true,
-    recordSignerFault: async () => ({ faultCount: 1, quarantined: false }),
+    recordSignerFault: async (id, kind) => {
+      faults.push(`${id}:${kind}`);
+      return { faultCount: faults.length, quarantined: false };
+    },
     recordSignerSeen: async () => {},
     audit: async () => {},
   };
   const orchestrator = new SigningOrchestrator({ store, clientFor, now: () => clock.now(), maxAttempts: 1 });
-  return { orchestrator, engines, calls, pub, session: () => session };
+  return { orchestrator, engines, calls, pub, faults, session: () => session };
 }
 
 describe('signing orchestrator', () => {
@@ -181,5 +197,22 @@ describe('signing orchestrator', () => {
     const { orchestrator, calls } = setup();
     await orchestrator.drive('t', 'ses_orchestrator_test');
     assert.equal(calls.filter((c) => c.endsWith('signAbort')).length, 0);
+  });
+
+  it('refusals, restarts, clock skew and unsigned answers exclude a signer but are never counted against it', async () => {
+    for (const [name, err] of [
+      ['signRound2', new FloeError('attempt_unknown', 'restarted')],
+      ['signOpen', new FloeError('envelope_stale', 'clock skew')],
+      ['signOpen', new FloeError('response_unverified', 'unsigned answer')],
+      ['signOpen', new FloeError('signer_unreachable', 'down')],
+      ['signRound2', new FloeError('policy_refused', 'not allowed')],
+    ] as const) {
+      const { orchestrator, faults } = setup(undefined, (id, n) =>
+        id === 's2' && n === name ? err : undefined,
+      );
+      const s = await orchestrator.drive('t', 'ses_orchestrator_test');
+      assert.equal(s.status, 'failed', `${err.code}: no other subset of a 2-of-2 key`);
+      assert.deepEqual(faults, [], `${err.code} is not a fault`);
+    }
   });
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  accessTokenTimes,
   hasRole,
   newApiToken,
-  RateLimiter,
   signAccessToken,
   verifyAccessToken,
 } from '../../src/coordinator/auth/tokens.js';
@@ -82,19 +82,31 @@ describe('auth primitives', () => {
   const principal = { tenantId: 't1', role: 'operator' as const, tokenId: 'abc' };
   const now = 1_800_000_000_000;
 
-  it('access tokens verify until they expire, and not with another secret or after tampering', () => {
-    const jwt = signAccessToken(secret, principal, now);
-    assert.equal(verifyAccessToken(secret, jwt, now + 14 * 60_000).tid, 't1');
-    const refuse = (f: () => unknown) =>
-      assert.throws(f, (e: unknown) => e instanceof FloeError && e.code === 'unauthorized');
-    refuse(() => verifyAccessToken(secret, jwt, now + 15 * 60_000));
-    refuse(() => verifyAccessToken(new Uint8Array(32).fill(8), jwt, now));
+  it('access tokens verify until they expire, and not with another secret or after tampering', async () => {
+    const jwt = await signAccessToken(secret, principal, now);
+    assert.equal((await verifyAccessToken(secret, jwt, now + 14 * 60_000)).tid, 't1');
+    const refuse = (p: Promise<unknown>) =>
+      assert.rejects(p, (e: unknown) => e instanceof FloeError && e.code === 'unauthorized');
+    await refuse(verifyAccessToken(secret, jwt, now + 15 * 60_000));
+    await refuse(verifyAccessToken(new Uint8Array(32).fill(8), jwt, now));
     const [h, b, s] = jwt.split('.') as [string, string, string];
     const forged = Buffer.from(
       JSON.stringify({ ...JSON.parse(Buffer.from(b, 'base64url').toString()), role: 'admin' }),
     ).toString('base64url');
-    refuse(() => verifyAccessToken(secret, `${h}.${forged}.${s}`, now));
-    refuse(() => verifyAccessToken(secret, 'x.y', now));
+    await refuse(verifyAccessToken(secret, `${h}.${forged}.${s}`, now));
+    await refuse(verifyAccessToken(secret, 'x.y', now));
+    // Not yet valid (issued in the future: no clock tolerance).
+    await refuse(verifyAccessToken(secret, jwt, now - 1000));
+  });
+
+  it('an access token expires with its API token', async () => {
+    const jwt = await signAccessToken(secret, principal, now, { notAfterMs: now + 60_000 });
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
+    assert.equal(claims.exp - claims.iat, 60);
+    assert.deepEqual(accessTokenTimes(now, now + 60_500), { iat: now / 1000, exp: now / 1000 + 60 });
+    assert.deepEqual(accessTokenTimes(now, null), { iat: now / 1000, exp: now / 1000 + 900 });
+    assert.deepEqual(accessTokenTimes(now, now + 3_600_000), { iat: now / 1000, exp: now / 1000 + 900 });
+    await assert.rejects(verifyAccessToken(secret, jwt, now + 60_000));
   });
 
   it('API tokens are random and well formed', () => {
@@ -110,16 +122,5 @@ describe('auth primitives', () => {
     assert.ok(!hasRole('requester', 'operator'));
     assert.ok(!hasRole('viewer', 'requester'));
     assert.ok(hasRole('viewer', 'viewer'));
-  });
-
-  it('the rate limiter allows a burst then refills', () => {
-    const r = new RateLimiter(10, 3);
-    assert.deepEqual(
-      [0, 0, 0].map(() => r.take('k', 0)),
-      [0, 0, 0],
-    );
-    assert.ok(r.take('k', 0) > 0);
-    assert.equal(r.take('k', 100), 0);
-    assert.equal(r.take('other', 0), 0);
   });
 });

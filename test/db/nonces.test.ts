@@ -8,7 +8,12 @@ import {
   markAllUsed,
   markUsed,
 } from '../../src/db/queries/nonces.js';
-import { getSession, patchSession, transitionSession } from '../../src/db/queries/sessions.js';
+import {
+  cleanupSessions,
+  getSession,
+  patchSession,
+  transitionSession,
+} from '../../src/db/queries/sessions.js';
 import { type FloeError, isFloeError } from '../../src/protocol/errors.js';
 import { type TestDb, testDb } from '../helpers/db.js';
 import { commitment, hex, seedSession, seedTenant } from './fixtures.js';
@@ -99,6 +104,45 @@ describe('nonce commitments', () => {
     );
     // B can still record fresh ones.
     await db.transaction((tx) => insertCommitments(tx, b.sessionId, 1, rows(fresh)), { tenantId: tb });
+  });
+
+  it('a commitment stays refused after its session was cleaned up (used points are kept for good)', async () => {
+    const a = await seedSession(db, ta, 'nonce_collection');
+    const c = commitment();
+    await db.transaction((tx) => insertCommitments(tx, a.sessionId, 1, rows(c)), { tenantId: ta });
+    await db.transaction(
+      (tx) =>
+        transitionSession(tx, a.sessionId, ['nonce_collection'], 'failed', {
+          errorCode: 'session_failed',
+          errorMessage: 'test',
+        }),
+      { tenantId: ta },
+    );
+    // Long ago: the retention cleanup deletes the session and, by cascade, its commitments.
+    await db.adminQuery('UPDATE signing_sessions SET updated_at = 0 WHERE session_id = $1', [a.sessionId]);
+    assert.ok((await db.transaction((tx) => cleanupSessions(tx, 90))) >= 1);
+    const left = await db.adminQuery<{ n: number }>(
+      'SELECT count(*)::int AS n FROM nonce_commitments WHERE session_id = $1',
+      [a.sessionId],
+    );
+    assert.equal(left.rows[0]!.n, 0, 'the commitment rows are gone');
+    // The same commitment, or one of its points, in a new session of any tenant: still refused.
+    const b = await seedSession(db, tb, 'nonce_collection');
+    assert.equal(await db.transaction((tx) => commitmentSeen(tx, c), { tenantId: tb }), true);
+    await assert.rejects(
+      db.transaction((tx) => insertCommitments(tx, b.sessionId, 1, rows(c)), { tenantId: tb }),
+      reuse([1]),
+    );
+    const onlyBinding = `02${hex(32)}${c.slice(66)}`;
+    await assert.rejects(
+      db.transaction((tx) => insertCommitments(tx, b.sessionId, 1, rows(onlyBinding)), { tenantId: tb }),
+      reuse([1]),
+    );
+    // The service role cannot read or change the table of used points.
+    await assert.rejects(
+      db.transaction((tx) => tx.query('DELETE FROM used_nonce_points')),
+      /permission denied/,
+    );
   });
 
   it('a reused hiding or binding point alone is refused as well', async () => {

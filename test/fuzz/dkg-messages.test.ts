@@ -10,7 +10,8 @@
  *
  * Every request: no 5xx; a refusal is a signed RFC 9457 problem with a stable code; the node
  * still answers /healthz; and a refused request changes nothing (SQLite tables, live gauges),
- * except the documented fail-closed refusals that end a ceremony (`dkg_failed` in round 3,
+ * except the documented fail-closed refusals that end a ceremony (`dkg_failed` or a
+ * `dkg_complaint` in round 3,
  * `certification_mismatch`), which may drop exactly that ceremony and its pending key. A
  * ceremony that saw refusals still completes and is certified by every member.
  *
@@ -217,7 +218,7 @@ describe('DKG message fuzzing (fast-check, real SQLite stores)', () => {
     await fuzz(t, property, ROUND2);
   });
 
-  it('dkg.round3: refusals change nothing (a fail-closed dkg_failed only drops the ceremony)', {
+  it('dkg.round3: refusals change nothing (a fail-closed dkg_failed or complaint only drops the ceremony)', {
     timeout: testTimeout(ROUND3),
   }, async (t) => {
     const property = fc.asyncProperty(sizeArb, seqArb, async (n, seq) => {
@@ -289,7 +290,7 @@ describe('DKG message fuzzing (fast-check, real SQLite stores)', () => {
           if (
             !dead &&
             !done &&
-            r.code === 'dkg_failed' &&
+            (r.code === 'dkg_failed' || r.code === 'dkg_complaint') &&
             after.live_ceremonies === before.live_ceremonies - 1
           ) {
             assertCeremonyDropped(before, after, cer.keyId, 'dkg.round3');

@@ -61,17 +61,19 @@ describe('key.import fuzzing (fast-check, real SQLite stores)', () => {
       const keyId = rid('ki');
       const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 3);
       const gk = groupPublicKey(pub);
+      const members = c.nodes.map((n, i) => ({ identifier: i + 1, identity: n.identityPub }));
       const sealTo = (plain: Uint8Array, aadKey = keyId, aadId = 1, aadGk = gk) =>
         sealBox(
           softwareIdentity(generateIdentityKey()),
           fromHex(c.T.identityPub, 'id', 32),
           plain,
-          importBoxAad(aadKey, aadId, aadGk),
+          importBoxAad(aadKey, aadId, aadGk, pub.tweak, members),
           IMPORT_BOX_INFO,
         );
       const valid: RequestOf<'keyImport'> = {
         key_id: keyId,
         identifier: 1,
+        members,
         public_key_package: encodePublicKeyPackage(pub),
         sealed_share: sealTo(shares[0]!.signingShare),
       };
@@ -136,9 +138,9 @@ describe('key.import fuzzing (fast-check, real SQLite stores)', () => {
       const body = await mutate(valid, muts, ctx, domain);
       const { r, before, after } = await c.fuzzOne('keyImport', body);
       if (r.status !== 200) return assertUnchanged(before, after, `key.import (${r.code})`);
-      // Accepted: exactly one new active key, and only one whose share matches its package.
+      // Accepted: exactly one new key, pending until every member's certificate is confirmed.
       assert.equal(Object.keys(after.keys).length, Object.keys(before.keys).length + 1);
-      assert.match(after.keys[r.ok.key_id] ?? '', /^active:/);
+      assert.match(after.keys[r.ok.key_id] ?? '', /^pending:/);
       assert.equal(before.keys[r.ok.key_id], undefined);
       const { [r.ok.key_id]: _new, ...others } = after.keys;
       assert.deepStrictEqual(others, before.keys, 'an import touches no other key');

@@ -9,18 +9,31 @@
  *   wrong_commitments    report a commitment to a random point instead of the real one
  *   replay_commitments   report the commitments it sent for an earlier attempt
  *   replay_shares        answer round 2 with the share it released for an earlier attempt
+ *   bad_dkg_share        in a DKG, seal a random scalar instead of its share to the first
+ *                        other member (a validly sealed lie that member will complain about)
  *
  * A signer that reported other commitments still answers round 2, with a share over its real
  * ones (all it can make), which fails verification under the package the coordinator built.
  */
+
+import { sealBox } from '../../src/crypto/box.js';
 import { encodeSignatureShare, type SigningCommitmentsJson } from '../../src/crypto/encoding.js';
 import { CURVE_ORDER, parseScalar, scalarToBytes } from '../../src/crypto/group.js';
 import { fromHex, toHex } from '../../src/crypto/hex.js';
-import { generateIdentityKey, identityPublicKey } from '../../src/crypto/identity.js';
+import { generateIdentityKey, identityPublicKey, softwareIdentity } from '../../src/crypto/identity.js';
+import { DKG_BOX_INFO, dkgBoxAad } from '../../src/protocol/transcript.js';
 import type { SignerHandlers } from '../../src/signer/server.js';
 
-export const FAULTS = ['corrupt_shares', 'wrong_commitments', 'replay_commitments', 'replay_shares'] as const;
+export const FAULTS = [
+  'corrupt_shares',
+  'wrong_commitments',
+  'replay_commitments',
+  'replay_shares',
+  'bad_dkg_share',
+] as const;
 export type Fault = (typeof FAULTS)[number];
+/** The faults that lie while signing (the chaos bench's `--byzantine all`). */
+export const SIGNING_FAULTS = FAULTS.filter((f) => f !== 'bad_dkg_share');
 
 /** The environment variable the byzantine entry point reads (never read by production code). */
 export const FAULTS_ENV = 'FLOE_TEST_SIGNER_FAULTS';
@@ -48,8 +61,32 @@ export function byzantine(h: SignerHandlers, faults: ReadonlySet<Fault>): Signer
   /** The real commitments of attempts it lied about, by attempt id. */
   const real = new Map<string, SigningCommitmentsJson>();
   let lastShare: string | undefined;
+  /** DKG members by ceremony (from round 1), to seal the lie to the right key. */
+  const members = new Map<
+    string,
+    { ceremony: string; key: string; participants: { identifier: number; identity: string }[] }
+  >();
   return {
     ...h,
+    dkgRound1(b) {
+      members.set(b.ceremony_id, { ceremony: b.ceremony_id, key: b.key_id, participants: b.participants });
+      return h.dkgRound1(b);
+    },
+    dkgRound2(b) {
+      const r = h.dkgRound2(b);
+      const m = members.get(b.ceremony_id);
+      if (!faults.has('bad_dkg_share') || !m) return r;
+      const victim = r.boxes[0]!;
+      const to = m.participants.find((p) => p.identifier === victim.receiver)!;
+      const lie = sealBox(
+        softwareIdentity(generateIdentityKey()),
+        fromHex(to.identity, 'identity', 32),
+        scalarToBytes(1234567n),
+        dkgBoxAad(m.ceremony, m.key, r.identifier, victim.receiver),
+        DKG_BOX_INFO,
+      );
+      return { ...r, boxes: r.boxes.map((x) => (x === victim ? { receiver: x.receiver, box: lie } : x)) };
+    },
     signOpen(b) {
       const r = h.signOpen(b);
       let sent = r.commitments;

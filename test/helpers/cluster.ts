@@ -15,7 +15,13 @@ import {
 import { createKey, registerSigners } from './cluster-api.js';
 import { freshServerDatabase } from './db.js';
 import { request } from './http.js';
-import { type SignerProcess, type Spawned, spawnFloe, startSignerProcess } from './processes.js';
+import {
+  type SignerProcess,
+  type Spawned,
+  signerIdentities,
+  spawnFloe,
+  startSignerProcess,
+} from './processes.js';
 
 export interface ApiResult<T = any> {
   status: number;
@@ -66,11 +72,14 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
   const { identityPub } = coordinatorIdentity(cdir);
   const database = await freshServerDatabase();
   const signerDirs = Array.from({ length: o.signers }, (_, i) => join(dir, `signer-${i + 1}`));
+  // Every signer pins every other as a peer (its roster), as `floe init` writes it.
+  const peers = await signerIdentities(signerDirs, PASS);
   const startSigner = (i: number, listen?: string) =>
     startSignerProcess({
       dataDir: signerDirs[i]!,
       coordinators: [identityPub],
       passphrase: PASS,
+      peers,
       ...(listen ? { listen } : {}),
       ...(o.faults?.[i] ? { faults: o.faults[i] } : {}),
     });

@@ -68,22 +68,30 @@ export async function importOver(
 ) {
   const { shares, public: pub } = dealerSplit(secret, t, clients.length);
   const gk = groupPublicKey(pub);
-  await Promise.all(
+  const members = clients.map((c, i) => ({ identifier: i + 1, identity: c.signerIdentity }));
+  const accepted = await Promise.all(
     clients.map((c, i) =>
       c.call('keyImport', {
         key_id: keyId,
         identifier: i + 1,
+        members,
         public_key_package: encodePublicKeyPackage(pub),
         sealed_share: sealBox(
           softwareIdentity(generateIdentityKey()),
           fromHex(c.signerIdentity, 'id', 32),
           shares[i]!.signingShare,
-          importBoxAad(keyId, i + 1, gk),
+          importBoxAad(keyId, i + 1, gk, pub.tweak, members),
           IMPORT_BOX_INFO,
         ),
       }),
     ),
   );
+  const certificates = accepted.map((a) => ({
+    identifier: a.identifier,
+    verifying_share: a.verifying_share,
+    certificate: a.certificate,
+  }));
+  await Promise.all(clients.map((c) => c.call('keyImportConfirm', { key_id: keyId, members, certificates })));
   return { pub, shares };
 }
 

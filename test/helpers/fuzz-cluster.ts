@@ -46,7 +46,7 @@ import {
   SIGNER_MESSAGES,
   type SignerMessageName,
 } from '../../src/protocol/messages/index.js';
-import { type RunningSigner, startSigner } from '../../src/signer/node.js';
+import { openSignerStore, type RunningSigner, startSigner } from '../../src/signer/node.js';
 import { dkgOver, importOver } from './drive.js';
 import type { Body } from './fuzz-mutate.js';
 import { openRequest } from './sign-requests.js';
@@ -171,13 +171,29 @@ export class FuzzCluster {
    */
   static async start(o: { keys?: ('k-dkg' | 'k-imp')[] } = {}): Promise<FuzzCluster> {
     const c = new FuzzCluster();
+    const dirs = [1, 2, 3].map((i) => join(c.dir, `s${i}`));
+    // Each node's roster: the three of them (their identities, created in their stores first).
+    const peers = await Promise.all(
+      dirs.map(async (data_dir) => {
+        const { store, identity } = await openSignerStore(
+          { data_dir },
+          { FLOE_SIGNER_PASSPHRASE: PASS },
+          {
+            scryptN: 1 << 12,
+          },
+        );
+        store.close();
+        return identity.publicKeyHex;
+      }),
+    );
     c.nodes = await Promise.all(
-      [1, 2, 3].map((i) =>
+      dirs.map((data_dir) =>
         startSigner(
           {
-            data_dir: join(c.dir, `s${i}`),
+            data_dir,
             listen: '127.0.0.1:0',
             coordinators: [c.coordinatorPub],
+            peers,
             max_live_attempts: 1024,
             attempt_ttl_s: 600,
             log_level: 'fatal',

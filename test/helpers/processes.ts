@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openSignerStore } from '../../src/signer/node.js';
 import { FAULTS_ENV } from './byzantine-signer.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -93,10 +94,31 @@ export interface SignerProcess extends Spawned {
   identity: string;
 }
 
+/**
+ * Create (or open) signer stores in this process and return their identity keys, in order: what
+ * an operator learns before writing each signer's roster (`peers`), as `floe init` does.
+ */
+export async function signerIdentities(dataDirs: readonly string[], passphrase: string): Promise<string[]> {
+  return Promise.all(
+    dataDirs.map(async (dir) => {
+      const { store, identity } = await openSignerStore(
+        { data_dir: dir },
+        { FLOE_SIGNER_PASSPHRASE: passphrase },
+      );
+      store.close();
+      const pub = identity.publicKeyHex;
+      identity.dispose();
+      return pub;
+    }),
+  );
+}
+
 export async function startSignerProcess(o: {
   dataDir: string;
   coordinators: string[];
   passphrase: string;
+  /** The roster (identity keys of the signers it may share keys with). */
+  peers?: readonly string[];
   listen?: string;
   faults?: string;
 }): Promise<SignerProcess> {
@@ -104,6 +126,7 @@ export async function startSignerProcess(o: {
     FLOE_SIGNER_DATA_DIR: o.dataDir,
     FLOE_SIGNER_LISTEN: o.listen ?? '127.0.0.1:0',
     FLOE_SIGNER_COORDINATORS: o.coordinators.join(','),
+    ...(o.peers?.length ? { FLOE_SIGNER_PEERS: o.peers.join(',') } : {}),
     FLOE_SIGNER_PASSPHRASE: o.passphrase,
     FLOE_LOG_LEVEL: 'warn',
   };

@@ -18,6 +18,7 @@ import {
   dkgTranscriptHash,
   importBoxAad,
   importCertificateDigest,
+  membersHash,
 } from '../../src/protocol/transcript.js';
 import { RecordCipher, shareAad } from '../../src/signer/keystore.js';
 import { describeEachBackend } from '../crypto/backends.js';
@@ -64,8 +65,17 @@ describe('pinned formats: DKG transcript and certificates', () => {
       d.digest,
     );
     const i = v.import_certificate;
+    assert.equal(toHex(membersHash(i.members)), i.members_hash);
     assert.equal(
-      toHex(importCertificateDigest(i.key_id, i.identifier, h(i.group_public_key), h(i.verifying_share))),
+      toHex(
+        importCertificateDigest(
+          i.key_id,
+          i.identifier,
+          h(i.group_public_key),
+          h(i.verifying_share),
+          i.members,
+        ),
+      ),
       i.digest,
     );
   });
@@ -77,7 +87,16 @@ describeEachBackend('pinned formats: sealed boxes', () => {
     const d = v.aads.dkg;
     assert.equal(toHex(dkgBoxAad(d.ceremony_id, d.key_id, d.sender, d.receiver)), d.aad);
     const i = v.aads.import;
-    assert.equal(toHex(importBoxAad(i.key_id, i.identifier, h(i.group_public_key))), i.aad);
+    const gk = h(i.group_public_key);
+    assert.equal(
+      toHex(importBoxAad(i.key_id, i.identifier, gk, { kind: 'none' }, i.members)),
+      i.aad_no_tweak,
+    );
+    const taproot = { kind: 'taproot' as const, internalKey: gk, merkleRoot: new Uint8Array(0) };
+    assert.equal(
+      toHex(importBoxAad(i.key_id, i.identifier, gk, taproot, i.members)),
+      i.aad_taproot_empty_root,
+    );
   });
   for (const b of v.boxes) {
     it(`the box key derivation is unchanged (${b.name})`, () => {

@@ -2,11 +2,13 @@
  * API tokens and short-lived access tokens.
  *
  * - API token: `floe_<id>_<secret>`, shown once at creation; only SHA-256(token) is stored.
- * - Access token: HS256 JWT, 15 minutes, claims {sub: token id, tid: tenant, role}.
+ * - Access token: HS256 JWT (jose), 15 minutes but never past its API token's expiry, claims
+ *   {sub: token id, tid: tenant, role, iat, exp, jti}.
  * - Refresh token: `floer_<random>`, single use; using it rotates it (a new one in the same
  *   family). Presenting a spent refresh token revokes the whole family (token theft).
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { ApiTokenRecord, Principal, RefreshRecord } from '../../domain/records.js';
 import { hasRole, ROLES, type Role } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
@@ -42,10 +44,16 @@ export function newApiToken(): { id: string; token: string } {
   return { id, token: `floe_${id}_${b64url(randomBytes(32))}` };
 }
 
-export async function createApiToken(
-  store: TokenStore,
-  o: { tenantId: string; role: Role; label?: string | null; ttlMs?: number; now: number },
-): Promise<{ record: ApiTokenRecord; token: string }> {
+export interface NewTokenOptions {
+  tenantId: string;
+  role: Role;
+  label?: string | null;
+  ttlMs?: number;
+  now: number;
+}
+
+/** A new API token, its record and the hash to store (nothing stored yet). */
+export function prepareApiToken(o: NewTokenOptions): { record: ApiTokenRecord; token: string; hash: string } {
   const { id, token } = newApiToken();
   const record: ApiTokenRecord = {
     id,
@@ -56,7 +64,15 @@ export async function createApiToken(
     expiresAt: o.ttlMs ? o.now + o.ttlMs : null,
     revokedAt: null,
   };
-  await store.insertToken({ ...record, hash: sha256hex(token) });
+  return { record, token, hash: sha256hex(token) };
+}
+
+export async function createApiToken(
+  store: TokenStore,
+  o: NewTokenOptions,
+): Promise<{ record: ApiTokenRecord; token: string }> {
+  const { record, token, hash } = prepareApiToken(o);
+  await store.insertToken({ ...record, hash });
   return { record, token };
 }
 
@@ -70,7 +86,7 @@ export async function verifyApiToken(store: TokenStore, token: string, now: numb
   return rec;
 }
 
-// ---------- JWT (HS256) ----------
+// ---------- JWT (HS256, jose) ----------
 
 export interface AccessClaims {
   sub: string;
@@ -81,52 +97,74 @@ export interface AccessClaims {
   jti: string;
 }
 
-export function signAccessToken(
+/**
+ * Issue and expiry (Unix seconds) of an access token issued at `nowMs`: ACCESS_TTL_S later,
+ * but never after its API token expires (`notAfterMs`), so it cannot outlive it.
+ */
+export function accessTokenTimes(
+  nowMs: number,
+  notAfterMs: number | null = null,
+  ttlS = ACCESS_TTL_S,
+): { iat: number; exp: number } {
+  const iat = Math.floor(nowMs / 1000);
+  const exp = notAfterMs === null ? iat + ttlS : Math.min(iat + ttlS, Math.floor(notAfterMs / 1000));
+  return { iat, exp: Math.max(iat, exp) };
+}
+
+/** An access token for the principal; `notAfterMs` is its API token's expiry, if any. */
+export async function signAccessToken(
   secret: Uint8Array,
   p: Principal,
   nowMs: number,
-  ttlS = ACCESS_TTL_S,
-): string {
-  const iat = Math.floor(nowMs / 1000);
-  const header = b64url(Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })));
-  const claims: AccessClaims = {
-    sub: p.tokenId,
-    tid: p.tenantId,
-    role: p.role,
-    iat,
-    exp: iat + ttlS,
-    jti: rid(8),
-  };
-  const body = b64url(Buffer.from(JSON.stringify(claims)));
-  const sig = b64url(createHmac('sha256', secret).update(`${header}.${body}`).digest());
-  return `${header}.${body}.${sig}`;
+  o: { notAfterMs?: number | null; ttlS?: number } = {},
+): Promise<string> {
+  const { iat, exp } = accessTokenTimes(nowMs, o.notAfterMs ?? null, o.ttlS);
+  return new SignJWT({ tid: p.tenantId, role: p.role })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(p.tokenId)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .setJti(rid(8))
+    .sign(secret);
 }
 
-export function verifyAccessToken(secret: Uint8Array, jwt: string, nowMs: number): AccessClaims {
-  const parts = jwt.split('.');
-  if (parts.length !== 3) throw new FloeError('unauthorized', 'invalid access token');
-  const [h, b, s] = parts as [string, string, string];
-  const expect = createHmac('sha256', secret).update(`${h}.${b}`).digest();
-  const got = Buffer.from(s, 'base64url');
-  // Canonical encoding only: base64url ignores the unused low bits of the last character.
-  if (got.toString('base64url') !== s || got.length !== expect.length || !timingSafeEqual(got, expect)) {
-    throw new FloeError('unauthorized', 'invalid access token');
-  }
-  let header: { alg?: string };
-  let claims: AccessClaims;
+/**
+ * Verify an access token: HS256 only, signature, `exp` (no clock tolerance), `iat` (present,
+ * not in the future, at most ACCESS_TTL_S old), and the claims Floe needs. Any failure is
+ * `unauthorized`, without saying more than "expired" or "invalid".
+ */
+export async function verifyAccessToken(
+  secret: Uint8Array,
+  jwt: string,
+  nowMs: number,
+): Promise<AccessClaims> {
+  let payload: Record<string, unknown>;
   try {
-    header = JSON.parse(Buffer.from(h, 'base64url').toString());
-    claims = JSON.parse(Buffer.from(b, 'base64url').toString());
-  } catch {
+    ({ payload } = await jwtVerify(jwt, secret, {
+      algorithms: ['HS256'],
+      typ: 'JWT',
+      clockTolerance: 0,
+      currentDate: new Date(nowMs),
+      maxTokenAge: ACCESS_TTL_S,
+      requiredClaims: ['sub', 'tid', 'role', 'iat', 'exp', 'jti'],
+    }));
+  } catch (e) {
+    if (e instanceof joseErrors.JWTExpired) throw new FloeError('unauthorized', 'access token expired');
     throw new FloeError('unauthorized', 'invalid access token');
   }
-  if (header.alg !== 'HS256') throw new FloeError('unauthorized', 'invalid access token');
-  if (typeof claims.exp !== 'number' || claims.exp * 1000 <= nowMs)
-    throw new FloeError('unauthorized', 'access token expired');
-  if (!ROLES.includes(claims.role) || typeof claims.tid !== 'string' || typeof claims.sub !== 'string') {
+  const c = payload as Partial<AccessClaims>;
+  if (
+    typeof c.sub !== 'string' ||
+    typeof c.tid !== 'string' ||
+    typeof c.jti !== 'string' ||
+    !ROLES.includes(c.role as Role) ||
+    typeof c.iat !== 'number' ||
+    typeof c.exp !== 'number' ||
+    c.exp - c.iat > ACCESS_TTL_S
+  ) {
     throw new FloeError('unauthorized', 'invalid access token');
   }
-  return claims;
+  return c as AccessClaims;
 }
 
 // ---------- refresh tokens ----------
@@ -157,7 +195,7 @@ export async function rotateRefresh(
   store: TokenStore,
   refresh: string,
   now: number,
-): Promise<{ principal: Principal; refresh: string }> {
+): Promise<{ principal: Principal; refresh: string; notAfterMs: number | null }> {
   if (!/^floer_[A-Za-z0-9_-]{43}$/.test(refresh))
     throw new FloeError('unauthorized', 'invalid refresh token');
   const rec = await store.findRefreshByHash(sha256hex(refresh));
@@ -180,33 +218,15 @@ export async function rotateRefresh(
     familyId: rec.familyId,
     now,
   });
-  return { principal: { tenantId: tok.tenantId, role: tok.role, tokenId: tok.id }, refresh: next };
+  return {
+    principal: { tenantId: tok.tenantId, role: tok.role, tokenId: tok.id },
+    refresh: next,
+    notAfterMs: tok.expiresAt,
+  };
 }
 
-// ---------- roles and rate limits ----------
-
-/** Token bucket per principal, in memory (per coordinator process). */
-export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-  ) {}
-
-  /** Returns 0 if allowed, else the seconds to wait. */
-  take(key: string, now: number): number {
-    let b = this.buckets.get(key);
-    if (!b) {
-      b = { tokens: this.burst, at: now };
-      this.buckets.set(key, b);
-      if (this.buckets.size > 100_000) this.buckets.delete(this.buckets.keys().next().value as string);
-    }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.perSecond);
-    b.at = now;
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil((1 - b.tokens) / this.perSecond);
-  }
+/** The API token id behind a refresh token, if it names one (a lookup only: nothing is spent). */
+export async function refreshTokenOwner(store: TokenStore, refresh: string): Promise<string | undefined> {
+  if (!/^floer_[A-Za-z0-9_-]{43}$/.test(refresh)) return undefined;
+  return (await store.findRefreshByHash(sha256hex(refresh)))?.tokenId;
 }

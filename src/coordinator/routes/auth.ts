@@ -14,9 +14,11 @@ import {
 } from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
 import {
-  ACCESS_TTL_S,
+  accessTokenTimes,
   createApiToken,
   issueRefresh,
+  type Principal,
+  refreshTokenOwner,
   rotateRefresh,
   signAccessToken,
   verifyApiToken,
@@ -42,40 +44,60 @@ interface Deps {
   now: () => number;
 }
 
-/** POST /v1/auth/token and /v1/auth/refresh: short-lived access tokens. */
+/**
+ * POST /v1/auth/token and /v1/auth/refresh: short-lived access tokens, never valid past their
+ * API token's expiry. Rate limited per client address (before the body is read) and per API
+ * token (once the token presented is known to be valid, so that nobody can use up another's
+ * limit by presenting its id).
+ */
 export const tokenExchangeRoutes: FastifyPluginAsyncTypebox<Deps> = async (
   app,
   { backend, jwtSecret, now },
 ) => {
   const common = { tags: ['auth'], security: [], response: { 200: TokenResponse, ...errors } };
-  app.post('/v1/auth/token', { schema: { ...common, body: TokenBody } }, async (req) => {
-    const t = await verifyApiToken(backend, req.body.token, now());
-    const p = { tenantId: t.tenantId, role: t.role, tokenId: t.id };
+  const access = async (p: Principal, notAfterMs: number | null, at: number) => {
+    const { iat, exp } = accessTokenTimes(at, notAfterMs);
     return {
-      access_token: signAccessToken(jwtSecret, p, now()),
+      access_token: await signAccessToken(jwtSecret, p, at, { notAfterMs }),
       token_type: 'Bearer' as const,
-      expires_in: ACCESS_TTL_S,
-      refresh_token: await issueRefresh(backend, { tenantId: t.tenantId, tokenId: t.id, now: now() }),
+      expires_in: exp - iat,
     };
-  });
-  app.post('/v1/auth/refresh', { schema: { ...common, body: RefreshBody } }, async (req) => {
-    const r = await rotateRefresh(backend, req.body.refresh_token, now());
-    return {
-      access_token: signAccessToken(jwtSecret, r.principal, now()),
-      token_type: 'Bearer' as const,
-      expires_in: ACCESS_TTL_S,
-      refresh_token: r.refresh,
-    };
-  });
+  };
+  app.post(
+    '/v1/auth/token',
+    { onRequest: app.limits.authAddress, schema: { ...common, body: TokenBody } },
+    async (req, reply) => {
+      const t = await verifyApiToken(backend, req.body.token, now());
+      await app.limits.authToken.withKey(req, reply, t.id);
+      const at = now();
+      const p = { tenantId: t.tenantId, role: t.role, tokenId: t.id };
+      return {
+        ...(await access(p, t.expiresAt, at)),
+        refresh_token: await issueRefresh(backend, { tenantId: t.tenantId, tokenId: t.id, now: at }),
+      };
+    },
+  );
+  app.post(
+    '/v1/auth/refresh',
+    { onRequest: app.limits.authAddress, schema: { ...common, body: RefreshBody } },
+    async (req, reply) => {
+      // Counted against its API token before it is spent: a refused refresh keeps it usable.
+      const owner = await refreshTokenOwner(backend, req.body.refresh_token);
+      if (owner) await app.limits.authToken.withKey(req, reply, owner);
+      const at = now();
+      const r = await rotateRefresh(backend, req.body.refresh_token, at);
+      return { ...(await access(r.principal, r.notAfterMs, at)), refresh_token: r.refresh };
+    },
+  );
 };
 
-/** /v1/tokens: a tenant's admins create, list and revoke API tokens. */
+/** /v1/tokens: a tenant's admins create (at most `token_create_limit_per_hour`), list and revoke API tokens. */
 export const tokenRoutes: FastifyPluginAsyncTypebox<Deps> = async (app, { backend, now }) => {
   const admin = { preHandler: app.requireRole('admin') };
   app.post(
     '/v1/tokens',
     {
-      ...admin,
+      preHandler: [app.requireRole('admin'), app.limits.tokenCreate],
       schema: { tags: ['auth'], body: CreateTokenBody, response: { 201: CreatedToken, ...errors } },
     },
     async (req, reply) => {

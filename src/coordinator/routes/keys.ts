@@ -1,6 +1,14 @@
 /** /v1/keys: DKG (POST /v1/keys), dealer import (POST /v1/keys/import), reading keys. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CreateKeyBody, IdParams, ImportKeyBody, KeyObject, List, ListQuery } from '../../protocol/api.js';
+import {
+  CreateKeyBody,
+  IdParams,
+  ImportedKeyObject,
+  ImportKeyBody,
+  KeyObject,
+  List,
+  ListQuery,
+} from '../../protocol/api.js';
 import type { KeyService } from '../services/keys.js';
 import { principal } from './auth-plugin.js';
 import { errors } from './errors.js';
@@ -26,7 +34,10 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
   );
   app.post(
     '/v1/keys/import',
-    { ...operator, schema: { tags: ['keys'], body: ImportKeyBody, response: { 201: KeyObject, ...errors } } },
+    {
+      ...operator,
+      schema: { tags: ['keys'], body: ImportKeyBody, response: { 201: ImportedKeyObject, ...errors } },
+    },
     async (req, reply) => {
       reply.code(201);
       return keys.import(principal(req), req.body);

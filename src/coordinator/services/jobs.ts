@@ -1,7 +1,8 @@
 /**
- * The coordinator's periodic work: expire sessions and DKG ceremonies past their deadlines and
- * clean up old sessions (one coordinator at a time, under an advisory lock), resume sessions a
- * crashed coordinator left behind, refresh the session gauges, and probe the signers.
+ * The coordinator's periodic work: expire sessions and DKG ceremonies past their deadlines,
+ * clean up old sessions and rate-limit rows that carry no information any more (one
+ * coordinator at a time, under an advisory lock), resume sessions a crashed coordinator left
+ * behind, refresh the session and signer-quarantine gauges, and probe the signers.
  */
 import type { Backend } from '../backend.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -45,18 +46,29 @@ export class Jobs {
         await backend.expireSessions();
         await backend.expireCeremonies();
         await backend.cleanupSessions(this.o.retentionDays);
+        // A minute of slack for clocks of other coordinators a little behind this one's.
+        await backend.cleanupRateLimits(Date.now() - 60_000);
       });
       for (const s of await backend.listStaleSessions(this.o.resumeAfterMs, 50)) {
         if (!this.o.sessions.isDriving(s.sessionId)) this.o.sessions.drive(s.tenantId, s.sessionId);
       }
       const counts = await backend.countSessionsByStatus();
       for (const [status, n] of Object.entries(counts)) this.o.metrics.sessionsByStatus.set({ status }, n);
+      await this.refreshSignerGauges();
       await this.o.registry.probeAll();
     } catch (e) {
       this.o.log?.warn({ err: e instanceof Error ? e.message : 'error' }, 'job tick failed');
     } finally {
       this.running = false;
     }
+  }
+
+  /** floe_signer_quarantined: one series per registered signer (removed signers drop out). */
+  private async refreshSignerGauges(): Promise<void> {
+    const signers = await this.o.backend.listSigners();
+    const g = this.o.metrics.signerQuarantined;
+    g.reset();
+    for (const s of signers) g.set({ signer: s.id }, s.quarantined ? 1 : 0);
   }
 
   stop(): void {

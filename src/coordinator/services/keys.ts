@@ -2,7 +2,7 @@
 import { npubEncode } from '../../crypto/bech32.js';
 import { fromHex } from '../../crypto/hex.js';
 import type { CeremonyRecord, KeyRecord, Principal } from '../../domain/records.js';
-import type { CreateKeyBody, ImportKeyBody, KeyObject, Page } from '../../protocol/api.js';
+import type { CreateKeyBody, ImportedKeyObject, ImportKeyBody, KeyObject, Page } from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
 import type { CeremonyDriver } from '../ceremonies.js';
@@ -70,12 +70,12 @@ export class KeyService {
   }
 
   /** Relay a dealer split made by the client (the coordinator never sees a share). */
-  async import(p: Principal, body: ImportKeyBody): Promise<KeyObject> {
+  async import(p: Principal, body: ImportKeyBody): Promise<ImportedKeyObject> {
     if (await this.o.backend.getKey(p.tenantId, body.key_id)) {
       throw new FloeError('conflict', `key ${body.key_id} already exists`);
     }
     const signers = await this.o.registry.resolve(body.signers);
-    const key = await this.o.ceremonies.importDealer(
+    const { key, certificates } = await this.o.ceremonies.importDealer(
       p.tenantId,
       signers,
       body.public_key_package,
@@ -83,7 +83,15 @@ export class KeyService {
       body.label ?? null,
       body.key_id,
     );
-    return this.get(p, key.id);
+    const member = (id: number) => key.members.find((m) => m.identifier === id)!;
+    return {
+      ...(await this.get(p, key.id)),
+      import_certificates: certificates.map((c) => ({
+        ...c,
+        signer_id: member(c.identifier).signer_id,
+        identity: member(c.identifier).identity,
+      })),
+    };
   }
 
   async record(p: Principal, id: string): Promise<KeyRecord> {

@@ -87,12 +87,28 @@ export class SignerRegistry {
       lastLatencyMs: null,
       createdAt: this.o.now(),
     };
+    // Proof of identity: the node at that URL must answer a signed node.info signed by the
+    // claimed identity key (and accept this coordinator). Nobody registers a key it does not hold.
+    const t0 = performance.now();
+    try {
+      const info = await this.clientFor(rec).call('nodeInfo', {}, 5000);
+      if (info.identity !== rec.identityPubkey) throw new Error('identity');
+    } catch (e) {
+      const why = e instanceof FloeError ? e.code : 'no answer';
+      throw new FloeError(
+        'signer_unverified',
+        `the signer at ${rec.url} did not answer signed by that identity (${why})`,
+        {
+          hint: "check the URL, that the signer runs, and that this coordinator's identity is on its `coordinators` allowlist",
+        },
+      );
+    }
     await this.o.backend.insertSigner(rec);
+    await this.o.backend.recordSignerSeen(rec.id, Math.round(performance.now() - t0));
     await this.o.backend.audit(p.tenantId, 'signer.registered', 'signer', rec.id, {
       url: rec.url,
       identity: rec.identityPubkey,
     });
-    await this.probe(rec);
     return signerObject((await this.o.backend.getSigner(rec.id))!);
   }
 

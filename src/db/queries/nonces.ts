@@ -1,7 +1,8 @@
 /**
  * Nonce commitments of signing attempts. A commitment (hiding || binding, two compressed
- * points) — or either of its points — may be stored once across all sessions of all tenants;
- * the unique indexes refuse a second one even when row-level security hides the first.
+ * points) — or either of its points — may be stored once across all sessions of all tenants,
+ * ever: the unique indexes refuse a second one even when row-level security hides the first,
+ * and the table of used points (migration 010) even after the first was cleaned up.
  */
 import { FloeError } from '../../protocol/errors.js';
 import type { Queryable, Tx } from '../connection.js';
@@ -29,7 +30,13 @@ export interface CommitmentInput {
 }
 
 const COMMITMENT_RE = /^0[23][0-9a-f]{64}0[23][0-9a-f]{64}$/;
-const REUSE_CONSTRAINTS = ['unique_nonce_commitment', 'unique_nonce_hiding', 'unique_nonce_binding'];
+const REUSE_CONSTRAINTS = [
+  'unique_nonce_commitment',
+  'unique_nonce_hiding',
+  'unique_nonce_binding',
+  // every point ever committed, kept after the session is cleaned up (migration 010)
+  'used_nonce_points_pkey',
+];
 
 const toRow = (r: Record<string, unknown>) => camelize<NonceCommitmentRow>(r);
 

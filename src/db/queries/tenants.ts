@@ -30,3 +30,21 @@ export async function getTenant(q: Queryable, id: string): Promise<TenantRow | n
   const r = await q.query('SELECT * FROM tenants WHERE id = $1', [id]);
   return r.rows[0] ? camelize<TenantRow>(r.rows[0]) : null;
 }
+
+/** Inserts the transaction's tenant; false if a tenant with this id exists. */
+export async function insertTenant(
+  q: Queryable,
+  t: { id: string; name: string; createdAt: number },
+): Promise<boolean> {
+  const r = await q.query(
+    'INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id',
+    [t.id, t.name, t.createdAt],
+  );
+  return r.rows.length === 1;
+}
+
+/** Every tenant, oldest first (through a SECURITY DEFINER function: RLS shows a tenant only itself). */
+export async function listTenants(q: Queryable): Promise<TenantRow[]> {
+  const r = await q.query('SELECT * FROM floe_list_tenants()');
+  return r.rows.map((row) => camelize<TenantRow>(row));
+}

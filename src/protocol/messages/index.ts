@@ -31,6 +31,18 @@ export const SIGNER_MESSAGES = {
   dkgCertify: spec('dkg.certify', '/v1/dkg/certify', dkg.DkgCertifyRequest, dkg.DkgCertifyResponse),
   dkgAbort: spec('dkg.abort', '/v1/dkg/abort', dkg.DkgAbortRequest, dkg.DkgAbortResponse),
   keyImport: spec('key.import', '/v1/keys/import', imp.KeyImportRequest, imp.KeyImportResponse),
+  keyImportConfirm: spec(
+    'key.import.confirm',
+    '/v1/keys/import/confirm',
+    imp.KeyImportConfirmRequest,
+    imp.KeyImportConfirmResponse,
+  ),
+  keyImportAbort: spec(
+    'key.import.abort',
+    '/v1/keys/import/abort',
+    imp.KeyImportAbortRequest,
+    imp.KeyImportAbortResponse,
+  ),
   signOpen: spec('sign.open', '/v1/sign/open', sign.SignOpenRequest, sign.SignOpenResponse),
   signRound2: spec('sign.round2', '/v1/sign/round2', sign.SignRound2Request, sign.SignRound2Response),
   signAbort: spec('sign.abort', '/v1/sign/abort', sign.SignAbortRequest, sign.SignAbortResponse),

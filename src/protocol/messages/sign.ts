@@ -42,6 +42,13 @@ export const SignRound2Response = Strict({
   session_id: SessionId,
   attempt_id: Hex(32),
   share: SignatureShareSchema,
+  /** This signer's own commitments the share was computed with (those it issued at open). */
+  commitments: CommitmentsSchema,
+  /**
+   * signingPackageHash (src/protocol/transcript.ts) of exactly what this share was computed
+   * over: the signed response binds the share to it, so blame can be checked by anyone.
+   */
+  package_hash: Hex(32),
 });
 
 export const SignAbortRequest = Strict({ session_id: SessionId, attempt_id: Type.Optional(Hex(32)) });
