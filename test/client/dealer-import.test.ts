@@ -43,33 +43,31 @@ describe('client-side dealer import', () => {
     assert.equal(new Set(body.sealed_shares.map((b) => b.sender)).size, 3);
     assert.ok(!JSON.stringify(body).includes(toHex(secret)));
 
+    const members = signers.map((s, i) => ({ identifier: i + 1, identity: s.identity }));
+    const aad = (key: string, id: number, m = members, tweak = pub.tweak) =>
+      importBoxAad(key, id, pub.commitments[0]!, tweak, m);
     const keys = signers.map((s, i) => {
-      const share = openBox(
-        s.secret,
-        body.sealed_shares[i]!,
-        importBoxAad(keyId, i + 1, pub.commitments[0]!),
-        IMPORT_BOX_INFO,
-      );
+      const share = openBox(s.secret, body.sealed_shares[i]!, aad(keyId, i + 1), IMPORT_BOX_INFO);
       const k = { identifier: i + 1, signingShare: share, public: pub };
       validateKeyPackage(k);
       return k;
     });
-    // The wrong signer, or another key id, cannot open a share.
+    // The wrong signer, another key id, another member list or another tweak cannot open a share.
+    assert.throws(() => openBox(signers[1]!.secret, body.sealed_shares[0]!, aad(keyId, 1), IMPORT_BOX_INFO));
     assert.throws(() =>
-      openBox(
-        signers[1]!.secret,
-        body.sealed_shares[0]!,
-        importBoxAad(keyId, 1, pub.commitments[0]!),
-        IMPORT_BOX_INFO,
-      ),
+      openBox(signers[0]!.secret, body.sealed_shares[0]!, aad('key_other', 1), IMPORT_BOX_INFO),
     );
+    const swapped = members.map((m) => (m.identifier === 3 ? { ...m, identity: 'ab'.repeat(32) } : m));
     assert.throws(() =>
-      openBox(
-        signers[0]!.secret,
-        body.sealed_shares[0]!,
-        importBoxAad('key_other', 1, pub.commitments[0]!),
-        IMPORT_BOX_INFO,
-      ),
+      openBox(signers[0]!.secret, body.sealed_shares[0]!, aad(keyId, 1, swapped), IMPORT_BOX_INFO),
+    );
+    const tweaked = {
+      kind: 'taproot' as const,
+      internalKey: pub.commitments[0]!,
+      merkleRoot: new Uint8Array(0),
+    };
+    assert.throws(() =>
+      openBox(signers[0]!.secret, body.sealed_shares[0]!, aad(keyId, 1, members, tweaked), IMPORT_BOX_INFO),
     );
 
     const message = new Uint8Array(32).fill(9);
