@@ -23,7 +23,9 @@
  *   signer_stale_after_ms  FLOE_SIGNER_STALE_AFTER_MS  a signer not seen (probe or request) for this long is
  *                      chosen only when fresher ones do not suffice, default 10000
  *   latency_bucket_ms  FLOE_LATENCY_BUCKET_MS  signers whose latencies fall in one bucket rank as equally fast
- *                      (then by identifier), default 100
+ *                      (then at random: load spreads over all members; or by identifier), default 100
+ *   selection          FLOE_SELECTION  `spread` (default: equally good signers are chosen at random) or `ordered`
+ *                      (the lowest identifiers: the same members sign every session while they are healthy)
  *   ceremony_ttl_s     FLOE_CEREMONY_TTL_S  a DKG ceremony not completed by then fails (and its key), default 600
  *   nostr_created_at_skew_s  how far a Nostr event's created_at may be from now, default 900
  *   log_level          FLOE_LOG_LEVEL, default info
@@ -56,6 +58,7 @@ export const CoordinatorConfigSchema = Type.Object(
     job_interval_ms: Type.Integer({ minimum: 50, maximum: 600_000 }),
     signer_stale_after_ms: Type.Integer({ minimum: 100, maximum: 86_400_000 }),
     latency_bucket_ms: Type.Integer({ minimum: 1, maximum: 3_600_000 }),
+    selection: Type.Union([Type.Literal('spread'), Type.Literal('ordered')]),
     ceremony_ttl_s: Type.Integer({ minimum: 1, maximum: 86_400 }),
     nostr_created_at_skew_s: Type.Integer({ minimum: 0, maximum: 10 * 365 * 86_400 }),
     log_level: Type.Union(
@@ -81,6 +84,7 @@ export const COORDINATOR_DEFAULTS = {
   job_interval_ms: 2_000,
   signer_stale_after_ms: 10_000,
   latency_bucket_ms: 100,
+  selection: 'spread',
   ceremony_ttl_s: 600,
   nostr_created_at_skew_s: 900,
   log_level: 'info',
@@ -113,6 +117,7 @@ export function loadCoordinatorConfig(
   set('metrics_listen', env.FLOE_COORDINATOR_METRICS_LISTEN);
   set('signer_stale_after_ms', env.FLOE_SIGNER_STALE_AFTER_MS && Number(env.FLOE_SIGNER_STALE_AFTER_MS));
   set('latency_bucket_ms', env.FLOE_LATENCY_BUCKET_MS && Number(env.FLOE_LATENCY_BUCKET_MS));
+  set('selection', env.FLOE_SELECTION);
   set('ceremony_ttl_s', env.FLOE_CEREMONY_TTL_S && Number(env.FLOE_CEREMONY_TTL_S));
   if (env.FLOE_COORDINATOR_TLS_CERT || env.FLOE_COORDINATOR_TLS_KEY) {
     merged.tls = { cert: env.FLOE_COORDINATOR_TLS_CERT, key: env.FLOE_COORDINATOR_TLS_KEY };

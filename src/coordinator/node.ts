@@ -81,6 +81,7 @@ export async function startCoordinator(
     quarantineAfter: cfg.quarantine_after,
     signerStaleAfterMs: cfg.signer_stale_after_ms,
     latencyBucketMs: cfg.latency_bucket_ms,
+    selection: cfg.selection,
     jobIntervalMs: opts.jobIntervalMs ?? cfg.job_interval_ms,
     resumeAfterMs: opts.resumeAfterMs ?? cfg.resume_after_ms,
     ceremonyTtlMs: cfg.ceremony_ttl_s * 1000,

@@ -17,6 +17,7 @@ import * as tokens from '../db/queries/tokens.js';
 import { NON_TERMINAL_CEREMONY_STATUSES } from '../domain/ceremony-state.js';
 import type { ApiTokenRecord, RefreshRecord } from '../domain/records.js';
 import type { SessionStatus } from '../domain/vocabulary.js';
+import { FloeError, isFloeError } from '../protocol/errors.js';
 import type { Backend, TenantRecord } from './backend.js';
 import type {
   AuditEvent,
@@ -237,25 +238,79 @@ export class PgBackend implements Backend {
     });
   }
 
-  async insertCommitments(
+  commitAttempt(
     tenantId: string,
     sessionId: string,
     attempt: number,
     rows: { identifier: number; signerId: string; commitment: string }[],
-  ): Promise<void> {
-    await this.t(tenantId, (q) =>
-      nonces.insertCommitments(
+    patch: SessionPatch,
+  ) {
+    const lost = new Error('lost');
+    return this.t(tenantId, async (q) => {
+      // Refuses a commitment seen before (nonce_reuse_detected), and inserts nothing unless
+      // the session is collecting nonces for this attempt (session_conflict: it moved on).
+      await nonces.insertCommitments(
         q,
         sessionId,
         attempt,
         rows.map((r) => ({ participant: r.identifier, signerId: r.signerId, commitment: r.commitment })),
         this.now(),
-      ),
-    );
+      );
+      if (
+        !(await nonces.markAllUsed(
+          q,
+          rows.map((r) => r.commitment),
+        ))
+      ) {
+        throw new FloeError('nonce_reuse_detected', 'a nonce commitment was already used');
+      }
+      const moved = await sessions.transitionSession(
+        q,
+        sessionId,
+        ['nonce_collection'],
+        'signing',
+        patch as sessions.SessionPatch,
+        { expectAttempt: attempt, now: this.now() },
+      );
+      if (!moved) throw lost; // rolls the commitments back
+      return sessionRecord(moved);
+    }).catch((e: unknown) => {
+      if (e === lost || (isFloeError(e) && e.code === 'session_conflict')) return null;
+      throw e;
+    });
   }
 
-  markCommitmentsUsed(tenantId: string, commitments: string[]) {
-    return this.t(tenantId, (q) => nonces.markAllUsed(q, commitments));
+  completeAttempt(
+    tenantId: string,
+    sessionId: string,
+    attempt: number,
+    shares: SessionPatch,
+    completion: SessionPatch,
+    event: AuditEvent,
+  ) {
+    return this.t(tenantId, async (q) => {
+      const o = { expectAttempt: attempt, now: this.now() };
+      const agg = await sessions.transitionSession(
+        q,
+        sessionId,
+        ['signing'],
+        'aggregating',
+        shares as sessions.SessionPatch,
+        o,
+      );
+      if (!agg) return null;
+      const done = await sessions.transitionSession(
+        q,
+        sessionId,
+        ['aggregating'],
+        'completed',
+        completion as sessions.SessionPatch,
+        o,
+      );
+      if (!done) return null;
+      await this.appendSessionAudit(q, sessionId, event);
+      return sessionRecord(done);
+    });
   }
 
   async listSessions(tenantId: string, limit: number, cursor: string | null, status: string | null) {

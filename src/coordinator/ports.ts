@@ -67,15 +67,30 @@ export interface CoordinatorStore {
     /** An audit event written in the same transaction, only if the move happens. */
     event?: AuditEvent,
   ): Promise<SessionRecord | null>;
-  /** Records an attempt's commitments; throws FloeError('nonce_reuse_detected') if any was seen before. */
-  insertCommitments(
+  /**
+   * The end of round 1, in ONE transaction: record the attempt's commitments (refusing any seen
+   * before: `nonce_reuse_detected`, nothing written), mark them used, and move the session
+   * nonce_collection → signing with `patch`. Null if the session moved on (nothing is written then).
+   */
+  commitAttempt(
     tenantId: string,
     sessionId: string,
     attempt: number,
     rows: { identifier: number; signerId: string; commitment: string }[],
-  ): Promise<void>;
-  /** Marks commitments used at round 2; false if any was already used. */
-  markCommitmentsUsed(tenantId: string, commitments: string[]): Promise<boolean>;
+    patch: SessionPatch,
+  ): Promise<SessionRecord | null>;
+  /**
+   * The end of a successful round 2, in ONE transaction: signing → aggregating (the shares)
+   * → completed (the signature), auditing `event`. Null if the session moved on.
+   */
+  completeAttempt(
+    tenantId: string,
+    sessionId: string,
+    attempt: number,
+    shares: SessionPatch,
+    completion: SessionPatch,
+    event: AuditEvent,
+  ): Promise<SessionRecord | null>;
   /** Count a fault against a signer; quarantine it at the configured threshold. */
   recordSignerFault(signerId: string, kind: string, quarantineAfter: number): Promise<FaultOutcome>;
   recordSignerSeen(signerId: string, latencyMs: number): Promise<void>;

@@ -19,9 +19,10 @@ export function eligible(c: Candidate, excluded: ReadonlySet<number>): boolean {
 }
 
 /**
- * Pick `t` eligible members: fewest faults first, then recently seen and fast, then
- * identifier (deterministic); signers not seen lately rank last. Returns undefined when fewer
- * than `t` are eligible.
+ * Pick `t` eligible members: fewest faults first, then recently seen and fast; signers not
+ * seen lately rank last. Among equals, `tieBreak` decides: by default the identifier
+ * (deterministic); a random rank spreads the load over all members when n > t.
+ * Returns undefined when fewer than `t` are eligible.
  */
 export function chooseSubset(
   candidates: readonly Candidate[],
@@ -31,6 +32,7 @@ export function chooseSubset(
   staleBefore = 0,
   /** Latencies within one bucket count as equal, so jitter does not reorder signers. */
   latencyBucketMs = 100,
+  tieBreak: (c: Candidate) => number = (c) => c.identifier,
 ): Candidate[] | undefined {
   const ok = candidates.filter((c) => eligible(c, excluded));
   if (ok.length < t) return undefined;
@@ -38,8 +40,15 @@ export function chooseSubset(
   const score = (c: Candidate) =>
     Math.floor((c.lastLatencyMs ?? unknown) / latencyBucketMs) +
     (c.lastSeenAt === null || c.lastSeenAt < staleBefore ? 1_000_000 : 0);
+  const rank = new Map(ok.map((c) => [c.identifier, tieBreak(c)]));
   return [...ok]
-    .sort((a, b) => a.faultCount - b.faultCount || score(a) - score(b) || a.identifier - b.identifier)
+    .sort(
+      (a, b) =>
+        a.faultCount - b.faultCount ||
+        score(a) - score(b) ||
+        rank.get(a.identifier)! - rank.get(b.identifier)! ||
+        a.identifier - b.identifier,
+    )
     .slice(0, t)
     .sort((a, b) => a.identifier - b.identifier);
 }

@@ -41,7 +41,25 @@ export interface SigningOptions {
   staleAfterMs?: number;
   /** Latencies within one bucket of this width rank as equally fast. Default 100 ms. */
   latencyBucketMs?: number;
+  /**
+   * How long the signer list read for one session serves the next ones. A fault, a change made
+   * through this coordinator (`forgetSigners`) or a key member missing from it reads it again at
+   * once; a change made through another coordinator is seen within this time. Default 1 s; 0
+   * reads it every attempt.
+   */
+  signerCacheMs?: number;
+  /**
+   * Among equally good signers, choose at random (spreads the load when n > t) instead of
+   * by identifier. Default true.
+   */
+  spreadLoad?: boolean;
   onEvent?: (e: SigningEvent) => void;
+}
+
+/** What the caller already read: skips those reads (the service passes them at creation). */
+export interface Known {
+  session?: SessionRecord;
+  key?: KeyRecord;
 }
 
 export type SigningEvent =
@@ -68,19 +86,21 @@ export class SigningOrchestrator {
       quarantineAfter: 3,
       staleAfterMs: 10_000,
       latencyBucketMs: 100,
+      signerCacheMs: 1000,
+      spreadLoad: true,
       onEvent: () => {},
       ...o,
     };
   }
 
   /** Run the session until it is terminal or another coordinator takes it. */
-  async drive(tenantId: string, sessionId: string): Promise<SessionRecord> {
+  async drive(tenantId: string, sessionId: string, known: Known = {}): Promise<SessionRecord> {
     const { store } = this.o;
-    let s = await store.getSession(tenantId, sessionId);
+    let s = known.session ?? (await store.getSession(tenantId, sessionId));
     if (!s) throw new FloeError('session_not_found', `no session ${sessionId}`);
     // Terminal, or waiting for its stewards (DESIGN §13): nothing to drive.
     if (isTerminal(s.status) || s.status === 'awaiting_approval') return s;
-    const key = await store.getKey(tenantId, s.keyId);
+    const key = known.key?.id === s.keyId ? known.key : await store.getKey(tenantId, s.keyId);
     if (key?.status !== 'active') {
       return (await this.fail(s, 'unknown_key', 'the key is not active')) ?? s;
     }
@@ -112,6 +132,7 @@ export class SigningOrchestrator {
         excluded,
         this.o.now() - this.o.staleAfterMs,
         this.o.latencyBucketMs,
+        this.o.spreadLoad ? () => Math.random() : undefined,
       );
       if (!subset) {
         return this.finish(
@@ -131,8 +152,29 @@ export class SigningOrchestrator {
     return s;
   }
 
+  private signerCache: { at: number; byId: Map<string, SignerRecord> } | null = null;
+
+  /** Read the signer list again for the next attempt (a signer was registered or changed). */
+  forgetSigners(): void {
+    this.signerCache = null;
+  }
+
+  private async signers(key: KeyRecord): Promise<Map<string, SignerRecord>> {
+    const c = this.signerCache;
+    if (
+      c &&
+      this.o.now() - c.at < this.o.signerCacheMs &&
+      key.members.every((m) => c.byId.has(m.signer_id))
+    ) {
+      return c.byId;
+    }
+    const byId = new Map((await this.o.store.listSigners()).map((x) => [x.id, x]));
+    this.signerCache = { at: this.o.now(), byId };
+    return byId;
+  }
+
   private async members(key: KeyRecord): Promise<Member[]> {
-    const signers = new Map((await this.o.store.listSigners()).map((x) => [x.id, x]));
+    const signers = await this.signers(key);
     return key.members.flatMap((m) => {
       const signer = signers.get(m.signer_id);
       return signer ? [{ identifier: m.identifier, signer }] : [];
@@ -163,6 +205,7 @@ export class SigningOrchestrator {
    */
   private async exclude(m: Member, fault: string, excluded: Set<number>, proven = false): Promise<void> {
     excluded.add(m.identifier);
+    this.signerCache = null;
     this.o.onEvent({ kind: 'fault', signerId: m.signer.id, identifier: m.identifier, fault });
     if (proven) await this.o.store.recordSignerFault(m.signer.id, fault, this.o.quarantineAfter);
   }
@@ -281,16 +324,29 @@ export class SigningOrchestrator {
         }
       }
       if (!ok) return s;
+      const signingPackage = {
+        v: 1 as const,
+        type: 'signing_package' as const,
+        message: prev.messageHash,
+        commitments: ids.map((id) => commitments[id]!),
+      };
+      // One transaction: the commitments are recorded (the database refuses any seen before),
+      // marked used, and the session moves to signing. No share is asked for before it commits.
+      const collecting = s;
       try {
-        await store.insertCommitments(
-          s.tenantId,
-          s.sessionId,
+        s = await store.commitAttempt(
+          collecting.tenantId,
+          collecting.sessionId,
           attempt,
           chosen.map((m) => ({
             identifier: m.identifier,
             signerId: m.signer.id,
             commitment: commitmentHex(commitments[m.identifier]!),
           })),
+          {
+            nonceCommitments: { ...collecting.nonceCommitments, [attempt]: commitments },
+            signingStartedAt: this.o.now(),
+          },
         );
       } catch (e) {
         if (isFloeError(e) && e.code === 'nonce_reuse_detected') {
@@ -299,43 +355,28 @@ export class SigningOrchestrator {
           // database cannot say who, the session fails safe.
           const culprits = (e.extra.culprits as number[] | undefined) ?? [];
           if (culprits.length === 0) {
-            return (await this.fail(s, 'nonce_reuse_detected', 'a nonce commitment was seen before')) ?? s;
+            return (
+              (await this.fail(collecting, 'nonce_reuse_detected', 'a nonce commitment was seen before')) ??
+              collecting
+            );
           }
           // Proven by its own signed answer: a commitment the database has seen before.
           for (const id of culprits) {
             const m = chosen.find((x) => x.identifier === id);
             if (m) await this.exclude(m, 'nonce_reuse', excluded, true);
           }
-          await store.audit(s.tenantId, 'session.nonce_reuse', 'session', s.sessionId, {
+          await store.audit(collecting.tenantId, 'session.nonce_reuse', 'session', collecting.sessionId, {
             attempt,
             culprits,
             evidence: Object.fromEntries(culprits.map((id) => [id, openAnswers.get(id)])),
           });
-          return s;
+          return collecting;
         }
         throw e;
       }
-      s = await store.transitionSession(s.tenantId, s.sessionId, ['nonce_collection'], attempt, 'signing', {
-        nonceCommitments: { ...s.nonceCommitments, [attempt]: commitments },
-        signingStartedAt: this.o.now(),
-      });
       if (!s) return null; // another coordinator, a cancel or the expiry job moved it on
 
       // Round 2: the signing package to every chosen signer.
-      const signingPackage = {
-        v: 1 as const,
-        type: 'signing_package' as const,
-        message: prev.messageHash,
-        commitments: ids.map((id) => commitments[id]!),
-      };
-      if (
-        !(await store.markCommitmentsUsed(
-          s.tenantId,
-          ids.map((id) => commitmentHex(commitments[id]!)),
-        ))
-      ) {
-        return (await this.fail(s, 'nonce_reuse_detected', 'a nonce commitment was already used')) ?? s;
-      }
       roundTwo = true;
       t0 = this.o.now();
       const signed = await Promise.allSettled(
@@ -401,12 +442,7 @@ export class SigningOrchestrator {
         if (equivocated.length) return (await this.blame(s, attempt, equivocated, equivocation)) ?? s;
         return s;
       }
-      s = await store.transitionSession(s.tenantId, s.sessionId, ['signing'], attempt, 'aggregating', {
-        partialSignatures: { ...s.partialSignatures, [attempt]: shares },
-      });
-      if (!s) return null;
-
-      // Aggregate, verify, blame.
+      // Aggregate and verify, then store shares and signature in one transaction.
       t0 = this.o.now();
       const pub = decodePublicKeyPackage(key.publicKeyPackage);
       try {
@@ -416,12 +452,11 @@ export class SigningOrchestrator {
           ids.map((id) => decodeSignatureShare(shares[id]!)),
         );
         this.o.onEvent({ kind: 'round', round: 'aggregate', ms: this.o.now() - t0 });
-        const done = await store.transitionSession(
+        return await store.completeAttempt(
           s.tenantId,
           s.sessionId,
-          ['aggregating'],
           attempt,
-          'completed',
+          { partialSignatures: { ...s.partialSignatures, [attempt]: shares } },
           {
             finalSignature: toHex(sig),
             // A nostr_event session signed the event id: that is the event now.
@@ -430,9 +465,13 @@ export class SigningOrchestrator {
           },
           { kind: 'session.completed', data: { attempt } },
         );
-        return done;
       } catch (e) {
         if (!isCryptoError(e)) throw e;
+        // Keep the shares with the session: they are the evidence.
+        s = await store.transitionSession(s.tenantId, s.sessionId, ['signing'], attempt, 'aggregating', {
+          partialSignatures: { ...s.partialSignatures, [attempt]: shares },
+        });
+        if (!s) return null;
         // Blame only what the evidence proves: each member's signed answer, judged against
         // the package it signed (which, its package_hash says, is ours).
         const culprits: number[] = [];

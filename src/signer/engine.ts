@@ -22,7 +22,7 @@ import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
 import { sortedUniqueIds } from '../crypto/identifier.js';
 import { checkSigningPackage, commit, signShare, xOnlyGroupKey } from '../crypto/signing.js';
-import type { KeyPackage, SigningCommitments, SigningNonces } from '../crypto/types.js';
+import type { KeyPackage, SigningCommitments, SigningNonces, SigningPackage } from '../crypto/types.js';
 import { type IntentView, type ResolvedIntent, resolveIntent } from '../domain/intent.js';
 import { attemptIdHex } from '../protocol/attempt.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
@@ -75,6 +75,14 @@ interface LiveAttempt {
   nonces: SigningNonces;
   commitments: SigningCommitments;
   expiresAt: number;
+}
+
+/** A round-2 request that passed every check (rule 3), ready for its marker. */
+interface Round2Ready {
+  req: SignRound2Request;
+  a: LiveAttempt;
+  key: StoredKey;
+  pkg: SigningPackage;
 }
 
 export const DEFAULT_MAX_LIVE_ATTEMPTS = 1024;
@@ -309,6 +317,13 @@ export class SigningEngine {
 
   private round2Inner(req: SignRound2Request): SignRound2Response {
     this.sweep();
+    const [r] = this.release([this.checkRound2(req)]);
+    if (r instanceof Error) throw r;
+    return r!;
+  }
+
+  /** Rule 3: everything about a round-2 request, before anything is consumed. */
+  private checkRound2(req: SignRound2Request): Round2Ready {
     const a = this.live.get(req.session_id);
     if (!a || a.attemptId !== req.attempt_id) {
       if (this.store.hasMarker(req.key_id, req.session_id, req.attempt_id)) {
@@ -355,26 +370,61 @@ export class SigningEngine {
       phase: 'round2',
     });
 
-    // Rule 4: durable marker before the share exists.
+    return { req, a, key, pkg };
+  }
+
+  /**
+   * Rule 4 for a set of checked requests: every consumption marker (with its audit entry) is
+   * written durably in one transaction BEFORE any share is computed; then each share. A marker
+   * already there is `consumed_nonce_replay` for that item; a failed write fails them all and
+   * leaves every nonce live.
+   */
+  private release(items: readonly (Round2Ready | Error)[]): (SignRound2Response | Error)[] {
+    const ready = items.filter((x): x is Round2Ready => !(x instanceof Error));
+    let outcome: ('ok' | 'replay')[];
     try {
-      this.store.putMarker({
-        keyId: a.keyId,
-        sessionId: a.sessionId,
-        attemptId: a.attemptId,
-        identifier: key.identifier,
-        messageDigest: toHex(a.message),
-        at: this.clock.now(),
-      });
-    } catch (e) {
-      if (isFloeError(e) && e.code === 'consumed_nonce_replay') {
-        this.drop(a.sessionId);
-        throw e;
-      }
-      throw new FloeError(
+      const now = this.clock.now();
+      outcome = this.store.putMarkers(
+        ready.map(({ a, key }) => ({
+          marker: {
+            keyId: a.keyId,
+            sessionId: a.sessionId,
+            attemptId: a.attemptId,
+            identifier: key.identifier,
+            messageDigest: toHex(a.message),
+            at: now,
+          },
+          audit: {
+            at: now,
+            kind: 'sign',
+            keyId: a.keyId,
+            sessionId: a.sessionId,
+            attemptId: a.attemptId,
+            messageDigest: toHex(a.message),
+          },
+        })),
+      );
+    } catch {
+      const failed = new FloeError(
         'marker_write_failed',
         'could not record the consumption marker; nothing was signed',
       );
+      return items.map((x) => (x instanceof Error ? x : failed));
     }
+    const results = new Map<Round2Ready, SignRound2Response | Error>();
+    for (const [i, r] of ready.entries()) {
+      results.set(r, outcome[i] === 'ok' ? this.share(r) : this.replayed(r));
+    }
+    return items.map((x) => (x instanceof Error ? x : results.get(x)!));
+  }
+
+  private replayed({ a }: Round2Ready): Error {
+    this.drop(a.sessionId);
+    return new FloeError('consumed_nonce_replay', 'this attempt has already been signed by this signer');
+  }
+
+  /** The share of a consumed attempt (its marker is durable): the nonces are used once and wiped. */
+  private share({ a, key, pkg }: Round2Ready): SignRound2Response {
     // From here the attempt is consumed whatever happens: fail closed.
     this.live.delete(a.sessionId);
     let share: ReturnType<typeof signShare>;
@@ -383,14 +433,6 @@ export class SigningEngine {
     } finally {
       wipe(a.nonces.hiding, a.nonces.binding);
     }
-    this.store.appendAudit({
-      at: this.clock.now(),
-      kind: 'sign',
-      keyId: a.keyId,
-      sessionId: a.sessionId,
-      attemptId: a.attemptId,
-      messageDigest: toHex(a.message),
-    });
     this.onEvent({ kind: 'signed', sessionId: a.sessionId, attemptId: a.attemptId });
     return {
       session_id: a.sessionId,

@@ -50,10 +50,12 @@ export interface SignerStore {
   countKeys(): number;
   hasMarker(keyId: string, sessionId: string, attemptId: string): boolean;
   /**
-   * Durably record a marker (fsync'd before returning). Throws if the write fails, or
-   * FloeError('consumed_nonce_replay') if the marker already exists.
+   * Durably record consumption markers, each with its audit entry, all in ONE transaction
+   * (one fsync) before returning: a marker already there is `replay` (its audit entry is not
+   * written); any failure to write throws FloeError('marker_write_failed') and writes nothing
+   * (the caller must not release a share).
    */
-  putMarker(m: ConsumptionMarker): void;
+  putMarkers(entries: readonly { marker: ConsumptionMarker; audit: AuditEntry }[]): ('ok' | 'replay')[];
   listMarkers(): ConsumptionMarker[];
   appendAudit(e: AuditEntry): void;
   listAudit(limit?: number): AuditEntry[];

@@ -414,7 +414,35 @@ export class SqliteSignerStore implements SignerStore {
     if (r.changes === 0) throw new FloeError('key_exists', `key ${key.keyId} already exists on this node`);
   }
 
+  /**
+   * Unsealed keys, decoded and checked once, kept for the life of the store (a signing request
+   * must not pay an AES-GCM open, a JSON parse and point validation every time). Each caller
+   * gets its own copy of the share, so wiping it does not touch the cache; the public package
+   * object is shared (its decoded points are cached by the crypto layer). Wiped on delete and
+   * on close. Status changes go through this store and update it.
+   */
+  readonly #keys = new Map<string, StoredKey>();
+
   getKey(keyId: string): StoredKey | undefined {
+    let k = this.#keys.get(keyId);
+    if (!k) {
+      k = this.#loadKey(keyId);
+      if (!k) return undefined;
+      this.#keys.set(keyId, k);
+    }
+    return {
+      ...k,
+      keyPackage: { ...k.keyPackage, signingShare: Uint8Array.from(k.keyPackage.signingShare) },
+    };
+  }
+
+  #forgetKey(keyId: string): void {
+    const k = this.#keys.get(keyId);
+    if (k) wipe(k.keyPackage.signingShare);
+    this.#keys.delete(keyId);
+  }
+
+  #loadKey(keyId: string): StoredKey | undefined {
     const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
     if (row === undefined) return undefined;
     this.#checkRow(row);
@@ -472,11 +500,14 @@ export class SqliteSignerStore implements SignerStore {
       this.#checkRow(row);
       this.#s.setStatus.run(status, this.#rowMac.mac({ ...rowFields(row), status }), keyId);
     });
+    const cached = this.#keys.get(keyId);
+    if (cached) cached.status = status;
   }
 
   /** Delete a key (its sealed record is overwritten: secure_delete). No-op if absent. */
   deleteKey(keyId: string): void {
     this.#s.deleteKey.run(keyId);
+    this.#forgetKey(keyId);
   }
 
   countKeys(): number {
@@ -490,25 +521,33 @@ export class SqliteSignerStore implements SignerStore {
   }
 
   /**
-   * One INSERT in its own (auto-commit) transaction; with synchronous = FULL the WAL is
-   * fsync'd before this returns. An existing marker → FloeError('consumed_nonce_replay');
-   * any failure to write → FloeError('marker_write_failed') (the caller must not release a share).
+   * Every marker and its audit row in ONE transaction: with synchronous = FULL the WAL is
+   * fsync'd once, before this returns. A marker already there is `replay` (no audit row);
+   * any failure to write → FloeError('marker_write_failed') and nothing written (the caller
+   * must not release a share).
    */
-  putMarker(m: ConsumptionMarker): void {
-    let r: RunResult;
+  putMarkers(entries: readonly { marker: ConsumptionMarker; audit: AuditEntry }[]): ('ok' | 'replay')[] {
     try {
-      r = this.#s.insertMarker.run(m.keyId, m.sessionId, m.attemptId, m.identifier, m.messageDigest, m.at);
+      return inTransaction(this.#db, () =>
+        entries.map(({ marker: m, audit }) => {
+          const r = this.#s.insertMarker.run(
+            m.keyId,
+            m.sessionId,
+            m.attemptId,
+            m.identifier,
+            m.messageDigest,
+            m.at,
+          );
+          if (r.changes === 0) return 'replay' as const;
+          this.appendAudit(audit);
+          return 'ok' as const;
+        }),
+      );
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       throw new FloeError(
         'marker_write_failed',
         `consumption marker could not be written${typeof code === 'string' ? ` (${code})` : ''}`,
-      );
-    }
-    if (r.changes === 0) {
-      throw new FloeError(
-        'consumed_nonce_replay',
-        `a share was already released for attempt ${m.attemptId} of session ${m.sessionId}`,
       );
     }
   }
@@ -589,6 +628,7 @@ export class SqliteSignerStore implements SignerStore {
   }
 
   close(): void {
+    for (const id of [...this.#keys.keys()]) this.#forgetKey(id);
     if (this.#db.open) this.#db.close();
     this.#cipher.destroy();
     this.#rowMac.destroy();

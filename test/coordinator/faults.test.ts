@@ -58,7 +58,11 @@ describe('a signer returning corrupted shares', () => {
     assert.deepEqual([cleared.body.fault_count, cleared.body.quarantined], [0, false]);
     for (let i = 0; i < 3; i++) {
       const r = await c.sign(pair.id, msg());
-      assert.deepEqual([r.body.status, r.body.error_code, r.body.culprits], ['failed', 'no_quorum', [1]]);
+      assert.deepEqual(
+        [r.body.status, r.body.error_code, r.body.culprits],
+        ['failed', 'no_quorum', [1]],
+        JSON.stringify(r.body),
+      );
     }
     assert.equal((await signer(c, ids[0]!)).quarantined, true);
     // Quarantined: not even tried any more.

@@ -145,8 +145,13 @@ function setup(trap: Trap = () => undefined, refuse: Refuse = () => undefined) {
       };
       return session;
     },
-    insertCommitments: async () => {},
-    markCommitmentsUsed: async () => true,
+    async commitAttempt(t, id, attempt, _rows, patch) {
+      return this.transitionSession(t, id, ['nonce_collection'], attempt, 'signing', patch);
+    },
+    async completeAttempt(t, id, attempt, shares, completion) {
+      const agg = await this.transitionSession(t, id, ['signing'], attempt, 'aggregating', shares);
+      return agg && this.transitionSession(t, id, ['aggregating'], attempt, 'completed', completion);
+    },
     recordSignerFault: async (id, kind) => {
       faults.push(`${id}:${kind}`);
       return { faultCount: faults.length, quarantined: false };

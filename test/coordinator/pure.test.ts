@@ -68,6 +68,20 @@ describe('signer selection', () => {
     );
   });
 
+  it('a random tie-break spreads the load over equally good members, never over worse ones', () => {
+    const all = [c(1), c(2), c(3), c(4, { faultCount: 1 }), c(5, { lastLatencyMs: 900 })];
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 300; i++) {
+      for (const x of chooseSubset(all, 2, new Set(), 0, 100, () => Math.random())!) {
+        seen.set(x.identifier, (seen.get(x.identifier) ?? 0) + 1);
+      }
+    }
+    // 1, 2 and 3 are equal: each is chosen about 2/3 of the time; 4 (a fault) and 5 (slow) never.
+    for (const id of [1, 2, 3]) assert.ok(seen.get(id)! > 120, `member ${id} chosen ${seen.get(id)} times`);
+    assert.equal(seen.get(4), undefined);
+    assert.equal(seen.get(5), undefined);
+  });
+
   it('an admin override lets a quarantined signer take part', () => {
     const all = [c(1, { quarantined: true, quarantineOverride: true }), c(2)];
     assert.deepEqual(

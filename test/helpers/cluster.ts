@@ -96,6 +96,7 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
     // Tests name which signer misbehaves and expect it in the first subset: rank by faults and
     // identifier only, whatever the latency a loaded machine measures, and never as stale.
     FLOE_LATENCY_BUCKET_MS: '3600000',
+    FLOE_SELECTION: 'ordered',
     FLOE_SIGNER_STALE_AFTER_MS: '86400000',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...o.env,

@@ -41,20 +41,21 @@ export class MemoryStore implements SignerStore {
       (m) => m.keyId === keyId && m.sessionId === sessionId && m.attemptId === attemptId,
     );
   }
-  putMarker(m: ConsumptionMarker): void {
-    if (this.failMarkers) throw new Error('disk full');
-    if (
-      this.markers.some(
+  putMarkers(entries: readonly { marker: ConsumptionMarker; audit: AuditEntry }[]): ('ok' | 'replay')[] {
+    if (this.failMarkers) throw new FloeError('marker_write_failed', 'disk full');
+    return entries.map(({ marker: m, audit }) => {
+      const exists = this.markers.some(
         (x) =>
           x.keyId === m.keyId &&
           x.sessionId === m.sessionId &&
           x.attemptId === m.attemptId &&
           x.identifier === m.identifier,
-      )
-    ) {
-      throw new FloeError('consumed_nonce_replay', 'marker exists');
-    }
-    this.markers.push(m);
+      );
+      if (exists) return 'replay';
+      this.markers.push(m);
+      this.audit.push(audit);
+      return 'ok';
+    });
   }
   listMarkers() {
     return [...this.markers];

@@ -326,29 +326,38 @@ describe('SqliteSignerStore', () => {
     s.close();
   });
 
-  it('markers: put then has; a second put is consumed_nonce_replay; markers survive reopen', async () => {
+  it('markers: put then has; a second put is a replay; markers survive reopen; audit only with a new marker', async () => {
     const path = freshPath();
     const s = await SqliteSignerStore.open({ path, keySource: source(), create: true });
     const m = marker();
+    const put = (store: SqliteSignerStore, x: typeof m) =>
+      store.putMarkers([{ marker: x, audit: { at: x.at, kind: 'sign', sessionId: x.sessionId } }])[0];
     assert.equal(s.hasMarker(m.keyId, m.sessionId, m.attemptId), false);
-    s.putMarker(m);
+    assert.equal(put(s, m), 'ok');
     assert.equal(s.hasMarker(m.keyId, m.sessionId, m.attemptId), true);
     assert.equal(s.hasMarker(m.keyId, m.sessionId, 'cc'.repeat(32)), false);
     assert.equal(s.hasMarker(m.keyId, 'sess-2', m.attemptId), false);
     assert.equal(s.hasMarker('key-b', m.sessionId, m.attemptId), false);
-    assert.throws(() => s.putMarker(m), code('consumed_nonce_replay'));
-    assert.throws(
-      () => s.putMarker({ ...m, at: m.at + 1, messageDigest: 'dd'.repeat(32) }),
-      code('consumed_nonce_replay'),
-    );
+    assert.equal(put(s, m), 'replay');
+    assert.equal(put(s, { ...m, at: m.at + 1, messageDigest: 'dd'.repeat(32) }), 'replay');
     // another member of the same attempt (same node hosting two identifiers) is its own marker
-    s.putMarker({ ...m, identifier: 2 });
+    assert.equal(put(s, { ...m, identifier: 2 }), 'ok');
+    assert.equal(s.listAudit().filter((e) => e.kind === 'sign').length, 2, 'no audit row for a replay');
+    // Several in one transaction: each its own outcome.
+    const n3 = { ...m, sessionId: 'sess-3' };
+    assert.deepEqual(
+      s.putMarkers([
+        { marker: n3, audit: { at: 1, kind: 'sign' } },
+        { marker: m, audit: { at: 1, kind: 'sign' } },
+      ]),
+      ['ok', 'replay'],
+    );
     s.close();
 
     const r = await SqliteSignerStore.open({ path, keySource: source() });
     assert.equal(r.hasMarker(m.keyId, m.sessionId, m.attemptId), true);
-    assert.throws(() => r.putMarker(m), code('consumed_nonce_replay'));
-    assert.deepEqual(r.listMarkers(), [m, { ...m, identifier: 2 }]);
+    assert.equal(put(r, m), 'replay');
+    assert.deepEqual(r.listMarkers(), [m, { ...m, identifier: 2 }, { ...m, sessionId: 'sess-3' }]);
     r.close();
   });
 
@@ -360,7 +369,11 @@ describe('SqliteSignerStore', () => {
     try {
       raw.exec("CREATE TRIGGER fail BEFORE INSERT ON markers BEGIN SELECT RAISE(ABORT, 'injected'); END;");
       assert.throws(
-        () => s.putMarker(m),
+        () =>
+          s.putMarkers([
+            { marker: m, audit: { at: 1, kind: 'sign' } },
+            { marker: { ...m, sessionId: 'x' }, audit: { at: 1, kind: 'sign' } },
+          ]),
         (e: unknown) => {
           assert.ok(e instanceof Error);
           assert.notEqual((e as { code?: unknown }).code, 'consumed_nonce_replay');
@@ -369,12 +382,13 @@ describe('SqliteSignerStore', () => {
         },
       );
       assert.equal(s.hasMarker(m.keyId, m.sessionId, m.attemptId), false);
-      assert.deepEqual(s.listMarkers(), []);
+      assert.deepEqual(s.listMarkers(), [], 'all or nothing');
+      assert.deepEqual(s.listAudit(), []);
       raw.exec('DROP TRIGGER fail');
     } finally {
       raw.close();
     }
-    s.putMarker(m);
+    s.putMarkers([{ marker: m, audit: { at: 1, kind: 'sign' } }]);
     assert.equal(s.hasMarker(m.keyId, m.sessionId, m.attemptId), true);
     s.close();
   });

@@ -27,6 +27,8 @@ export interface CoordinatorOptions {
   signerStaleAfterMs?: number;
   /** Signer latencies within one bucket of this width rank as equally fast. Default 100 ms. */
   latencyBucketMs?: number;
+  /** Among equally good signers: at random (`spread`, default) or by identifier (`ordered`). */
+  selection?: 'spread' | 'ordered';
   /** Interval of the expiry / resume / health jobs. Default 2 s. */
   jobIntervalMs?: number;
   /** A non-terminal session not updated for this long is resumed by any coordinator. Default 15 s. */
@@ -63,6 +65,7 @@ export class Coordinator {
       identity: o.identity,
       now,
       systemTenant: o.systemTenant ?? 'default',
+      onChange: () => this.signing.forgetSigners(),
     });
     const clientFor = this.registry.clientFor.bind(this.registry);
     this.signing = new SigningOrchestrator({
@@ -74,6 +77,7 @@ export class Coordinator {
       quarantineAfter: o.quarantineAfter ?? 3,
       staleAfterMs: o.signerStaleAfterMs ?? 10_000,
       latencyBucketMs: o.latencyBucketMs ?? 100,
+      spreadLoad: o.selection !== 'ordered',
       onEvent: (e) => {
         if (e.kind === 'round') m.roundLatency.observe({ round: e.round }, e.ms / 1000);
         if (e.kind === 'fault') m.signerFaults.inc({ signer: e.signerId, fault: e.fault.split(':')[0]! });

@@ -43,6 +43,8 @@ export class SignerRegistry {
       now: () => number;
       /** The tenant whose admins manage the shared registry. */
       systemTenant: string;
+      /** Told after a signer is registered or changed here (the orchestrator reads the list again). */
+      onChange?: () => void;
     },
   ) {}
 
@@ -104,6 +106,7 @@ export class SignerRegistry {
       );
     }
     await this.o.backend.insertSigner(rec);
+    this.o.onChange?.();
     await this.o.backend.recordSignerSeen(rec.id, Math.round(performance.now() - t0));
     await this.o.backend.audit(p.tenantId, 'signer.registered', 'signer', rec.id, {
       url: rec.url,
@@ -125,6 +128,7 @@ export class SignerRegistry {
       ...(body.quarantine_override === undefined ? {} : { quarantineOverride: body.quarantine_override }),
       ...(body.clear_faults ? { faultCount: 0, quarantined: false, quarantinedAt: null } : {}),
     });
+    this.o.onChange?.();
     await this.o.backend.audit(p.tenantId, 'signer.updated', 'signer', id, body);
     return signerObject((await this.o.backend.getSigner(id))!);
   }

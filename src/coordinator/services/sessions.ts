@@ -18,7 +18,7 @@ import { isOneOf, SESSION_STATUSES } from '../../domain/vocabulary.js';
 import type { CreateSessionBody, Page, SessionObject } from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
-import type { SigningOrchestrator } from '../signing.js';
+import type { Known, SigningOrchestrator } from '../signing.js';
 import type { ApprovalGate, ApprovalOutcome } from './approvals.js';
 import { sleep, within } from './wait.js';
 
@@ -137,7 +137,8 @@ export class SessionService {
     );
     let s = session;
     if (s.status !== 'awaiting_approval') {
-      const run = this.drive(p.tenantId, session.sessionId);
+      // Created just now: the orchestrator needs neither to read it nor its key again.
+      const run = this.drive(p.tenantId, session.sessionId, created ? { session, key } : {});
       if (body.wait) {
         const done = await within(run, body.wait);
         s = done ?? (await this.o.backend.getSession(p.tenantId, session.sessionId)) ?? session;
@@ -147,10 +148,12 @@ export class SessionService {
   }
 
   /** Drive a session in this process (at most once at a time). */
-  drive(tenantId: string, sessionId: string): Promise<SessionRecord> {
+  drive(tenantId: string, sessionId: string, known: Known = {}): Promise<SessionRecord> {
     let run = this.driving.get(sessionId);
     if (!run) {
-      run = this.o.orchestrator.drive(tenantId, sessionId).finally(() => this.driving.delete(sessionId));
+      run = this.o.orchestrator
+        .drive(tenantId, sessionId, known)
+        .finally(() => this.driving.delete(sessionId));
       this.driving.set(sessionId, run);
       run.catch((e) =>
         this.o.log?.warn(
