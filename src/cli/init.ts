@@ -12,7 +12,7 @@
  * copied as it is. Every file is written 0600 and every directory 0700.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { displayPath } from '../cluster/layout.js';
 import { writeSecretFile } from '../config/secret-file.js';
@@ -28,6 +28,13 @@ export interface InitOptions {
   /** host or host:port per signer; given means separate hosts with TLS. */
   signerHosts?: string[];
   json?: boolean;
+  /**
+   * Seal each signer's store under a PKCS#11 token instead of a passphrase: signer N uses the
+   * token labelled `<tokenLabel>-N` (default floe-signer-N), initialised if absent (SoftHSM:
+   * in the token directory of SOFTHSM2_CONF) and given its keys (src/signer/keys/provision.ts).
+   * The user PIN comes from `pinFile` (every token) or is generated per signer.
+   */
+  hsm?: { module: string; tokenLabel?: string; pinFile?: string };
 }
 
 const SIGNER_PORT = 7101;
@@ -40,8 +47,10 @@ interface SignerPlan {
   identity: string;
   config: string;
   data_dir: string;
-  passphrase_file: string;
+  passphrase_file: string | null;
   tls: { cert: string; key: string } | null;
+  /** The PKCS#11 key source written to the signer config (with --hsm). */
+  key_source?: { kind: 'pkcs11'; module: string; token_label: string; pin_file: string };
 }
 
 export async function init(o: InitOptions): Promise<void> {
@@ -96,6 +105,29 @@ export async function init(o: InitOptions): Promise<void> {
       url = `http://127.0.0.1:${SIGNER_PORT + i - 1}`;
       listen = `127.0.0.1:${SIGNER_PORT + i - 1}`;
     }
+    if (o.hsm) {
+      const keySource = await provisionSignerToken(o.hsm, out, name, i);
+      const { store, identityPub } = await openSignerStore(
+        {
+          data_dir: join(out, name),
+          key_source: { ...keySource, pin_file: resolve(out, keySource.pin_file) },
+        },
+        {},
+      );
+      store.close();
+      signers.push({
+        name,
+        url,
+        listen,
+        identity: identityPub,
+        config: `${name}.json`,
+        data_dir: name,
+        passphrase_file: null,
+        tls,
+        key_source: keySource,
+      });
+      continue;
+    }
     const passphraseFile = `${name}.passphrase`;
     writeSecretFile(join(out, passphraseFile), randomBytes(32).toString('base64url'));
     const { store, identityPub } = await openSignerStore(
@@ -127,6 +159,7 @@ export async function init(o: InitOptions): Promise<void> {
       coordinators: [coordinatorId],
       peers,
       ...(s.tls ? { tls: s.tls } : {}),
+      ...(s.key_source ? { key_source: s.key_source } : {}),
       log_level: 'info',
     };
     writeSecretFile(join(out, s.config), JSON.stringify(config, null, 2));
@@ -146,7 +179,58 @@ export async function init(o: InitOptions): Promise<void> {
   };
   writeSecretFile(join(out, 'deployment.json'), JSON.stringify(deployment, null, 2));
 
-  emit(Boolean(o.json), { out, ...deployment }, () => instructions(out, deployment, Boolean(o.signerHosts)));
+  emit(Boolean(o.json), { out, ...deployment }, () =>
+    o.hsm
+      ? `${hsmInstructions(out, signers)}\n\n${instructions(out, deployment, Boolean(o.signerHosts))}`
+      : instructions(out, deployment, Boolean(o.signerHosts)),
+  );
+}
+
+/**
+ * `floe init --hsm`, one signer: its token (initialised if absent, with a fresh SO PIN written
+ * to signer-N.so-pin) and keys; the user PIN from --pin-file or fresh in signer-N.pin. Returns
+ * the config's key_source (pin_file relative to the bundle unless --pin-file gave one).
+ */
+async function provisionSignerToken(
+  hsm: NonNullable<InitOptions['hsm']>,
+  out: string,
+  name: string,
+  i: number,
+): Promise<NonNullable<SignerPlan['key_source']>> {
+  const { provisionToken } = await import('../signer/keys/provision.js');
+  const { readSecretFile } = await import('../signer/keys/passphrase.js');
+  const tokenLabel = `${hsm.tokenLabel ?? 'floe-signer'}-${i}`;
+  let pinFile: string;
+  let userPin: string;
+  if (hsm.pinFile) {
+    pinFile = resolve(hsm.pinFile);
+    userPin = await readSecretFile(pinFile, 'HSM PIN file');
+  } else {
+    pinFile = `${name}.pin`;
+    userPin = randomBytes(16).toString('base64url');
+    writeSecretFile(join(out, pinFile), userPin);
+  }
+  // Written before the token can be made, so it is never lost; removed if the token existed.
+  const soPin = randomBytes(16).toString('base64url');
+  const soPinFile = join(out, `${name}.so-pin`);
+  writeSecretFile(soPinFile, soPin);
+  const r = await provisionToken({ module: hsm.module, tokenLabel, soPin, userPin });
+  if (!r.tokenInitialized) rmSync(soPinFile);
+  return { kind: 'pkcs11', module: resolve(hsm.module), token_label: tokenLabel, pin_file: pinFile };
+}
+
+function hsmInstructions(out: string, signers: SignerPlan[]): string {
+  const dir = displayPath(out);
+  return [
+    'HSM (PKCS#11). Each signer store is sealed under a non-extractable AES key in its token, and',
+    'its deterministic secret is a non-extractable HMAC key there (docs/deployment.md, "HSM (PKCS#11)"):',
+    ...signers.map(
+      (s) => `  ${s.name}: token "${s.key_source?.token_label}", user PIN in ${s.key_source?.pin_file}`,
+    ),
+    `  ${dir}/signer-N.so-pin (for tokens init created): the Security Officer PIN; move it to your secret`,
+    "  manager. Back up each token with the HSM's own mechanism (SoftHSM: its token directory); without",
+    '  the token the store does not open. SoftHSM: start the signers with the same SOFTHSM2_CONF.',
+  ].join('\n');
 }
 
 function splitHost(h: string, defaultPort: number): { host: string; port: number } {
@@ -174,12 +258,16 @@ function instructions(
     'Signers:',
     ...d.signers.map((s) => `  ${s.name}  ${s.url}  identity ${s.identity}`),
     '',
-    '1. Passphrases. Move each signer-N.passphrase into your secret manager NOW and delete it',
-    `   from ${dir}/. Each unlocks its signer's data dir (share and identity, encrypted);`,
-    '   keep it away from that data and its backups. At start-up the secret manager hands it',
-    '   to the signer as a 0600 file (FLOE_SIGNER_PASSPHRASE_FILE, e.g. a systemd credential)',
-    '   or in FLOE_SIGNER_PASSPHRASE. Lose a passphrase and that signer is lost (docs/deployment.md).',
-    '',
+    ...(d.signers.some((s) => s.key_source)
+      ? ['1. Passphrases: none; the signer stores are sealed by their HSM tokens (above).', '']
+      : [
+          '1. Passphrases. Move each signer-N.passphrase into your secret manager NOW and delete it',
+          `   from ${dir}/. Each unlocks its signer's data dir (share and identity, encrypted);`,
+          '   keep it away from that data and its backups. At start-up the secret manager hands it',
+          '   to the signer as a 0600 file (FLOE_SIGNER_PASSPHRASE_FILE, e.g. a systemd credential)',
+          '   or in FLOE_SIGNER_PASSPHRASE. Lose a passphrase and that signer is lost (docs/deployment.md).',
+          '',
+        ]),
     '2. Copy to each host (paths in the configs are relative to the config file):',
     `   coordinator host: ${dir}/coordinator.json and ${dir}/coordinator/ (identity key)`,
     ...d.signers.map((s) => `   ${s.name} host: ${dir}/${s.config} and ${dir}/${s.data_dir}/`),
@@ -209,9 +297,10 @@ function instructions(
   }
   lines.push(
     '4. Start each signer on its host, then the coordinator:',
-    ...d.signers.map(
-      (s) =>
-        `   ${s.name}:     FLOE_SIGNER_PASSPHRASE_FILE=/run/secrets/floe-${s.name} floe signer --config ${s.config}`,
+    ...d.signers.map((s) =>
+      s.key_source
+        ? `   ${s.name}:     floe signer --config ${s.config}   (the HSM PIN file is in its config)`
+        : `   ${s.name}:     FLOE_SIGNER_PASSPHRASE_FILE=/run/secrets/floe-${s.name} floe signer --config ${s.config}`,
     ),
     '   coordinator:  DATABASE_URL=postgres://floe:...@db/floe floe coordinator --config coordinator.json',
     '                 (without DATABASE_URL: embedded PGlite in coordinator/pgdata)',

@@ -110,6 +110,16 @@ export function buildProgram(): Command {
       'http://127.0.0.1:8080',
     )
     .option('--signer-hosts <hosts>', 'comma-separated host[:port] of each signer (implies HTTPS on 7101)')
+    .option(
+      '--hsm',
+      'seal each signer store under a PKCS#11 token (needs --pkcs11-lib) instead of a passphrase',
+    )
+    .option('--pkcs11-lib <path>', 'with --hsm: the PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so)')
+    .option('--token-label <label>', 'with --hsm: signer N uses the token <label>-N (default floe-signer-N)')
+    .option(
+      '--pin-file <file>',
+      "with --hsm: 0600 file with the tokens' user PIN (default: a new PIN per signer)",
+    )
     .option('--json', 'print one JSON document')
     .action(
       async (o: {
@@ -118,9 +128,19 @@ export function buildProgram(): Command {
         out: string;
         coordinatorUrl: string;
         signerHosts?: string;
+        hsm?: boolean;
+        pkcs11Lib?: string;
+        tokenLabel?: string;
+        pinFile?: string;
         json?: boolean;
       }) => {
         try {
+          if (Boolean(o.hsm) !== (o.pkcs11Lib !== undefined)) {
+            throw new InvalidArgumentError('--hsm and --pkcs11-lib go together');
+          }
+          if (!o.hsm && (o.tokenLabel !== undefined || o.pinFile !== undefined)) {
+            throw new InvalidArgumentError('--token-label and --pin-file need --hsm');
+          }
           const { init } = await import('./init.js');
           await init({
             signers: o.signers,
@@ -133,6 +153,15 @@ export function buildProgram(): Command {
                     .split(',')
                     .map((h) => h.trim())
                     .filter(Boolean),
+                }
+              : {}),
+            ...(o.hsm
+              ? {
+                  hsm: {
+                    module: o.pkcs11Lib!,
+                    ...(o.tokenLabel !== undefined ? { tokenLabel: o.tokenLabel } : {}),
+                    ...(o.pinFile !== undefined ? { pinFile: o.pinFile } : {}),
+                  },
                 }
               : {}),
             json: Boolean(o.json),

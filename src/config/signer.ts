@@ -18,6 +18,13 @@
  *                                                  (from any address); without it, loopback peers only
  *   metrics_listen      FLOE_SIGNER_METRICS_LISTEN     host:port: serve /metrics and /healthz there
  *                                                  instead (plain HTTP, bind it to a private interface)
+ *   key_source          what seals the store's data key: {kind: 'passphrase'} (the default) or
+ *                       {kind: 'pkcs11', module, token_label | slot, pin_file, wrap_key_label?, hmac_key_label?}
+ *                       (src/signer/keys/pkcs11.ts), with
+ *     .module           FLOE_SIGNER_PKCS11_MODULE      path of the PKCS#11 library (setting it selects pkcs11)
+ *     .token_label      FLOE_SIGNER_PKCS11_TOKEN       the token's label
+ *     .pin_file         FLOE_SIGNER_HSM_PIN_FILE       0600 file with the user PIN (or the PIN itself in
+ *                                                  FLOE_SIGNER_HSM_PIN)
  *
  * The node's identity key is generated on first start and kept encrypted in the store.
  */
@@ -43,10 +50,68 @@ export const SignerConfigSchema = Type.Object(
     ),
     metrics_token_file: Type.Optional(Type.String({ minLength: 1 })),
     metrics_listen: Type.Optional(Type.String({ pattern: '^[^:]+:[0-9]{1,5}$' })),
+    key_source: Type.Optional(
+      Type.Union([
+        Type.Object({ kind: Type.Literal('passphrase') }, { additionalProperties: false }),
+        Type.Object(
+          {
+            kind: Type.Literal('pkcs11'),
+            module: Type.String({ minLength: 1 }),
+            token_label: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+            slot: Type.Optional(Type.Integer({ minimum: 0 })),
+            pin_file: Type.Optional(Type.String({ minLength: 1 })),
+            wrap_key_label: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+            hmac_key_label: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+    ),
   },
   { additionalProperties: false },
 );
 export type SignerConfig = Static<typeof SignerConfigSchema>;
+export type SignerKeySourceConfig = NonNullable<SignerConfig['key_source']>;
+
+/** The environment's PKCS#11 settings over the file's `key_source` (any of them selects pkcs11). */
+function keySourceFromEnv(fromFile: unknown, env: Readonly<Record<string, string | undefined>>): unknown {
+  const over: Record<string, string> = {};
+  if (env.FLOE_SIGNER_PKCS11_MODULE) over.module = env.FLOE_SIGNER_PKCS11_MODULE;
+  if (env.FLOE_SIGNER_PKCS11_TOKEN) over.token_label = env.FLOE_SIGNER_PKCS11_TOKEN;
+  if (env.FLOE_SIGNER_HSM_PIN_FILE) over.pin_file = env.FLOE_SIGNER_HSM_PIN_FILE;
+  if (Object.keys(over).length === 0) return fromFile;
+  const base = typeof fromFile === 'object' && fromFile !== null ? (fromFile as Record<string, unknown>) : {};
+  if (base.kind !== undefined && base.kind !== 'pkcs11') {
+    throw new FloeError(
+      'invalid_request',
+      'signer config: FLOE_SIGNER_PKCS11_* / FLOE_SIGNER_HSM_PIN_FILE set, but key_source.kind is not pkcs11',
+    );
+  }
+  // A token label from the environment replaces a slot from the file.
+  const { slot, ...rest } = base;
+  return {
+    ...rest,
+    ...(over.token_label === undefined && slot !== undefined ? { slot } : {}),
+    ...over,
+    kind: 'pkcs11',
+  };
+}
+
+/** Paths in a key source: the PIN file relative to the config; the module too when it is a path (has a slash). */
+function keySourcePaths(ks: SignerKeySourceConfig, abs: (p: string) => string): SignerKeySourceConfig {
+  if (ks.kind !== 'pkcs11') return ks;
+  if ((ks.token_label === undefined) === (ks.slot === undefined)) {
+    throw new FloeError(
+      'invalid_request',
+      'signer config: key_source needs exactly one of token_label and slot',
+    );
+  }
+  return {
+    ...ks,
+    module: ks.module.includes('/') ? abs(ks.module) : ks.module,
+    ...(ks.pin_file ? { pin_file: abs(ks.pin_file) } : {}),
+  };
+}
 
 export const SIGNER_DEFAULTS = {
   listen: '127.0.0.1:7101',
@@ -72,6 +137,7 @@ export function loadSignerConfig(
   set('log_level', env.FLOE_LOG_LEVEL);
   set('metrics_token_file', env.FLOE_SIGNER_METRICS_TOKEN_FILE);
   set('metrics_listen', env.FLOE_SIGNER_METRICS_LISTEN);
+  set('key_source', keySourceFromEnv(merged.key_source, env));
   if (env.FLOE_SIGNER_TLS_CERT || env.FLOE_SIGNER_TLS_KEY) {
     merged.tls = { cert: env.FLOE_SIGNER_TLS_CERT, key: env.FLOE_SIGNER_TLS_KEY };
   }
@@ -94,5 +160,6 @@ export function loadSignerConfig(
     ...(cfg.passphrase_file ? { passphrase_file: abs(cfg.passphrase_file) } : {}),
     ...(cfg.metrics_token_file ? { metrics_token_file: abs(cfg.metrics_token_file) } : {}),
     ...(cfg.tls ? { tls: { cert: abs(cfg.tls.cert), key: abs(cfg.tls.key) } } : {}),
+    ...(cfg.key_source ? { key_source: keySourcePaths(cfg.key_source, abs) } : {}),
   };
 }

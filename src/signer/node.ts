@@ -7,9 +7,13 @@ import type { SignerConfig } from '../config/signer.js';
 import { backendInfo } from '../crypto/backend.js';
 import { wipe } from '../crypto/hex.js';
 import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../crypto/identity.js';
+import { FloeError } from '../protocol/errors.js';
 import { CeremonyParticipant } from './ceremony.js';
 import { SigningEngine } from './engine.js';
+import { type DeterministicSecret, StandInCapture } from './keys/deterministic.js';
+import type { KeySource } from './keys/key-source.js';
 import { PASSPHRASE_ENV, PassphraseKeySource, readPassphrase, readSecretFile } from './keys/passphrase.js';
+import { HSM_PIN_ENV, Pkcs11KeySource, readHsmPin } from './keys/pkcs11.js';
 import { SignerMetrics } from './metrics.js';
 import { allowAll } from './policy.js';
 import { type Rng, systemClock } from './ports.js';
@@ -30,6 +34,8 @@ export interface RunningSigner {
   metricsApp?: FastifyInstance;
   metricsUrl?: string;
   store: SqliteSignerStore;
+  /** HMAC for the deterministic DKG: the HSM's key, or the store's stand-in (keys/deterministic.ts). */
+  deterministic: DeterministicSecret;
   close(): Promise<void>;
 }
 
@@ -44,20 +50,79 @@ export interface StartSignerOptions {
   wrapHandlers?: (handlers: SignerHandlers) => SignerHandlers;
 }
 
-/** Open the store and this node's identity (generated and sealed in the store on first start). */
-export async function openSignerStore(
-  cfg: Pick<SignerConfig, 'data_dir' | 'passphrase_file'>,
+/**
+ * The configured key source: the passphrase (default) or a PKCS#11 token (`key_source`), and
+ * the deterministic secret that goes with it once the store is open (the token's HMAC key, or
+ * the stand-in kept in the store). A PIN or passphrase meant for the other kind is refused.
+ */
+async function signerKeySource(
+  cfg: Pick<SignerConfig, 'passphrase_file' | 'key_source'>,
   env: Readonly<Record<string, string | undefined>>,
-  opts: { scryptN?: number } = {},
-): Promise<{ store: SqliteSignerStore; identity: NodeIdentity & { dispose(): void }; identityPub: string }> {
-  mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
+  opts: { scryptN?: number },
+): Promise<{ keySource: KeySource; deterministic(): DeterministicSecret }> {
+  const ks = cfg.key_source;
+  if (ks?.kind === 'pkcs11') {
+    if (env[PASSPHRASE_ENV] !== undefined || cfg.passphrase_file !== undefined) {
+      throw new FloeError(
+        'invalid_request',
+        `this signer's store is sealed by an HSM (key_source pkcs11) and takes no passphrase; unset ${PASSPHRASE_ENV} / passphrase_file`,
+      );
+    }
+    const src = new Pkcs11KeySource({
+      module: ks.module,
+      ...(ks.token_label !== undefined ? { tokenLabel: ks.token_label } : { slot: ks.slot! }),
+      pin: await readHsmPin(env, ks.pin_file),
+      ...(ks.wrap_key_label ? { wrapKeyLabel: ks.wrap_key_label } : {}),
+      ...(ks.hmac_key_label ? { hmacKeyLabel: ks.hmac_key_label } : {}),
+    });
+    try {
+      // Both keys, present and non-extractable, before anything is created or opened.
+      src.checkKeys();
+    } catch (e) {
+      src.dispose();
+      throw e;
+    }
+    return { keySource: src, deterministic: () => src };
+  }
+  if (env[HSM_PIN_ENV] !== undefined) {
+    throw new FloeError('invalid_request', `${HSM_PIN_ENV} is set but no HSM is configured (key_source)`);
+  }
   const passphrase = await readPassphrase(env, cfg.passphrase_file);
-  const keySource = new PassphraseKeySource(passphrase, opts.scryptN ? { N: opts.scryptN } : {});
+  const capture = new StandInCapture(
+    new PassphraseKeySource(passphrase, opts.scryptN ? { N: opts.scryptN } : {}),
+  );
+  return { keySource: capture, deterministic: () => capture.take() };
+}
+
+/**
+ * Open the store and this node's identity (generated and sealed in the store on first start).
+ * With `keepDeterministic` the deterministic secret is returned too (the caller disposes it);
+ * otherwise the key source is disposed once the store is open.
+ */
+export async function openSignerStore(
+  cfg: Pick<SignerConfig, 'data_dir' | 'passphrase_file' | 'key_source'>,
+  env: Readonly<Record<string, string | undefined>>,
+  opts: { scryptN?: number; keepDeterministic?: boolean } = {},
+): Promise<{
+  store: SqliteSignerStore;
+  identity: NodeIdentity & { dispose(): void };
+  identityPub: string;
+  deterministic?: DeterministicSecret;
+}> {
+  mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
+  const keys = await signerKeySource(cfg, env, opts);
   let store: SqliteSignerStore;
+  let deterministic: DeterministicSecret | undefined;
   try {
-    store = await SqliteSignerStore.open({ path: join(cfg.data_dir, 'signer.db'), keySource, create: true });
+    store = await SqliteSignerStore.open({
+      path: join(cfg.data_dir, 'signer.db'),
+      keySource: keys.keySource,
+      create: true,
+    });
+    if (opts.keepDeterministic) deterministic = keys.deterministic();
   } finally {
-    keySource.dispose();
+    // An HSM source that is kept as the deterministic secret keeps its session.
+    if ((deterministic as unknown) !== keys.keySource) await keys.keySource.dispose();
   }
   let secret = store.getIdentity();
   if (!secret) {
@@ -66,7 +131,7 @@ export async function openSignerStore(
   }
   const identity = softwareIdentity(secret);
   wipe(secret);
-  return { store, identity, identityPub: identity.publicKeyHex };
+  return { store, identity, identityPub: identity.publicKeyHex, ...(deterministic ? { deterministic } : {}) };
 }
 
 export async function startSigner(
@@ -80,7 +145,9 @@ export async function startSigner(
       ? undefined
       : await readSecretFile(cfg.metrics_token_file, 'metrics token file');
   const metricsAccess: MetricsAccess = metricsToken === undefined ? {} : { token: metricsToken };
-  const { store, identity, identityPub } = await openSignerStore(cfg, env, opts);
+  const opened = await openSignerStore(cfg, env, { scryptN: opts.scryptN, keepDeterministic: true });
+  const { store, identity, identityPub } = opened;
+  const deterministic = opened.deterministic!;
   const metrics = new SignerMetrics();
   const engine = new SigningEngine({
     store,
@@ -113,6 +180,19 @@ export async function startSigner(
       `the store passphrase comes from the environment variable ${PASSPHRASE_ENV}, which this user's other processes can read (/proc/PID/environ) and child processes inherit; prefer a 0600 file (passphrase_file, FLOE_SIGNER_PASSPHRASE_FILE)`,
     );
   }
+  if (env[HSM_PIN_ENV] !== undefined) {
+    // Named, never shown.
+    app.log.warn(
+      { variable: HSM_PIN_ENV },
+      `the HSM PIN comes from the environment variable ${HSM_PIN_ENV}, which this user's other processes can read (/proc/PID/environ) and child processes inherit; prefer a 0600 file (key_source.pin_file, FLOE_SIGNER_HSM_PIN_FILE)`,
+    );
+  }
+  app.log.info(
+    { deterministic_secret: deterministic.origin },
+    deterministic.origin === 'hsm'
+      ? `deterministic secret: ${deterministic.description}`
+      : 'no HSM configured: the deterministic secret is a stand-in kept in this signer store; what is derived from it cannot be regenerated from HSM backups (back up the store)',
+  );
   let metricsApp: FastifyInstance | undefined;
   let metricsUrl: string | undefined;
   const { host, port } = splitListen(cfg.listen);
@@ -139,6 +219,7 @@ export async function startSigner(
     await app.close();
     store.close();
     identity.dispose();
+    deterministic.dispose();
     throw e;
   }
   const crypto = backendInfo();
@@ -157,11 +238,13 @@ export async function startSigner(
     ...(metricsApp ? { metricsApp } : {}),
     ...(metricsUrl ? { metricsUrl } : {}),
     store,
+    deterministic,
     async close() {
       await metricsApp?.close();
       await app.close();
       store.close();
       identity.dispose();
+      deterministic.dispose();
     },
   };
 }
