@@ -20,11 +20,14 @@ import type { SessionStatus } from '../domain/vocabulary.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import type { Backend, TenantRecord } from './backend.js';
 import type {
+  AttemptCommit,
+  AttemptCompletion,
   AuditEvent,
   CeremonyRecord,
   KeyRecord,
   NewSession,
   Page,
+  SessionMove,
   SessionPatch,
   SessionRecord,
   SignerRecord,
@@ -207,6 +210,37 @@ export class PgBackend implements Backend {
     return { session: sessionRecord(r.session), created: r.created };
   }
 
+  async insertSessions(list: readonly NewSession[], event: AuditEvent) {
+    if (list.length === 0) return [];
+    const tenantId = list[0]!.tenantId;
+    if (list.some((s) => s.tenantId !== tenantId || s.idempotencyKey !== null)) {
+      throw new FloeError('internal', 'insertSessions: one tenant, no idempotency keys');
+    }
+    return this.t(tenantId, async (q) => {
+      const out: SessionRecord[] = [];
+      for (const s of list) {
+        const r = await sessions.insertSession(q, {
+          sessionId: s.sessionId,
+          keyId: s.keyId,
+          messageHash: s.messageHash,
+          intentType: s.intentType,
+          intent: s.intent,
+          intentHash: s.intentHash,
+          status: s.status,
+          threshold: s.threshold,
+          createdBy: s.createdBy,
+          idempotencyKey: null,
+          idempotencyFingerprint: null,
+          createdAt: s.createdAt,
+          expiresAt: s.expiresAt,
+        });
+        await this.appendSessionAudit(q, s.sessionId, event);
+        out.push(sessionRecord(r.session));
+      }
+      return out;
+    });
+  }
+
   async transitionSession(
     tenantId: string,
     sessionId: string,
@@ -238,78 +272,109 @@ export class PgBackend implements Backend {
     });
   }
 
-  commitAttempt(
-    tenantId: string,
-    sessionId: string,
-    attempt: number,
-    rows: { identifier: number; signerId: string; commitment: string }[],
-    patch: SessionPatch,
-  ) {
-    const lost = new Error('lost');
+  commitAttempts(tenantId: string, items: readonly AttemptCommit[]) {
     return this.t(tenantId, async (q) => {
-      // Refuses a commitment seen before (nonce_reuse_detected), and inserts nothing unless
-      // the session is collecting nonces for this attempt (session_conflict: it moved on).
+      const out: (SessionRecord | null)[] = [];
+      for (const it of items) out.push(await this.commitOne(q, it));
+      return out;
+    });
+  }
+
+  /** One session's end of round 1, under a savepoint: a session that moved on writes nothing. */
+  private async commitOne(q: Tx, it: AttemptCommit): Promise<SessionRecord | null> {
+    await q.query('SAVEPOINT floe_commit_attempt');
+    try {
+      // Refuses a commitment seen before (nonce_reuse_detected), and inserts nothing unless the
+      // session is collecting nonces for this attempt (session_conflict: it moved on).
       await nonces.insertCommitments(
         q,
-        sessionId,
-        attempt,
-        rows.map((r) => ({ participant: r.identifier, signerId: r.signerId, commitment: r.commitment })),
+        it.sessionId,
+        it.attempt,
+        it.rows.map((r) => ({ participant: r.identifier, signerId: r.signerId, commitment: r.commitment })),
         this.now(),
       );
       if (
         !(await nonces.markAllUsed(
           q,
-          rows.map((r) => r.commitment),
+          it.rows.map((r) => r.commitment),
         ))
       ) {
         throw new FloeError('nonce_reuse_detected', 'a nonce commitment was already used');
       }
       const moved = await sessions.transitionSession(
         q,
-        sessionId,
+        it.sessionId,
         ['nonce_collection'],
         'signing',
-        patch as sessions.SessionPatch,
-        { expectAttempt: attempt, now: this.now() },
+        it.patch as sessions.SessionPatch,
+        { expectAttempt: it.attempt, now: this.now() },
       );
-      if (!moved) throw lost; // rolls the commitments back
+      if (!moved) {
+        await q.query('ROLLBACK TO SAVEPOINT floe_commit_attempt');
+        return null;
+      }
+      await q.query('RELEASE SAVEPOINT floe_commit_attempt');
       return sessionRecord(moved);
-    }).catch((e: unknown) => {
-      if (e === lost || (isFloeError(e) && e.code === 'session_conflict')) return null;
+    } catch (e) {
+      if (isFloeError(e) && e.code === 'session_conflict') {
+        await q.query('ROLLBACK TO SAVEPOINT floe_commit_attempt');
+        return null;
+      }
       throw e;
+    }
+  }
+
+  completeAttempts(tenantId: string, items: readonly AttemptCompletion[]) {
+    return this.t(tenantId, async (q) => {
+      const out: (SessionRecord | null)[] = [];
+      for (const it of items) {
+        const o = { expectAttempt: it.attempt, now: this.now() };
+        // Both moves are conditional and nothing else is written before the second: a session
+        // that moved on is untouched.
+        const agg = await sessions.transitionSession(
+          q,
+          it.sessionId,
+          ['signing'],
+          'aggregating',
+          it.shares as sessions.SessionPatch,
+          o,
+        );
+        const done =
+          agg &&
+          (await sessions.transitionSession(
+            q,
+            it.sessionId,
+            ['aggregating'],
+            'completed',
+            it.completion as sessions.SessionPatch,
+            o,
+          ));
+        if (done) await this.appendSessionAudit(q, it.sessionId, it.event);
+        out.push(done ? sessionRecord(done) : null);
+      }
+      return out;
     });
   }
 
-  completeAttempt(
-    tenantId: string,
-    sessionId: string,
-    attempt: number,
-    shares: SessionPatch,
-    completion: SessionPatch,
-    event: AuditEvent,
-  ) {
+  transitionSessions(tenantId: string, moves: readonly SessionMove[]) {
     return this.t(tenantId, async (q) => {
-      const o = { expectAttempt: attempt, now: this.now() };
-      const agg = await sessions.transitionSession(
-        q,
-        sessionId,
-        ['signing'],
-        'aggregating',
-        shares as sessions.SessionPatch,
-        o,
-      );
-      if (!agg) return null;
-      const done = await sessions.transitionSession(
-        q,
-        sessionId,
-        ['aggregating'],
-        'completed',
-        completion as sessions.SessionPatch,
-        o,
-      );
-      if (!done) return null;
-      await this.appendSessionAudit(q, sessionId, event);
-      return sessionRecord(done);
+      const out: (SessionRecord | null)[] = [];
+      for (const m of moves) {
+        const moved = await sessions.transitionSession(
+          q,
+          m.sessionId,
+          m.from,
+          m.to,
+          m.patch as sessions.SessionPatch,
+          {
+            expectAttempt: m.expectAttempt,
+            now: this.now(),
+          },
+        );
+        if (moved && m.event) await this.appendSessionAudit(q, m.sessionId, m.event);
+        out.push(moved ? sessionRecord(moved) : null);
+      }
+      return out;
     });
   }
 
@@ -320,8 +385,10 @@ export class PgBackend implements Backend {
     return { items: r.items.map(sessionRecord), nextCursor: r.nextCursor };
   }
 
-  listStaleSessions(staleMs: number, limit: number) {
-    return this.global((q) => sessions.listStaleSessions(q, staleMs, limit, this.now()));
+  claimStaleSessions(owner: string, staleMs: number, leaseMs: number, limit: number) {
+    return this.global((q) =>
+      sessions.claimStaleSessions(q, { owner, staleMs, leaseMs, limit, now: this.now() }),
+    );
   }
 
   countSessionsByStatus() {

@@ -68,33 +68,48 @@ export interface CoordinatorStore {
     event?: AuditEvent,
   ): Promise<SessionRecord | null>;
   /**
-   * The end of round 1, in ONE transaction: record the attempt's commitments (refusing any seen
-   * before: `nonce_reuse_detected`, nothing written), mark them used, and move the session
-   * nonce_collection → signing with `patch`. Null if the session moved on (nothing is written then).
+   * The end of round 1 for each session, in ONE transaction: record the attempt's commitments
+   * and mark them used, then move the session nonce_collection → signing with its patch. A
+   * session that moved on is null (nothing written for it); a commitment seen before throws
+   * `nonce_reuse_detected` (with `culprits` when the database can name them) and writes nothing
+   * at all.
    */
-  commitAttempt(
-    tenantId: string,
-    sessionId: string,
-    attempt: number,
-    rows: { identifier: number; signerId: string; commitment: string }[],
-    patch: SessionPatch,
-  ): Promise<SessionRecord | null>;
+  commitAttempts(tenantId: string, items: readonly AttemptCommit[]): Promise<(SessionRecord | null)[]>;
   /**
-   * The end of a successful round 2, in ONE transaction: signing → aggregating (the shares)
-   * → completed (the signature), auditing `event`. Null if the session moved on.
+   * The end of a successful round 2 for each session, in ONE transaction: signing → aggregating
+   * (the shares) → completed (the signature), auditing its event. Null for a session that moved on.
    */
-  completeAttempt(
-    tenantId: string,
-    sessionId: string,
-    attempt: number,
-    shares: SessionPatch,
-    completion: SessionPatch,
-    event: AuditEvent,
-  ): Promise<SessionRecord | null>;
+  completeAttempts(tenantId: string, items: readonly AttemptCompletion[]): Promise<(SessionRecord | null)[]>;
+  /** Several conditional moves (as transitionSession) in ONE transaction. */
+  transitionSessions(tenantId: string, moves: readonly SessionMove[]): Promise<(SessionRecord | null)[]>;
   /** Count a fault against a signer; quarantine it at the configured threshold. */
   recordSignerFault(signerId: string, kind: string, quarantineAfter: number): Promise<FaultOutcome>;
   recordSignerSeen(signerId: string, latencyMs: number): Promise<void>;
   audit(tenantId: string, kind: string, subjectType: string, subjectId: string, data: unknown): Promise<void>;
+}
+
+export interface AttemptCommit {
+  sessionId: string;
+  attempt: number;
+  rows: { identifier: number; signerId: string; commitment: string }[];
+  patch: SessionPatch;
+}
+
+export interface AttemptCompletion {
+  sessionId: string;
+  attempt: number;
+  shares: SessionPatch;
+  completion: SessionPatch;
+  event: AuditEvent;
+}
+
+export interface SessionMove {
+  sessionId: string;
+  from: readonly SessionStatus[];
+  expectAttempt: number;
+  to: SessionStatus;
+  patch: SessionPatch;
+  event?: AuditEvent;
 }
 
 /** An audit event about the session it goes with. */
@@ -127,8 +142,20 @@ export interface SessionStore {
    * audited in the same transaction when the session is new.
    */
   insertSession(s: NewSession, event?: AuditEvent): Promise<{ session: SessionRecord; created: boolean }>;
+  /** Insert several new sessions (no idempotency keys) in ONE transaction, each audited with `event`. */
+  insertSessions(list: readonly NewSession[], event: AuditEvent): Promise<SessionRecord[]>;
   /** Non-terminal sessions not updated for `staleMs`, across tenants (for resumption after a crash). */
-  listStaleSessions(staleMs: number, limit: number): Promise<{ tenantId: string; sessionId: string }[]>;
+  /**
+   * Claim non-terminal sessions nobody moved for `staleMs` (a coordinator crashed, or lost its
+   * database), across tenants, for `owner` until now + `leaseMs`: two coordinators never claim
+   * the same session at once, and a claimed session is not claimed again while its owner moves it.
+   */
+  claimStaleSessions(
+    owner: string,
+    staleMs: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<{ tenantId: string; sessionId: string }[]>;
 }
 
 export interface KeyStore {

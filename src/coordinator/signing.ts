@@ -60,6 +60,14 @@ export interface SigningOptions {
 export interface Known {
   session?: SessionRecord;
   key?: KeyRecord;
+  /** Members to leave out of this drive's attempts (not blamed: e.g. they failed a batch). */
+  avoid?: readonly number[];
+}
+
+/** A key member with its registry record. */
+export interface Member {
+  identifier: number;
+  signer: SignerRecord;
 }
 
 export type SigningEvent =
@@ -67,11 +75,6 @@ export type SigningEvent =
   | { kind: 'round'; round: 'open' | 'sign' | 'aggregate'; ms: number }
   | { kind: 'fault'; signerId: string; identifier: number; fault: string }
   | { kind: 'terminal'; sessionId: string; status: string; attempts: number };
-
-interface Member {
-  identifier: number;
-  signer: SignerRecord;
-}
 
 const commitmentHex = (c: SigningCommitmentsJson) => `${c.hiding}${c.binding}`;
 
@@ -104,7 +107,7 @@ export class SigningOrchestrator {
     if (key?.status !== 'active') {
       return (await this.fail(s, 'unknown_key', 'the key is not active')) ?? s;
     }
-    const excluded = new Set<number>(s.culprits);
+    const excluded = new Set<number>([...s.culprits, ...(known.avoid ?? [])]);
     for (;;) {
       if (this.o.now() >= s.expiresAt) {
         const e = await store.transitionSession(
@@ -125,26 +128,31 @@ export class SigningOrchestrator {
           (await this.fail(s, 'session_failed', `no valid signature after ${s.attempt} attempts`)) ?? s,
         );
       }
-      const members = await this.members(key);
-      const subset = chooseSubset(
-        members.map(toCandidate),
-        key.threshold,
-        excluded,
-        this.o.now() - this.o.staleAfterMs,
-        this.o.latencyBucketMs,
-        this.o.spreadLoad ? () => Math.random() : undefined,
-      );
-      if (!subset) {
+      const chosen = await this.choose(key, excluded);
+      if (!chosen) {
         return this.finish(
           (await this.fail(s, 'no_quorum', `fewer than ${key.threshold} eligible signers remain`)) ?? s,
         );
       }
-      const chosen = subset.map((c) => members.find((m) => m.identifier === c.identifier)!);
       const next = await this.attempt(s, key, chosen, excluded);
       if (!next) return (await store.getSession(tenantId, sessionId))!; // lost a race: someone else drives it
       s = next;
       if (isTerminal(s.status)) return this.finish(s);
     }
+  }
+
+  /** The members of an attempt (selection.ts), or undefined when fewer than t are eligible. */
+  async choose(key: KeyRecord, excluded: ReadonlySet<number>): Promise<Member[] | undefined> {
+    const members = await this.members(key);
+    const subset = chooseSubset(
+      members.map(toCandidate),
+      key.threshold,
+      excluded,
+      this.o.now() - this.o.staleAfterMs,
+      this.o.latencyBucketMs,
+      this.o.spreadLoad ? () => Math.random() : undefined,
+    );
+    return subset?.map((c) => members.find((m) => m.identifier === c.identifier)!);
   }
 
   private finish(s: SessionRecord): SessionRecord {
@@ -334,20 +342,22 @@ export class SigningOrchestrator {
       // marked used, and the session moves to signing. No share is asked for before it commits.
       const collecting = s;
       try {
-        s = await store.commitAttempt(
-          collecting.tenantId,
-          collecting.sessionId,
-          attempt,
-          chosen.map((m) => ({
-            identifier: m.identifier,
-            signerId: m.signer.id,
-            commitment: commitmentHex(commitments[m.identifier]!),
-          })),
+        const [committed] = await store.commitAttempts(collecting.tenantId, [
           {
-            nonceCommitments: { ...collecting.nonceCommitments, [attempt]: commitments },
-            signingStartedAt: this.o.now(),
+            sessionId: collecting.sessionId,
+            attempt,
+            rows: chosen.map((m) => ({
+              identifier: m.identifier,
+              signerId: m.signer.id,
+              commitment: commitmentHex(commitments[m.identifier]!),
+            })),
+            patch: {
+              nonceCommitments: { ...collecting.nonceCommitments, [attempt]: commitments },
+              signingStartedAt: this.o.now(),
+            },
           },
-        );
+        ]);
+        s = committed ?? null;
       } catch (e) {
         if (isFloeError(e) && e.code === 'nonce_reuse_detected') {
           // No share is ever requested under a commitment seen before. A member named as its
@@ -452,19 +462,21 @@ export class SigningOrchestrator {
           ids.map((id) => decodeSignatureShare(shares[id]!)),
         );
         this.o.onEvent({ kind: 'round', round: 'aggregate', ms: this.o.now() - t0 });
-        return await store.completeAttempt(
-          s.tenantId,
-          s.sessionId,
-          attempt,
-          { partialSignatures: { ...s.partialSignatures, [attempt]: shares } },
+        const [done] = await store.completeAttempts(s.tenantId, [
           {
-            finalSignature: toHex(sig),
-            // A nostr_event session signed the event id: that is the event now.
-            ...(s.intentType === 'nostr_event' ? { finalEventId: s.messageHash } : {}),
-            completedAt: this.o.now(),
+            sessionId: s.sessionId,
+            attempt,
+            shares: { partialSignatures: { ...s.partialSignatures, [attempt]: shares } },
+            completion: {
+              finalSignature: toHex(sig),
+              // A nostr_event session signed the event id: that is the event now.
+              ...(s.intentType === 'nostr_event' ? { finalEventId: s.messageHash } : {}),
+              completedAt: this.o.now(),
+            },
+            event: { kind: 'session.completed', data: { attempt } },
           },
-          { kind: 'session.completed', data: { attempt } },
-        );
+        ]);
+        return done ?? null;
       } catch (e) {
         if (!isCryptoError(e)) throw e;
         // Keep the shares with the session: they are the evidence.

@@ -11,6 +11,8 @@ export const ID_PREFIXES = {
   signer: 'sig',
   token: 'tok',
   refresh: 'rfr',
+  /** A coordinator process (the owner of the session leases it claims). */
+  coordinator: 'crd',
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 

@@ -235,6 +235,28 @@ export const CreateSessionBody = Strict({
 });
 export type CreateSessionBody = Static<typeof CreateSessionBody>;
 
+/** One intent of a batch: exactly one of message, nostr_event, bitcoin_psbt (as in CreateSessionBody). */
+export const BatchItemBody = Strict({
+  message: Type.Optional(Hex(32, '32-byte digest to sign (lower-case hex)')),
+  nostr_event: Type.Optional(NostrEventBody),
+  bitcoin_psbt: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024, description: 'a PSBT, base64' })),
+});
+export type BatchItemBody = Static<typeof BatchItemBody>;
+
+export const MAX_API_BATCH_ITEMS = 256;
+export const CreateBatchBody = Strict({
+  key_id: IdString('key id'),
+  items: Type.Array(BatchItemBody, {
+    minItems: 1,
+    maxItems: MAX_API_BATCH_ITEMS,
+    description: 'the intents to sign, one session each',
+  }),
+  wait: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 120_000, description: 'ms to wait for the signatures' }),
+  ),
+});
+export type CreateBatchBody = Static<typeof CreateBatchBody>;
+
 export const SignedNostrEvent = Strict({
   id: Hex(32),
   pubkey: Hex(32),
@@ -268,6 +290,11 @@ export const SessionObject = Strict({
   completed_at: Nullable(UnixMs()),
 });
 export type SessionObject = Static<typeof SessionObject>;
+
+export const BatchObject = Strict({
+  items: Type.Array(SessionObject, { description: 'one session per item, in the order of the request' }),
+});
+export type BatchObject = Static<typeof BatchObject>;
 
 export const SessionQuery = Strict({
   wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 120_000 })),

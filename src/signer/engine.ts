@@ -27,10 +27,15 @@ import { type IntentView, type ResolvedIntent, resolveIntent } from '../domain/i
 import { attemptIdHex } from '../protocol/attempt.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import type {
+  BatchItemError,
   SignAbortRequest,
   SignAbortResponse,
+  SignOpenBatchRequest,
+  SignOpenBatchResponse,
   SignOpenRequest,
   SignOpenResponse,
+  SignRound2BatchRequest,
+  SignRound2BatchResponse,
   SignRound2Request,
   SignRound2Response,
 } from '../protocol/messages/sign.js';
@@ -138,6 +143,50 @@ export class SigningEngine {
   /** Round 2: verify everything, write the marker, then compute and release the share. */
   round2(req: SignRound2Request): SignRound2Response {
     return this.guard(() => this.round2Inner(req));
+  }
+
+  /**
+   * Round 1 for a batch: each item opened exactly as `open` would (its own nonces, its own
+   * checks); a refused item is answered with its error and the others go on.
+   */
+  openBatch(req: SignOpenBatchRequest): SignOpenBatchResponse {
+    this.sweep();
+    distinctSessions(req.items);
+    return {
+      items: req.items.map((item) => {
+        try {
+          return this.guard(() => this.openInner(item));
+        } catch (e) {
+          return itemError(e);
+        }
+      }),
+    };
+  }
+
+  /**
+   * Round 2 for a batch: every item checked as `round2` does, then the markers of all that
+   * passed written in ONE transaction before any share is computed (rule 4), then the shares.
+   */
+  round2Batch(req: SignRound2BatchRequest): SignRound2BatchResponse {
+    this.sweep();
+    distinctSessions(req.items);
+    const checked = req.items.map((item) => {
+      try {
+        return this.guard(() => this.checkRound2(item));
+      } catch (e) {
+        return e instanceof Error ? e : new Error('refused');
+      }
+    });
+    return {
+      items: this.release(checked).map((r, i) => {
+        if (!(r instanceof Error)) return r;
+        // Refusals of the checks were counted by guard; these came from the markers.
+        if (!(checked[i] instanceof Error)) {
+          this.onEvent({ kind: 'refused', code: isFloeError(r) ? r.code : 'internal' });
+        }
+        return itemError(r);
+      }),
+    };
   }
 
   abort(req: SignAbortRequest): SignAbortResponse {
@@ -450,4 +499,18 @@ export class SigningEngine {
       ),
     };
   }
+}
+
+/** A batch names each session once (two items of one session would race for its nonces). */
+function distinctSessions(items: readonly { session_id: string }[]): void {
+  if (new Set(items.map((i) => i.session_id)).size !== items.length) {
+    throw new FloeError('invalid_request', 'a batch names a session twice');
+  }
+}
+
+/** A refused batch item: its stable code and message (never a secret: FloeErrors carry none). */
+function itemError(e: unknown): BatchItemError {
+  return isFloeError(e)
+    ? { error: { code: e.code, message: e.message.slice(0, 1024) } }
+    : { error: { code: 'internal', message: 'internal error' } };
 }

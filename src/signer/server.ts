@@ -209,6 +209,8 @@ export function signerHandlers(o: {
     keyImportAbort: (b) => o.ceremonies.abortImport(b),
     signOpen: (b) => o.engine.open(b),
     signRound2: (b) => o.engine.round2(b),
+    signOpenBatch: (b) => o.engine.openBatch(b),
+    signRound2Batch: (b) => o.engine.round2Batch(b),
     signAbort: (b) => o.engine.abort(b),
   };
 }

@@ -178,7 +178,7 @@ describe('the approval stage', () => {
     // Nothing drives it: the job that resumes stale sessions leaves it alone, so does drive().
     assert.equal((await gated.signing.drive(DEFAULT_TENANT, session.id)).status, 'awaiting_approval');
     assert.equal(
-      (await backend().listStaleSessions(0, 100)).some((s) => s.sessionId === session.id),
+      (await backend().claimStaleSessions('test', 0, 1000, 100)).some((s) => s.sessionId === session.id),
       false,
     );
     const approved = await gated.sessions.decideApproval(DEFAULT_TENANT, session.id, {

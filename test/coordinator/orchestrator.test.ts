@@ -145,12 +145,48 @@ function setup(trap: Trap = () => undefined, refuse: Refuse = () => undefined) {
       };
       return session;
     },
-    async commitAttempt(t, id, attempt, _rows, patch) {
-      return this.transitionSession(t, id, ['nonce_collection'], attempt, 'signing', patch);
+    async commitAttempts(t, items) {
+      const out = [];
+      for (const i of items) {
+        out.push(
+          await this.transitionSession(t, i.sessionId, ['nonce_collection'], i.attempt, 'signing', i.patch),
+        );
+      }
+      return out;
     },
-    async completeAttempt(t, id, attempt, shares, completion) {
-      const agg = await this.transitionSession(t, id, ['signing'], attempt, 'aggregating', shares);
-      return agg && this.transitionSession(t, id, ['aggregating'], attempt, 'completed', completion);
+    async completeAttempts(t, items) {
+      const out = [];
+      for (const i of items) {
+        const agg = await this.transitionSession(
+          t,
+          i.sessionId,
+          ['signing'],
+          i.attempt,
+          'aggregating',
+          i.shares,
+        );
+        out.push(
+          agg &&
+            (await this.transitionSession(
+              t,
+              i.sessionId,
+              ['aggregating'],
+              i.attempt,
+              'completed',
+              i.completion,
+            )),
+        );
+      }
+      return out;
+    },
+    async transitionSessions(t, moves) {
+      const out = [];
+      for (const m of moves) {
+        out.push(
+          await this.transitionSession(t, m.sessionId, m.from, m.expectAttempt, m.to, m.patch, m.event),
+        );
+      }
+      return out;
     },
     recordSignerFault: async (id, kind) => {
       faults.push(`${id}:${kind}`);

@@ -9,6 +9,7 @@ import {
   getSession,
   insertSession,
   listSessions,
+  claimStaleSessions,
   listStaleSessions,
   patchSession,
   transitionSession,
@@ -524,6 +525,32 @@ describe('session expiry and cleanup jobs', () => {
     assert.ok(!fresh.some((x) => x.sessionId === s.sessionId));
     const counts = await db.transaction((tx) => countSessionsByStatus(tx));
     assert.ok((counts.signing ?? 0) >= 1);
+  });
+
+  it('a stale session is claimed by one coordinator, and not again while its lease runs', async () => {
+    const a = await seedTenant(db);
+    const mine = await Promise.all([1, 2, 3, 4].map(() => seedSession(db, a, 'nonce_collection')));
+    const ids = new Set(mine.map((s) => s.sessionId));
+    const later = Date.now() + HOUR;
+    const claim = (owner: string, now: number) =>
+      db.transaction((tx) => claimStaleSessions(tx, { owner, staleMs: 60_000, leaseMs: 30_000, limit: 1000, now }));
+    // Two coordinators claim at the same moment: every session goes to exactly one of them.
+    const [x, y] = await Promise.all([claim('crd_x', later), claim('crd_y', later)]);
+    const got = [...x, ...y].filter((c) => ids.has(c.sessionId));
+    assert.equal(got.length, 4, 'all claimed');
+    assert.equal(new Set(got.map((c) => c.sessionId)).size, 4, 'none twice');
+    // While the lease runs nobody claims them again; after it ran out (and still nobody moved
+    // them) another coordinator does.
+    assert.ok(!(await claim('crd_z', later + 29_000)).some((c) => ids.has(c.sessionId)));
+    const z = (await claim('crd_z', later + 31_000)).filter((c) => ids.has(c.sessionId));
+    assert.equal(z.length, 4);
+    const owners = await db.adminQuery<{ lease_owner: string }>(
+      'SELECT lease_owner FROM signing_sessions WHERE session_id = ANY($1::text[])',
+      [[...ids]],
+    );
+    assert.ok(owners.rows.every((r) => r.lease_owner === 'crd_z'));
+    // A session its owner keeps moving is not stale, whatever its lease says.
+    assert.ok(!(await claim('crd_w', mine[0]!.updatedAt + 1000)).some((c) => ids.has(c.sessionId)));
   });
 
   it('the session id must look unguessable', async () => {

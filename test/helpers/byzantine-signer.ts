@@ -21,6 +21,7 @@ import { encodeSignatureShare, type SigningCommitmentsJson } from '../../src/cry
 import { CURVE_ORDER, parseScalar, scalarToBytes } from '../../src/crypto/group.js';
 import { fromHex, toHex } from '../../src/crypto/hex.js';
 import { generateIdentityKey, identityPublicKey, softwareIdentity } from '../../src/crypto/identity.js';
+import { isFloeError } from '../../src/protocol/errors.js';
 import { DKG_BOX_INFO, dkgBoxAad } from '../../src/protocol/transcript.js';
 import type { SignerHandlers } from '../../src/signer/server.js';
 
@@ -66,7 +67,7 @@ export function byzantine(h: SignerHandlers, faults: ReadonlySet<Fault>): Signer
     string,
     { ceremony: string; key: string; participants: { identifier: number; identity: string }[] }
   >();
-  return {
+  const wrapped: SignerHandlers = {
     ...h,
     dkgRound1(b) {
       members.set(b.ceremony_id, { ceremony: b.ceremony_id, key: b.key_id, participants: b.participants });
@@ -122,5 +123,21 @@ export function byzantine(h: SignerHandlers, faults: ReadonlySet<Fault>): Signer
         share: encodeSignatureShare({ identifier: r.share.identifier, share: fromHex(share, 'share', 32) }),
       };
     },
+    // Batches misbehave item by item, as the single messages do.
+    signOpenBatch(b) {
+      return { items: b.items.map((item) => perItem(() => wrapped.signOpen(item))) };
+    },
+    signRound2Batch(b) {
+      return { items: b.items.map((item) => perItem(() => wrapped.signRound2(item))) };
+    },
   };
+  return wrapped;
+}
+
+function perItem<T>(fn: () => T): T | { error: { code: string; message: string } } {
+  try {
+    return fn();
+  } catch (e) {
+    return { error: { code: isFloeError(e) ? e.code : 'internal', message: 'refused' } };
+  }
 }

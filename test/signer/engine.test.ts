@@ -563,3 +563,81 @@ describe('signer engine: intents (DESIGN §12)', () => {
     );
   });
 });
+
+describe('signer engine: batches', () => {
+  const isErr = (x: object): x is { error: { code: string } } => 'error' in x;
+
+  it('opens and signs many sessions in one batch: one marker transaction, every aggregate verifies', () => {
+    const { nodes, pub } = makeCluster(2, 3);
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    const msgs = Array.from({ length: 5 }, () => new Uint8Array(randomBytes(32)));
+    const reqs = msgs.map((m, i) => openReq(`s${i}`, m, 1, [1, 2]));
+    const oa = a.engine.openBatch({ items: reqs }).items as SignOpenResponse[];
+    const ob = b.engine.openBatch({ items: reqs }).items as SignOpenResponse[];
+    assert.equal(a.engine.liveAttempts, 5);
+    let calls = 0;
+    const put = a.store.putMarkers.bind(a.store);
+    a.store.putMarkers = (e) => {
+      calls++;
+      return put(e);
+    };
+    const round2 = (n: Node) =>
+      n.engine.round2Batch({
+        items: reqs.map((r, i) => ({
+          key_id: 'k1',
+          session_id: r.session_id,
+          attempt_id: oa[i]!.attempt_id,
+          signing_package: pkgOf(msgs[i]!, [oa[i]!, ob[i]!]),
+        })),
+      }).items;
+    const sa = round2(a);
+    const sb = round2(b);
+    assert.equal(calls, 1, 'all markers in one transaction');
+    assert.equal(a.store.listMarkers().length, 5);
+    for (const [i, m] of msgs.entries()) {
+      const sig = aggregate(
+        pub,
+        { message: m, commitments: [oa[i]!, ob[i]!].map((o) => decodeCommitments(o.commitments)) },
+        [sa[i]!, sb[i]!].map((s) => decodeSignatureShare((s as { share: any }).share)),
+      );
+      assert.ok(libsecpVerify(sig, m, xOnlyGroupKey(pub)));
+    }
+    assert.equal(a.engine.liveAttempts, 0);
+    // The same batch again: every item is a replay, nothing is signed twice.
+    const again = round2(a);
+    assert.ok(again.every((x) => isErr(x) && x.error.code === 'consumed_nonce_replay'));
+  });
+
+  it('a refused item is answered with its error and the others go on', () => {
+    const { nodes } = makeCluster(2, 3);
+    const a = nodes[0]!;
+    const good = openReq('s1', new Uint8Array(randomBytes(32)), 1, [1, 2]);
+    const bad = { ...openReq('s2', new Uint8Array(randomBytes(32)), 1, [1, 2]), attempt_id: '00'.repeat(32) };
+    const [g, x] = a.engine.openBatch({ items: [good, bad] }).items;
+    assert.ok(!isErr(g!));
+    assert.ok(isErr(x!) && x.error.code === 'attempt_id_mismatch', JSON.stringify(x));
+    assert.equal(a.engine.liveAttempts, 1);
+  });
+
+  it('a batch naming a session twice is refused whole; a failed marker write signs nothing', () => {
+    const { nodes } = makeCluster(2, 3);
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    const m = new Uint8Array(randomBytes(32));
+    const r = openReq('s1', m, 1, [1, 2]);
+    refuses(() => a.engine.openBatch({ items: [r, r] }), 'invalid_request');
+    const [oa] = a.engine.openBatch({ items: [r] }).items as SignOpenResponse[];
+    const [ob] = b.engine.openBatch({ items: [r] }).items as SignOpenResponse[];
+    a.store.failMarkers = true;
+    const req = {
+      items: [
+        { key_id: 'k1', session_id: 's1', attempt_id: oa!.attempt_id, signing_package: pkgOf(m, [oa!, ob!]) },
+      ],
+    };
+    const [x] = a.engine.round2Batch(req).items;
+    assert.ok(isErr(x!) && x.error.code === 'marker_write_failed');
+    assert.equal(a.engine.liveAttempts, 1, 'the nonces stay live');
+    a.store.failMarkers = false;
+    const [y] = a.engine.round2Batch(req).items;
+    assert.ok(!isErr(y!));
+  });
+});

@@ -1,6 +1,8 @@
 /** /v1/sessions: signing sessions (DESIGN §7, §12). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
+  BatchObject,
+  CreateBatchBody,
   CreateSessionBody,
   IdempotencyHeaders,
   IdParams,
@@ -39,6 +41,24 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionService
       reply.code(!created ? 200 : session.status === 'completed' ? 201 : 202);
       if (created) reply.header('location', `/v1/sessions/${session.id}`);
       return session;
+    },
+  );
+  app.post(
+    '/v1/sessions/batch',
+    {
+      ...requester,
+      schema: {
+        tags: ['sessions'],
+        description:
+          'Sign many intents of one key: one session per item, signed together (one round trip per signer and round). 201 when every item is completed, else 202; each item has its own status, error and culprits.',
+        body: CreateBatchBody,
+        response: { 201: BatchObject, 202: BatchObject, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const items = await sessions.createBatch(principal(req), req.body);
+      reply.code(items.every((s) => s.status === 'completed') ? 201 : 202);
+      return { items };
     },
   );
   app.get(

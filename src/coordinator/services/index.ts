@@ -4,10 +4,12 @@
  * envelopes to signers); the HTTP layer holds the JWT secret.
  */
 import type { NodeIdentity } from '../../crypto/identity.js';
+import { newId } from '../../domain/ids.js';
 import type { Backend } from '../backend.js';
+import { BatchSigning } from '../batch.js';
 import { CeremonyDriver } from '../ceremonies.js';
 import type { CoordinatorMetrics } from '../metrics.js';
-import { SigningOrchestrator } from '../signing.js';
+import { type SigningEvent, SigningOrchestrator } from '../signing.js';
 import { type ApprovalGate, noApprovals } from './approvals.js';
 import { Jobs } from './jobs.js';
 import { KeyService } from './keys.js';
@@ -47,6 +49,8 @@ export interface CoordinatorOptions {
 export class Coordinator {
   readonly backend: Backend;
   readonly identityPub: string;
+  /** This process among the coordinators of one database (owner of the session leases it claims). */
+  readonly instanceId: string;
   readonly registry: SignerRegistry;
   readonly keys: KeyService;
   readonly sessions: SessionService;
@@ -60,6 +64,7 @@ export class Coordinator {
     const m = o.metrics;
     this.backend = o.backend;
     this.identityPub = o.identity.publicKeyHex;
+    this.instanceId = newId('coordinator');
     this.registry = new SignerRegistry({
       backend: o.backend,
       identity: o.identity,
@@ -68,6 +73,14 @@ export class Coordinator {
       onChange: () => this.signing.forgetSigners(),
     });
     const clientFor = this.registry.clientFor.bind(this.registry);
+    const signingEvents = (e: SigningEvent) => {
+      if (e.kind === 'round') m.roundLatency.observe({ round: e.round }, e.ms / 1000);
+      if (e.kind === 'fault') m.signerFaults.inc({ signer: e.signerId, fault: e.fault.split(':')[0]! });
+      if (e.kind === 'terminal') {
+        m.sessions.inc({ status: e.status });
+        m.attempts.observe(e.attempts);
+      }
+    };
     this.signing = new SigningOrchestrator({
       store: o.backend,
       clientFor,
@@ -78,14 +91,7 @@ export class Coordinator {
       staleAfterMs: o.signerStaleAfterMs ?? 10_000,
       latencyBucketMs: o.latencyBucketMs ?? 100,
       spreadLoad: o.selection !== 'ordered',
-      onEvent: (e) => {
-        if (e.kind === 'round') m.roundLatency.observe({ round: e.round }, e.ms / 1000);
-        if (e.kind === 'fault') m.signerFaults.inc({ signer: e.signerId, fault: e.fault.split(':')[0]! });
-        if (e.kind === 'terminal') {
-          m.sessions.inc({ status: e.status });
-          m.attempts.observe(e.attempts);
-        }
-      },
+      onEvent: signingEvents,
     });
     this.ceremonies = new CeremonyDriver({
       keys: o.backend,
@@ -101,9 +107,19 @@ export class Coordinator {
       ceremonies: this.ceremonies,
       metrics: m,
     });
+    const batch = new BatchSigning({
+      store: o.backend,
+      clientFor,
+      orchestrator: this.signing,
+      now,
+      roundTimeoutMs,
+      quarantineAfter: o.quarantineAfter ?? 3,
+      onEvent: signingEvents,
+    });
     this.sessions = new SessionService({
       backend: o.backend,
       orchestrator: this.signing,
+      batch,
       approvals: o.approvals ?? noApprovals,
       now,
       sessionTtlMs: o.sessionTtlMs ?? 10 * 60_000,
@@ -112,6 +128,7 @@ export class Coordinator {
     });
     this.jobs = new Jobs({
       backend: o.backend,
+      instanceId: this.instanceId,
       sessions: this.sessions,
       registry: this.registry,
       metrics: m,

@@ -23,8 +23,10 @@ export class Jobs {
       registry: SignerRegistry;
       metrics: CoordinatorMetrics;
       intervalMs: number;
-      /** A live session not updated for this long is resumed by any coordinator. */
+      /** A live session not updated for this long is claimed and resumed by one coordinator. */
       resumeAfterMs: number;
+      /** This coordinator process: the owner of the leases it claims. */
+      instanceId: string;
       retentionDays: number;
       log?: { warn: (o: object, m?: string) => void };
     },
@@ -49,7 +51,14 @@ export class Jobs {
         // A minute of slack for clocks of other coordinators a little behind this one's.
         await backend.cleanupRateLimits(Date.now() - 60_000);
       });
-      for (const s of await backend.listStaleSessions(this.o.resumeAfterMs, 50)) {
+      // Stalled sessions (their coordinator died): claimed here by one coordinator only.
+      const claimed = await backend.claimStaleSessions(
+        this.o.instanceId,
+        this.o.resumeAfterMs,
+        this.o.resumeAfterMs,
+        50,
+      );
+      for (const s of claimed) {
         if (!this.o.sessions.isDriving(s.sessionId)) this.o.sessions.drive(s.tenantId, s.sessionId);
       }
       const counts = await backend.countSessionsByStatus();

@@ -15,9 +15,11 @@ import {
 import type { KeyRecord, Principal, SessionRecord } from '../../domain/records.js';
 import { isTerminal, legalSources } from '../../domain/session-state.js';
 import { isOneOf, SESSION_STATUSES } from '../../domain/vocabulary.js';
-import type { CreateSessionBody, Page, SessionObject } from '../../protocol/api.js';
-import { FloeError } from '../../protocol/errors.js';
+import type { CreateBatchBody, CreateSessionBody, Page, SessionObject } from '../../protocol/api.js';
+import { FloeError, isFloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
+import type { BatchSigning } from '../batch.js';
+import type { NewSession } from '../ports.js';
 import type { Known, SigningOrchestrator } from '../signing.js';
 import type { ApprovalGate, ApprovalOutcome } from './approvals.js';
 import { sleep, within } from './wait.js';
@@ -91,6 +93,7 @@ export class SessionService {
     private readonly o: {
       backend: Backend;
       orchestrator: SigningOrchestrator;
+      batch: BatchSigning;
       approvals: ApprovalGate;
       now: () => number;
       sessionTtlMs: number;
@@ -145,6 +148,83 @@ export class SessionService {
       }
     }
     return { session: sessionObject(s, key.xOnlyPublicKey), created };
+  }
+
+  /**
+   * Many intents of one key (the batch API): every item is checked before anything is written
+   * (a bad item refuses the request, naming its index), the sessions are created in one
+   * transaction, and those not waiting for stewards are signed together (batch.ts).
+   */
+  async createBatch(p: Principal, body: CreateBatchBody): Promise<SessionObject[]> {
+    const now = this.o.now();
+    const opts = {
+      nowS: Math.floor(now / 1000),
+      maxSkewS: this.o.nostrCreatedAtSkewS ?? NOSTR_CREATED_AT_SKEW_S,
+    };
+    const key = await this.o.backend.getKey(p.tenantId, body.key_id);
+    if (!key) throw new FloeError('not_found', `no key ${body.key_id}`);
+    if (key.status !== 'active' || !key.xOnlyPublicKey) {
+      throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
+    }
+    const xOnlyKey = fromHex(key.xOnlyPublicKey, 'key', 32);
+    const list: NewSession[] = body.items.map((item, i) => {
+      try {
+        const intent = intentOfRequest({ key_id: body.key_id, ...item }, opts);
+        const resolved = resolveIntent(intent, { xOnlyKey });
+        return {
+          sessionId: newId('session'),
+          tenantId: p.tenantId,
+          keyId: key.id,
+          messageHash: toHex(resolved.digest),
+          intentType: resolved.type,
+          intent,
+          intentHash: toHex(resolved.intentHash),
+          status: this.o.approvals.initialStatus(key, resolved),
+          fingerprint: '',
+          threshold: key.threshold,
+          createdBy: p.tokenId,
+          idempotencyKey: null,
+          createdAt: now,
+          expiresAt: now + this.o.sessionTtlMs,
+        };
+      } catch (e) {
+        if (isFloeError(e)) throw new FloeError(e.code, `items[${i}]: ${e.message}`, { ...e.extra, item: i });
+        throw e;
+      }
+    });
+    const created = await this.o.backend.insertSessions(list, {
+      kind: 'session.created',
+      data: { key_id: key.id, batch: true },
+    });
+    const pending = created.filter((s) => s.status === 'pending');
+    const result = new Map(created.map((s) => [s.sessionId, s]));
+    if (pending.length) {
+      const run = this.o.batch.run(key, pending);
+      // Each session counts as driven here until the batch is done with it.
+      for (const [i, s] of pending.entries()) {
+        const one = run.then((all) => all[i]!);
+        this.driving.set(s.sessionId, one);
+        one
+          .catch((e) =>
+            this.o.log?.warn(
+              { session: s.sessionId, err: e instanceof Error ? e.message : 'error' },
+              'batch failed',
+            ),
+          )
+          .finally(() => this.driving.delete(s.sessionId));
+      }
+      if (body.wait) {
+        const done = await within(run, body.wait);
+        if (done) for (const s of done) result.set(s.sessionId, s);
+        else {
+          for (const s of pending) {
+            const now = await this.o.backend.getSession(p.tenantId, s.sessionId);
+            if (now) result.set(s.sessionId, now);
+          }
+        }
+      }
+    }
+    return created.map((s) => sessionObject(result.get(s.sessionId)!, key.xOnlyPublicKey));
   }
 
   /** Drive a session in this process (at most once at a time). */

@@ -311,6 +311,21 @@ export async function listStaleSessions(
   return r.rows.map((x) => ({ tenantId: x.tenant_id, sessionId: x.session_id }));
 }
 
+/**
+ * Claim live sessions nobody moved for `staleMs` (and whose lease ran out), in every tenant, for
+ * `owner` until now + `leaseMs`: each is claimed by one caller only (migration 011).
+ */
+export async function claimStaleSessions(
+  q: Queryable,
+  o: { owner: string; staleMs: number; leaseMs: number; limit: number; now?: number },
+): Promise<{ tenantId: string; sessionId: string }[]> {
+  const r = await q.query<{ tenant_id: string; session_id: string }>(
+    'SELECT tenant_id, session_id FROM floe_claim_stale_sessions($1, $2, $3, $4, $5)',
+    [o.owner, o.staleMs, o.leaseMs, o.limit, o.now ?? null],
+  );
+  return r.rows.map((x) => ({ tenantId: x.tenant_id, sessionId: x.session_id }));
+}
+
 /** Session counts by status over all tenants (metrics). */
 export async function countSessionsByStatus(q: Queryable): Promise<Record<string, number>> {
   const r = await q.query<{ status: string; count: number }>(

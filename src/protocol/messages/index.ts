@@ -45,6 +45,18 @@ export const SIGNER_MESSAGES = {
   ),
   signOpen: spec('sign.open', '/v1/sign/open', sign.SignOpenRequest, sign.SignOpenResponse),
   signRound2: spec('sign.round2', '/v1/sign/round2', sign.SignRound2Request, sign.SignRound2Response),
+  signOpenBatch: spec(
+    'sign.open_batch',
+    '/v1/sign/open-batch',
+    sign.SignOpenBatchRequest,
+    sign.SignOpenBatchResponse,
+  ),
+  signRound2Batch: spec(
+    'sign.round2_batch',
+    '/v1/sign/round2-batch',
+    sign.SignRound2BatchRequest,
+    sign.SignRound2BatchResponse,
+  ),
   signAbort: spec('sign.abort', '/v1/sign/abort', sign.SignAbortRequest, sign.SignAbortResponse),
 } as const;
 

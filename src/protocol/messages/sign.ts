@@ -1,5 +1,5 @@
 /** Signing messages, coordinator → signer (DESIGN §4, §7). */
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Hex, Id, Identifier, Strict } from '../schema.js';
 import { KeyId } from './dkg.js';
 import { CommitmentsSchema, SignatureShareSchema, SigningPackageSchema } from './frost.js';
@@ -51,6 +51,23 @@ export const SignRound2Response = Strict({
   package_hash: Hex(32),
 });
 
+/**
+ * Batches (the batch API): one request carries many sessions' attempts of one key, each with
+ * its own nonces, its own checks and (at round 2) its own durable marker; the markers of a
+ * round-2 batch are written in one transaction before any share leaves. Each item answers
+ * for itself: its response, or its refusal.
+ */
+export const MAX_BATCH_ITEMS = 256;
+export const BatchItemError = Strict({
+  error: Strict({ code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 1024 }) }),
+});
+const batchOf = <T extends TSchema>(item: T) =>
+  Strict({ items: Type.Array(item, { minItems: 1, maxItems: MAX_BATCH_ITEMS }) });
+export const SignOpenBatchRequest = batchOf(SignOpenRequest);
+export const SignOpenBatchResponse = batchOf(Type.Union([SignOpenResponse, BatchItemError]));
+export const SignRound2BatchRequest = batchOf(SignRound2Request);
+export const SignRound2BatchResponse = batchOf(Type.Union([SignRound2Response, BatchItemError]));
+
 export const SignAbortRequest = Strict({ session_id: SessionId, attempt_id: Type.Optional(Hex(32)) });
 export const SignAbortResponse = Strict({ session_id: SessionId, aborted: Type.Integer({ minimum: 0 }) });
 
@@ -60,3 +77,8 @@ export type SignRound2Request = Static<typeof SignRound2Request>;
 export type SignRound2Response = Static<typeof SignRound2Response>;
 export type SignAbortRequest = Static<typeof SignAbortRequest>;
 export type SignAbortResponse = Static<typeof SignAbortResponse>;
+export type BatchItemError = Static<typeof BatchItemError>;
+export type SignOpenBatchRequest = Static<typeof SignOpenBatchRequest>;
+export type SignOpenBatchResponse = Static<typeof SignOpenBatchResponse>;
+export type SignRound2BatchRequest = Static<typeof SignRound2BatchRequest>;
+export type SignRound2BatchResponse = Static<typeof SignRound2BatchResponse>;
