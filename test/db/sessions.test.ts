@@ -3,13 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Db } from '../../src/db/connection.js';
 import { insertCommitments } from '../../src/db/queries/nonces.js';
 import {
+  claimStaleSessions,
   cleanupSessions,
   countSessionsByStatus,
   expireSessions,
   getSession,
   insertSession,
   listSessions,
-  claimStaleSessions,
   listStaleSessions,
   patchSession,
   transitionSession,
@@ -533,7 +533,9 @@ describe('session expiry and cleanup jobs', () => {
     const ids = new Set(mine.map((s) => s.sessionId));
     const later = Date.now() + HOUR;
     const claim = (owner: string, now: number) =>
-      db.transaction((tx) => claimStaleSessions(tx, { owner, staleMs: 60_000, leaseMs: 30_000, limit: 1000, now }));
+      db.transaction((tx) =>
+        claimStaleSessions(tx, { owner, staleMs: 60_000, leaseMs: 30_000, limit: 1000, now }),
+      );
     // Two coordinators claim at the same moment: every session goes to exactly one of them.
     const [x, y] = await Promise.all([claim('crd_x', later), claim('crd_y', later)]);
     const got = [...x, ...y].filter((c) => ids.has(c.sessionId));
