@@ -22,6 +22,10 @@
  *   --threshold T (2)  --kills K (one per ~40 sessions, at least 3)  --byzantine FAULT|all
  *   --database pglite|postgres|URL (pglite)  --seed S  --ttl SECONDS (60)
  *   --quarantine-after N (3, the coordinator's default)  --keep (keep the cluster's directory)
+ *   --coordinators N (1): N coordinator processes on the one Postgres database (needs
+ *   --database postgres); clients alternate between them and move to the next when theirs is
+ *   down, and a coordinator kill hits one of them at random: the others take over its stalled
+ *   sessions through the session leases.
  *
  * --quarantine-after: faults (refusals, bad shares or commitments, nonce reuse) after which the
  * coordinator quarantines a signer. Unreachable signers (the kills) do not count towards it, so
@@ -65,6 +69,8 @@ export interface ChaosOptions {
   seed: number;
   ttlS: number;
   quarantineAfter: number;
+  /** Coordinator processes on the one database (default 1; more need Postgres). */
+  coordinators?: number;
   /** How long to wait for in-flight sessions after the load (default ttl + 30 s). */
   settleS?: number;
   keep?: boolean;
@@ -108,7 +114,7 @@ interface SqliteDb {
 type SqliteCtor = new (file: string, o?: { readonly?: boolean; fileMustExist?: boolean }) => SqliteDb;
 const Sqlite = createRequire(import.meta.url)('better-sqlite3') as SqliteCtor;
 
-/** One HTTP call with a timeout; throws on transport errors. */
+/** One HTTP call to coordinator `at` (0: the first) with a timeout; throws on transport errors. */
 async function call(
   c: BenchCluster,
   method: string,
@@ -116,8 +122,9 @@ async function call(
   body?: unknown,
   headers: Record<string, string> = {},
   timeoutMs = 30_000,
+  at = 0,
 ): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${c.url}${path}`, {
+  const res = await fetch(`${c.urls[at] ?? c.url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${c.adminToken}`,
@@ -146,9 +153,11 @@ class FaultTally {
   private readonly done = new Map<string, number>();
   private current = new Map<string, number>();
 
+  constructor(private readonly at = 0) {}
+
   async read(c: BenchCluster): Promise<void> {
     try {
-      const r = await call(c, 'GET', '/metrics', undefined, {}, 3000);
+      const r = await call(c, 'GET', '/metrics', undefined, {}, 3000, this.at);
       const next = new Map<string, number>();
       for (const line of String(r.body).split('\n')) {
         const m = /^floe_signer_faults_total\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
@@ -168,9 +177,8 @@ class FaultTally {
     this.current = new Map();
   }
 
-  /** fault kind -> count, for one signer id. */
-  of(signerId: string): Record<string, number> {
-    const out: Record<string, number> = {};
+  /** fault kind -> count, for one signer id, added to `out`. */
+  of(signerId: string, out: Record<string, number> = {}): Record<string, number> {
     for (const [k, v] of this.done) {
       const [sid, fault] = k.split('|') as [string, string];
       if (sid === signerId && v > 0) out[fault] = (out[fault] ?? 0) + v;
@@ -190,9 +198,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     ? { [byzIndex]: o.byzantine === 'all' ? SIGNING_FAULTS.join(',') : o.byzantine }
     : undefined;
   const ttlS = o.ttlS;
+  const coordinators = o.coordinators ?? 1;
+  if (coordinators > 1 && o.database.kind !== 'postgres') {
+    throw new Error('--coordinators above 1 needs --database postgres (PGlite serves one process)');
+  }
   const c = await startBenchCluster({
     signers: o.signers,
     database: o.database,
+    coordinators,
     ...(faults ? { faults } : {}),
     coordinatorConfig: {
       session_ttl_s: ttlS,
@@ -208,7 +221,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const signerIds = await c.registerSigners();
     const key = await c.createKey(o.threshold);
     log(
-      `chaos: coordinator + ${o.signers} signers (processes), key ${o.threshold}-of-${o.signers} (DKG), ` +
+      `chaos: ${coordinators === 1 ? 'coordinator' : `${coordinators} coordinators`} + ${o.signers} signers (processes), key ${o.threshold}-of-${o.signers} (DKG), ` +
         `database ${o.database.kind}, ${o.clients} clients, ${o.sessions} sessions, ${o.kills} kills, seed ${o.seed}` +
         (o.byzantine ? `, byzantine signer 1: ${faults![byzIndex]}` : ''),
     );
@@ -223,6 +236,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const giveUpMs = (ttlS + 20) * 1000;
 
     const oneSession = async (i: number) => {
+      // Sessions alternate between the coordinators; a client whose coordinator is down goes on
+      // with the next one (same Idempotency-Key, same session).
+      let at = i % coordinators;
+      const next = () => {
+        at = (at + 1) % coordinators;
+      };
       const message = randomBytes(32).toString('hex');
       const idem = `chaos-${runId}-${i}`;
       const deadline = Date.now() + giveUpMs;
@@ -235,6 +254,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
             '/v1/sessions',
             { key_id: key.id, message, wait: 15_000 },
             { 'idempotency-key': idem },
+            30_000,
+            at,
           );
           if ([200, 201, 202].includes(r.status)) s = r.body;
           else if (r.status < 500 && r.status !== 429) {
@@ -243,6 +264,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           }
         } catch {
           // coordinator down or restarting: retry with the same Idempotency-Key
+          next();
         }
         if (!s) {
           if (Date.now() > deadline) {
@@ -254,10 +276,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
       while (!isTerminal(s.status) && Date.now() < deadline) {
         try {
-          const r = await call(c, 'GET', `/v1/sessions/${s.id}?wait=10000`);
+          const r = await call(c, 'GET', `/v1/sessions/${s.id}?wait=10000`, undefined, {}, 30_000, at);
           if (r.status === 200) s = r.body;
           else await sleep(250);
         } catch {
+          next();
           await sleep(250);
         }
       }
@@ -295,8 +318,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       victims[ci] = 'coordinator';
       if (!victims.some((v) => v !== 'coordinator')) victims[(ci + 1) % o.kills] = anySigner();
     }
-    const tally = new FaultTally();
-    reader = setInterval(() => void tally.read(c), 1000);
+    // Which coordinator a coordinator kill hits (drawn only with several, so that a seed replays
+    // the same one-coordinator run as before).
+    const coordinatorOf = points.map(() => (coordinators > 1 ? Math.floor(rnd() * coordinators) : 0));
+    const tallies = Array.from({ length: coordinators }, (_, k) => new FaultTally(k));
+    const faultsOf = (signerId: string) => {
+      const out: Record<string, number> = {};
+      for (const t of tallies) t.of(signerId, out);
+      return out;
+    };
+    reader = setInterval(() => void Promise.all(tallies.map((t) => t.read(c))), 1000);
     const t0 = Date.now();
     let killerError: unknown;
     const killer = (async () => {
@@ -307,16 +338,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         const down = Math.floor(rnd() * 1500);
         const at = ((Date.now() - t0) / 1000).toFixed(1);
         const ts = Date.now();
+        const ck = coordinatorOf[k]!;
         if (v === 'coordinator') {
-          await tally.read(c);
-          await c.killCoordinator();
-          tally.bank();
+          await tallies[ck]!.read(c);
+          await c.killCoordinatorAt(ck);
+          tallies[ck]!.bank();
         } else await c.killSigner(v);
         fired[k] = true;
         await sleep(down);
-        if (v === 'coordinator') await c.startCoordinator();
+        if (v === 'coordinator') await c.startCoordinatorAt(ck);
         else await c.startSigner(v);
-        const what = v === 'coordinator' ? 'coordinator' : `signer ${v + 1}`;
+        const what =
+          v === 'coordinator'
+            ? coordinators > 1
+              ? `coordinator ${ck + 1}`
+              : 'coordinator'
+            : `signer ${v + 1}`;
         kills.push(
           `${what} at ${at} s (session ${point}, back after ${((Date.now() - ts) / 1000).toFixed(1)} s)`,
         );
@@ -357,9 +394,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
     // ------------------------------------------------------------ collect
     clearInterval(reader);
-    await tally.read(c);
+    await Promise.all(tallies.map((t) => t.read(c)));
     await c.stopCoordinator();
-    tally.bank();
+    for (const t of tallies) t.bank();
     await c.stopSigners();
     const markers: MarkerRow[] = [];
     for (const [i, dir] of c.signerDirs.entries()) {
@@ -460,7 +497,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         `${d.signatures_checked} signatures verified (noble + libsecp256k1)`,
     );
     const kinds = (id: string) =>
-      Object.entries(tally.of(id))
+      Object.entries(faultsOf(id))
         .map(([k, v]) => `${k}:${v}`)
         .join(',');
     log(
@@ -481,7 +518,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const identifier: number = member?.identifier ?? -1;
       const faultCount = signers.find((s) => s.id === byzId)?.fault_count ?? 0;
       const culprit = blames.filter((b) => (b.data.culprits ?? []).includes(identifier)).length;
-      const byzKinds = tally.of(byzId);
+      const byzKinds = faultsOf(byzId);
       const charged = Object.entries(byzKinds)
         .filter(([k]) => k !== 'unreachable')
         .reduce((n, [, v]) => n + v, 0);
@@ -491,7 +528,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         sessions.reduce((n, s) => n + (s.culprits ?? []).filter((x) => x !== identifier).length, 0) +
         signers
           .filter((s) => s.id !== byzId)
-          .reduce((n, s) => n + LYING.reduce((m, k) => m + (tally.of(s.id)[k] ?? 0), 0), 0);
+          .reduce((n, s) => n + LYING.reduce((m, k) => m + (faultsOf(s.id)[k] ?? 0), 0), 0);
       const ok = faultCount > 0 && culprit + charged > 0 && misblamed === 0;
       byzantine = {
         fault: faults![byzIndex]!,
@@ -561,6 +598,7 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       ttl: { type: 'string', default: '60' },
       'quarantine-after': { type: 'string', default: '3' },
+      coordinators: { type: 'string', default: '1' },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -581,6 +619,7 @@ async function main(): Promise<number> {
     seed,
     ttlS: Number(values.ttl),
     quarantineAfter: Number(values['quarantine-after']),
+    coordinators: Number(values.coordinators),
     keep: values.keep!,
   });
   process.stdout.write(`${report.summary}\n`);

@@ -7,9 +7,25 @@
  * data dir, or a fresh database on a Postgres server, dropped at close), and can stop the
  * coordinator cleanly so that the bench can open its PGlite directory itself.
  * Restarts keep every port, as a real deployment's would.
+ *
+ * On Postgres it can run several coordinators on the one database (`coordinators`): the extra
+ * ones get their own data directory holding copies of the first one's identity key and JWT
+ * secret (the signers' allowlist holds one coordinator identity), as a deployment behind a load
+ * balancer would.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,6 +37,7 @@ import { createKey, registerSigners } from '../test/helpers/cluster-api.js';
 import { request } from '../test/helpers/http.js';
 import {
   BYZANTINE_SIGNER,
+  ROOT,
   type SignerProcess,
   type Spawned,
   signerIdentities,
@@ -35,8 +52,19 @@ export interface ApiResult<T = any> {
 
 export type DatabaseChoice = { kind: 'pglite' } | { kind: 'postgres'; serverUrl: string };
 
+/**
+ * How the coordinator and signer processes run:
+ *   tsx    `node --import tsx src/cli/main.ts` (the sources, through the tsx loader: a loader
+ *          thread and transpiled-source caches add some 40 MB to every process);
+ *   build  `node <build>/cli/main.js`, a fresh `tsc -p tsconfig.build.json` of the current
+ *          sources (buildForBench), as a deployment runs the compiled package (bin/floe.js).
+ */
+export type Runtime = 'tsx' | 'build';
+
 export interface BenchClusterOptions {
   signers: number;
+  /** Default tsx. */
+  runtime?: Runtime;
   database: DatabaseChoice;
   /** Byzantine faults per signer index (0-based), comma separated (test/helpers/byzantine-signer.ts). */
   faults?: Record<number, string>;
@@ -48,6 +76,123 @@ export interface BenchClusterOptions {
    * DIR/signers when it exits (bench/profile-hook.mjs; stop the processes with SIGTERM).
    */
   profileDir?: string;
+  /**
+   * Every coordinator and signer process appends its own memory breakdown (V8 heap, external,
+   * WebAssembly memory) to DIR/<pid>.jsonl (bench/memory-hook.mjs; bench/memory.ts reads it).
+   */
+  memoryDir?: string;
+  /** Coordinator processes on the one database (default 1; more than one needs Postgres). */
+  coordinators?: number;
+  /**
+   * Node/V8 flags for the coordinator and signer processes (e.g. heap sizes): on the command line
+   * with the build runtime (any V8 flag), in NODE_OPTIONS with tsx (only the flags Node allows there).
+   */
+  nodeOptions?: string;
+}
+
+let built: { dir: string; main: string; errors: string } | undefined;
+
+/**
+ * Compile the current sources once per bench process: tsconfig.build.json into a temporary
+ * directory (removed when this process exits) that also holds a package.json of type module and
+ * a link to this repository's node_modules, so that the compiled modules resolve their
+ * dependencies as the sources do. Type errors in a work tree that is being edited do not stop
+ * the emit; they are returned in `errors`.
+ */
+export function buildForBench(): { main: string; errors: string } {
+  if (built) return built;
+  const root = mkdtempSync(join(tmpdir(), 'floe-bench-build-'));
+  writeFileSync(join(root, 'package.json'), '{ "type": "module", "private": true }\n');
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
+  process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'dist');
+  let errors = '';
+  try {
+    execFileSync(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        dir,
+        '--sourceMap',
+        'false',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  } catch (e) {
+    errors = String((e as { stdout?: Buffer }).stdout ?? e).slice(0, 2000);
+  }
+  const main = join(dir, 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`bench build failed: ${errors}`);
+  // The migrations are read next to the compiled db module (src/db/migrate.ts).
+  cpSync(join(ROOT, 'src', 'db', 'migrations'), join(dir, 'db', 'migrations'), { recursive: true });
+  built = { dir, main, errors };
+  return built;
+}
+
+/** `node [FLAGS] <build>/cli/main.js ARGS` with the same handle as test/helpers/processes.ts's spawnScript. */
+function spawnBuilt(args: string[], env: Record<string, string>, nodeFlags: string[] = []): Spawned {
+  const proc = spawn(process.execPath, [...nodeFlags, buildForBench().main, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const waiters: { event: string; resolve: (v: Record<string, unknown>) => void }[] = [];
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      stdout.push(line);
+      try {
+        const j = JSON.parse(line) as Record<string, unknown>;
+        for (const w of waiters.filter((w) => w.event === j.event)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(j);
+        }
+      } catch {
+        // not a JSON line
+      }
+      i = buf.indexOf('\n');
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return {
+    proc,
+    stdout,
+    stderr,
+    exited,
+    waitFor(event, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`timed out waiting for ${event}; stderr: ${stderr.join('')}`)),
+          timeoutMs,
+        );
+        exited.then((code) => {
+          clearTimeout(t);
+          reject(new Error(`process exited (${code}) before ${event}; stderr: ${stderr.join('')}`));
+        });
+        waiters.push({
+          event,
+          resolve: (v) => {
+            clearTimeout(t);
+            resolve(v);
+          },
+        });
+      });
+    },
+    async kill(signal = 'SIGKILL') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
 }
 
 /** Defaults that keep the bench measuring the service rather than its rate limiter. */
@@ -88,13 +233,30 @@ export interface BenchCluster {
   url: string;
   adminToken: string;
   database: 'pglite' | 'postgres';
+  runtime: Runtime;
   /** The coordinator's Postgres database (postgres only). */
   databaseUrl?: string;
   coordinatorDataDir: string;
   signerDirs: string[];
   signers: SignerProcess[];
   coordinator: Spawned | undefined;
+  /** Every coordinator's base URL: the first is `url`. */
+  readonly urls: string[];
+  /** Every coordinator process (the first is `coordinator`). */
+  readonly coordinators: (Spawned | undefined)[];
+  /** The Postgres server the database lives on (postgres only). */
+  serverUrl?: string;
+  /** The database's name on it (postgres only). */
+  databaseName?: string;
   api<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<ApiResult<T>>;
+  /** The same request to coordinator `i` (0 is the first). */
+  apiAt<T = any>(
+    i: number,
     method: string,
     path: string,
     body?: unknown,
@@ -105,6 +267,12 @@ export interface BenchCluster {
   killSigner(i: number): Promise<void>;
   startSigner(i: number): Promise<SignerProcess>;
   killCoordinator(): Promise<void>;
+  /** SIGKILL coordinator `i` (0 is the first). */
+  killCoordinatorAt(i: number): Promise<void>;
+  /** Start coordinator `i` again: the first on its port, the others on a new one (see `urls`). */
+  startCoordinatorAt(i: number): Promise<void>;
+  /** One more coordinator on the same database and identity (Postgres only); returns its index. */
+  addCoordinator(): Promise<number>;
   /** SIGTERM and wait: the coordinator closes its database cleanly. */
   stopCoordinator(): Promise<void>;
   startCoordinator(): Promise<void>;
@@ -147,6 +315,14 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
 
   let databaseUrl: string | undefined;
   let dbName: string | undefined;
+  const runtime = o.runtime ?? 'tsx';
+  if (runtime === 'build') buildForBench();
+  const nodeFlags = o.nodeOptions?.split(/\s+/).filter(Boolean) ?? [];
+  const floe = (args: string[], env: Record<string, string>) =>
+    runtime === 'build' ? spawnBuilt(args, env, nodeFlags) : spawnFloe(args, env);
+  const coordinatorCount = o.coordinators ?? 1;
+  if (coordinatorCount > 1 && o.database.kind !== 'postgres')
+    throw new Error('several coordinators need a Postgres database (PGlite is one process)');
   if (o.database.kind === 'postgres') {
     dbName = `floe_bench_${randomBytes(6).toString('hex')}`;
     await onServer(o.database.serverUrl, (c) => c.query(`CREATE DATABASE ${dbName}`));
@@ -155,13 +331,19 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
     databaseUrl = u.toString();
   }
 
-  const profileEnv = (role: string): Record<string, string> =>
-    o.profileDir
-      ? {
-          NODE_OPTIONS: `--import ${pathToFileURL(join(HERE, 'profile-hook.mjs')).href}`,
-          FLOE_BENCH_PROFILE_DIR: join(resolve(o.profileDir), role),
-        }
-      : {};
+  const profileEnv = (role: string): Record<string, string> => {
+    const hooks: string[] = o.nodeOptions && runtime === 'tsx' ? [o.nodeOptions] : [];
+    const env: Record<string, string> = {};
+    if (o.profileDir) {
+      hooks.push(`--import ${pathToFileURL(join(HERE, 'profile-hook.mjs')).href}`);
+      env.FLOE_BENCH_PROFILE_DIR = join(resolve(o.profileDir), role);
+    }
+    if (o.memoryDir) {
+      hooks.push(`--import ${pathToFileURL(join(HERE, 'memory-hook.mjs')).href}`);
+      env.FLOE_BENCH_MEMORY_DIR = resolve(o.memoryDir);
+    }
+    return hooks.length ? { NODE_OPTIONS: hooks.join(' '), ...env } : {};
+  };
   const configFile = join(dir, 'coordinator.json');
   writeFileSync(configFile, JSON.stringify({ ...BENCH_COORDINATOR_CONFIG, ...o.coordinatorConfig }, null, 2));
   const tokenFile = join(dir, 'admin.token');
@@ -190,7 +372,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
     // A byzantine signer is the test harness's wrapper around the real one (test/helpers/byzantine-signer.ts).
     const fault = o.faults?.[i];
     const s = track(
-      fault ? spawnScript(BYZANTINE_SIGNER, [], { ...env, [FAULTS_ENV]: fault }) : spawnFloe(['signer'], env),
+      fault ? spawnScript(BYZANTINE_SIGNER, [], { ...env, [FAULTS_ENV]: fault }) : floe(['signer'], env),
     );
     const started = await s.waitFor('signer_started', 60_000);
     signerListen[i] = new URL(String(started.url)).host;
@@ -201,7 +383,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   let coordinator: Spawned | undefined;
   let url = '';
   const startCoordinator = async () => {
-    const proc = track(spawnFloe(['coordinator', '-c', configFile], coordinatorEnv()));
+    const proc = track(floe(['coordinator', '-c', configFile], coordinatorEnv()));
     url = String((await proc.waitFor('coordinator_started', 120_000)).url);
     listen = new URL(url).host;
     coordinator = proc;
@@ -210,6 +392,39 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
 
   const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     request(url, method, path, { token: adminToken, ...(body === undefined ? {} : { json: body }), headers });
+
+  // Coordinators 2…N: same database, same identity key and JWT secret, their own data dir and port.
+  const extra: { proc: Spawned; url: string }[] = [];
+  const startExtraCoordinator = async (k: number) => {
+    const xdir = join(dir, `coordinator-${k + 2}`);
+    mkdirSync(xdir, { recursive: true, mode: 0o700 });
+    for (const f of ['identity.key', 'jwt.key']) copyFileSync(join(cdir, f), join(xdir, f));
+    const proc = track(
+      floe(['coordinator', '-c', configFile], {
+        ...coordinatorEnv(),
+        FLOE_COORDINATOR_DATA_DIR: xdir,
+        FLOE_COORDINATOR_LISTEN: '127.0.0.1:0',
+        FLOE_ADMIN_TOKEN_FILE: join(xdir, 'admin.token'),
+      }),
+    );
+    const u = String((await proc.waitFor('coordinator_started', 120_000)).url);
+    extra[k] = { proc, url: u };
+  };
+  const apiAt = (
+    i: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const base = i === 0 ? url : extra[i - 1]?.url;
+    if (!base) return Promise.reject(new Error(`no coordinator ${i}`));
+    return request(base, method, path, {
+      token: adminToken,
+      ...(body === undefined ? {} : { json: body }),
+      headers,
+    });
+  };
 
   let adminToken = '';
   const cluster: BenchCluster = {
@@ -221,12 +436,21 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
       return adminToken;
     },
     database: o.database.kind,
+    runtime,
     ...(databaseUrl ? { databaseUrl } : {}),
     coordinatorDataDir: cdir,
     signerDirs,
     signers,
     coordinator,
+    get urls() {
+      return [url, ...extra.map((x) => x.url)];
+    },
+    get coordinators() {
+      return [coordinator, ...extra.map((x) => x.proc)];
+    },
+    ...(o.database.kind === 'postgres' ? { serverUrl: o.database.serverUrl, databaseName: dbName! } : {}),
     api,
+    apiAt,
     registerSigners: () => registerSigners(api, signers),
     createKey: (threshold, signerIds) => createKey(api, threshold, signerIds, 60_000),
     async killSigner(i) {
@@ -239,14 +463,35 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
     async killCoordinator() {
       await coordinator?.kill('SIGKILL');
     },
-    async stopCoordinator() {
-      if (!coordinator) return;
-      const c = coordinator;
-      const t = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
-      await c.kill('SIGTERM');
-      clearTimeout(t);
+    async killCoordinatorAt(i) {
+      if (i === 0) await coordinator?.kill('SIGKILL');
+      else await extra[i - 1]?.proc.kill('SIGKILL');
     },
-    startCoordinator,
+    async startCoordinatorAt(i) {
+      if (i === 0) await startCoordinator();
+      else if (i - 1 < extra.length) await startExtraCoordinator(i - 1);
+      else throw new Error(`no coordinator ${i}`);
+    },
+    async addCoordinator() {
+      if (o.database.kind !== 'postgres') throw new Error('several coordinators need a Postgres database');
+      await startExtraCoordinator(extra.length);
+      return extra.length;
+    },
+    async stopCoordinator() {
+      for (const c of [coordinator, ...extra.map((x) => x.proc)]) {
+        if (!c) continue;
+        const t = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
+        await c.kill('SIGTERM');
+        clearTimeout(t);
+      }
+    },
+    async startCoordinator() {
+      await startCoordinator();
+      for (let k = 0; k < extra.length; k++) {
+        const p = extra[k]!.proc.proc;
+        if (p.exitCode !== null || p.signalCode !== null) await startExtraCoordinator(k);
+      }
+    },
     async stopSigners() {
       await Promise.all(
         signers.map(async (s) => {
@@ -264,6 +509,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
       return openDb({ dataDir: cdir });
     },
     async close() {
+      await Promise.all(extra.map((x) => x.proc.kill('SIGKILL')));
       await coordinator?.kill('SIGKILL');
       await Promise.all(signers.map((s) => s.kill('SIGKILL')));
       if (dbName && o.database.kind === 'postgres') {
@@ -278,6 +524,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   try {
     await startCoordinator();
     adminToken = readFileSync(tokenFile, 'utf8').trim();
+    for (let k = 0; k < coordinatorCount - 1; k++) await startExtraCoordinator(k);
   } catch (e) {
     await cluster.close();
     throw e;

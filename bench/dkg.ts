@@ -2,9 +2,53 @@
  * DKG ceremonies through the service: POST /v1/keys {threshold, signers, wait}, one after
  * the other, until the time budget or the count is used up. A ceremony counts when the key
  * comes back `active` with a 32-byte x-only public key; anything else is an error.
+ *
+ * Next to it, the bare arithmetic: noble's schnorr_FROST.DKG round1/round2/round3 for all n
+ * participants of one t-of-n ceremony in this one process (no network, no storage, no
+ * encryption of round-2 shares, no certificates), ceremonies per second (nobleBareDkg).
  */
+import { schnorr_FROST } from '@noble/curves/secp256k1.js';
 import type { BenchCluster } from './cluster.js';
-import { latencySummary, now, round } from './stats.js';
+import { latencySummary, median, now, round } from './stats.js';
+
+export interface NobleDkgResult {
+  t: number;
+  n: number;
+  ceremonies: number;
+  median_ms: number;
+  ceremonies_per_s: number;
+}
+
+/** One complete t-of-n DKG of noble in one process (all n participants); returns the group key. */
+function nobleCeremony(t: number, n: number): Uint8Array {
+  const F = schnorr_FROST;
+  const ids = Array.from({ length: n }, (_, i) => F.Identifier.fromNumber(i + 1));
+  const r1 = ids.map((id) => F.DKG.round1(id, { min: t, max: n }));
+  const others = (i: number) => r1.filter((_, j) => j !== i).map((r) => r.public);
+  const r2 = ids.map((_, i) => F.DKG.round2(r1[i]!.secret, others(i)));
+  const keys = ids.map((id, i) =>
+    F.DKG.round3(
+      r1[i]!.secret,
+      others(i),
+      ids.flatMap((_, j) => (j === i ? [] : [r2[j]![id]!])),
+    ),
+  );
+  return keys[0]!.public.commitments[0]!;
+}
+
+/** noble's bare DKG ceremonies per second for t-of-n (median of the runs within the budget). */
+export function nobleBareDkg(t: number, n: number, o: { budgetMs: number; minRuns: number }): NobleDkgResult {
+  nobleCeremony(t, n); // warm-up
+  const ms: number[] = [];
+  const start = now();
+  while (ms.length < o.minRuns || now() - start < o.budgetMs) {
+    const t0 = now();
+    nobleCeremony(t, n);
+    ms.push(now() - t0);
+  }
+  const med = median(ms);
+  return { t, n, ceremonies: ms.length, median_ms: round(med, 2), ceremonies_per_s: round(1000 / med, 2) };
+}
 
 export interface DkgResult {
   database: 'pglite' | 'postgres';
@@ -18,6 +62,10 @@ export interface DkgResult {
   p50_ms: number;
   p95_ms: number;
   mean_ms: number;
+  /** noble's bare in-process DKG ceremonies/s for the same t-of-n, same run (nobleBareDkg). */
+  noble_bare_ceremonies_per_s?: number;
+  /** ceremonies_per_s / noble_bare_ceremonies_per_s */
+  service_to_noble_ratio?: number;
 }
 
 export async function runDkgLoad(

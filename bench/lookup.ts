@@ -70,15 +70,26 @@ export async function insertSessions(
   let total: number;
   try {
     const t0 = now();
+    // Every column of the template row, whatever the schema has grown to, except those that
+    // must differ per row (id, digest, status, timestamps) or be unique (idempotency key).
+    const cols = (
+      await db.adminQuery<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns
+          WHERE table_name = 'signing_sessions' AND is_generated = 'NEVER' ORDER BY ordinal_position`,
+      )
+    ).rows;
+    const expr = (c: { column_name: string; data_type: string }): string => {
+      const n = c.column_name;
+      if (n === 'session_id') return `'ses_bench_' || lpad(g::text, 12, '0')`;
+      if (n === 'message_hash') return `encode(sha256(convert_to('floe bench ' || g::text, 'UTF8')), 'hex')`;
+      if (n === 'status') return `'completed'`;
+      if (n === 'idempotency_key' || n === 'idempotency_fingerprint') return 'NULL';
+      if (n.endsWith('_at') && c.data_type === 'bigint') return `t.${n} - g`;
+      return `t.${n}`;
+    };
     const r = await db.adminQuery(
-      `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, participants, threshold, attempt,
-         nonce_commitments, partial_signatures, final_signature, created_by, status, created_at, updated_at,
-         nonce_collection_started_at, signing_started_at, completed_at, expires_at)
-       SELECT 'ses_bench_' || lpad(g::text, 12, '0'), t.tenant_id, t.key_id,
-              encode(sha256(convert_to('floe bench ' || g::text, 'UTF8')), 'hex'),
-              t.participants, t.threshold, t.attempt, t.nonce_commitments, t.partial_signatures,
-              t.final_signature, t.created_by, 'completed', t.created_at - g, t.updated_at - g,
-              t.nonce_collection_started_at - g, t.signing_started_at - g, t.completed_at - g, t.expires_at - g
+      `INSERT INTO signing_sessions (${cols.map((c) => c.column_name).join(', ')})
+       SELECT ${cols.map(expr).join(', ')}
          FROM signing_sessions t CROSS JOIN generate_series(1, $2::int) AS g
         WHERE t.session_id = $1`,
       [templateId, count],

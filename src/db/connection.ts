@@ -20,8 +20,9 @@
  * PGlite that would wait for itself forever, so it throws at once, everywhere.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -98,6 +99,11 @@ export interface OpenDbOptions {
   poolSize?: number;
   /** PGlite only: start from this dump (`dumpDataDir()`), e.g. a migrated template in tests. */
   pgliteLoadDataDir?: Blob | File;
+  /**
+   * PGlite only: Postgres settings passed at start (`-c name=value`) over PGLITE_SETTINGS;
+   * memory settings, mostly. Not for durability settings (see PGLITE_SETTINGS).
+   */
+  pgliteSettings?: Record<string, string>;
   /** Errors of idle pooled Postgres connections (the pool drops them); ignored by default. */
   onIdleError?: (e: Error) => void;
 }
@@ -368,6 +374,50 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Memory settings of the embedded Postgres. PGlite runs Postgres inside one WebAssembly memory
+ * in this process, and a WebAssembly memory never shrinks: whatever Postgres touches once stays
+ * resident. initdb's default of 128 MB shared buffers (zeroed at start, so resident at once) was
+ * the largest part of a coordinator's memory. A coordinator's working set (recent sessions,
+ * keys, signers, tokens) fits in 16 MB; pages beyond it come from the OS page cache through a
+ * read() (random primary-key reads and writes over 100,000 wide rows: about 5 % slower than
+ * with 128 MB). wal_buffers follows (1/32 of shared_buffers: 512 kB). Nothing here touches
+ * durability: PGlite's own start parameters (PGlite.defaultStartParams) are kept as they are.
+ */
+export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
+  shared_buffers: '16MB',
+};
+
+/**
+ * Create a new PGlite data directory in a short-lived child process. Creating one runs initdb
+ * in a second, in-memory Postgres instance and copies its result over: some 400–500 MB that
+ * would otherwise stay in this process until a major GC, and leave its malloc heap fragmented
+ * for good. The child exits and takes all of it with it; this process then opens the directory
+ * as on any later start.
+ */
+async function initPgliteDataDir(dataDir: string): Promise<void> {
+  const url = import.meta.resolve('@electric-sql/pglite');
+  const script = `const { PGlite } = await import(${JSON.stringify(url)});
+const pg = await PGlite.create({ dataDir: process.argv[1] });
+await pg.close();`;
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS; // no loaders or hooks in the child
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, dataDir], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 10_000) stderr += d.toString();
+  });
+  const exitCode = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  if (exitCode !== 0)
+    throw new Error(`db: creating the PGlite data directory ${dataDir} failed (exit ${exitCode}): ${stderr}`);
+}
+
 async function openPglite(opts: OpenDbOptions): Promise<PgliteDb> {
   let dataDir: string | undefined;
   let release = () => {};
@@ -377,9 +427,17 @@ async function openPglite(opts: OpenDbOptions): Promise<PgliteDb> {
     release = lockDataDir(dataDir);
   }
   try {
+    if (dataDir !== undefined && !opts.pgliteLoadDataDir && !existsSync(join(dataDir, 'PG_VERSION'))) {
+      await initPgliteDataDir(dataDir);
+    }
+    const settings = { ...PGLITE_SETTINGS, ...opts.pgliteSettings };
     const pgl = await PGlite.create({
       ...(dataDir !== undefined ? { dataDir } : {}),
       ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
+      startParams: [
+        ...PGlite.defaultStartParams,
+        ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+      ],
     });
     return new PgliteDb(pgl, release);
   } catch (e) {
