@@ -19,6 +19,11 @@
  * Secrets reach points only through mulBase and mulSecret (constant time); verification uses
  * the public, variable-time operations. The nonce is hedged like BIP-340's: fresh OS
  * randomness, mixed with the secret and the statement, so a bad RNG does not leak d.
+ *
+ * {@link proveDleq} / {@link verifyDleq} are the same proof for any statement: Q = d·G with d
+ * used as given (no even-Y normalisation) and any point P, both 33-byte compressed, under their
+ * own tags (`floe/dleq/v1/{aux,nonce,challenge}`), so a proof of one kind never verifies as the
+ * other. Threshold ECDH (`threshold-ecdh.ts`) proves each member's s_i·P with them.
  */
 import { randomBytes } from 'node:crypto';
 import { type BPoint, type CurveBackend, cryptoBackend } from './backend.js';
@@ -29,9 +34,21 @@ import * as S from './scalar.js';
 import { taggedHash } from './tagged.js';
 
 export const DLEQ_ECDH_TAG = 'floe/dleq-ecdh/v1';
-const AUX_TAG = `${DLEQ_ECDH_TAG}/aux`;
-const NONCE_TAG = `${DLEQ_ECDH_TAG}/nonce`;
-const CHALLENGE_TAG = `${DLEQ_ECDH_TAG}/challenge`;
+/** Tag of the generic proof ({@link proveDleq}). */
+export const DLEQ_TAG = 'floe/dleq/v1';
+
+interface Tags {
+  aux: string;
+  nonce: string;
+  challenge: string;
+}
+const tagsOf = (base: string): Tags => ({
+  aux: `${base}/aux`,
+  nonce: `${base}/nonce`,
+  challenge: `${base}/challenge`,
+});
+const ECDH_TAGS = tagsOf(DLEQ_ECDH_TAG);
+const GENERIC_TAGS = tagsOf(DLEQ_TAG);
 
 /** An ECDH point revealed with its proof. */
 export interface EcdhProof {
@@ -53,6 +70,7 @@ function ctxField(context: Uint8Array): Uint8Array[] {
 }
 
 function challenge(
+  tags: Tags,
   Q: Uint8Array,
   P: Uint8Array,
   Sh: Uint8Array,
@@ -60,7 +78,7 @@ function challenge(
   A2: Uint8Array,
   context: Uint8Array,
 ): bigint {
-  return S.mod(S.fromBytes(taggedHash(CHALLENGE_TAG, G_ENC, Q, P, Sh, A1, A2, ...ctxField(context))));
+  return S.mod(S.fromBytes(taggedHash(tags.challenge, G_ENC, Q, P, Sh, A1, A2, ...ctxField(context))));
 }
 
 function assertX(x: Uint8Array, what: string): void {
@@ -90,6 +108,26 @@ export function proveEcdh(
   const Q = b.encode(Qp);
   Q[0] = 2;
   const P = b.liftX(peerXOnly, 'peer key');
+  const r = proveCore(b, ECDH_TAGS, d, Q, P, context, rng);
+  if (!verifyWith(b, Q.subarray(1), peerXOnly, r.shared, r.proof, context)) {
+    throw new CryptoError('invalid_signature', 'DLEQ proof failed its own verification');
+  }
+  return r;
+}
+
+/**
+ * The proof itself: S = d·P and c ‖ z for Q = d·G (Q given, 33-byte compressed, as hashed).
+ * Secrets reach points through mulBase and mulSecret only.
+ */
+function proveCore(
+  b: CurveBackend,
+  tags: Tags,
+  d: bigint,
+  Q: Uint8Array,
+  P: BPoint,
+  context: Uint8Array,
+  rng: (len?: number) => Uint8Array,
+): EcdhProof {
   const pEnc = b.encode(P);
   const dBytes = S.toBytes(d);
   let kBytes: Uint8Array | undefined;
@@ -100,18 +138,15 @@ export function proveEcdh(
     if (!(aux instanceof Uint8Array) || aux.length !== 32) {
       throw new CryptoError('invalid_encoding', 'rng: expected 32 bytes');
     }
-    t = taggedHash(AUX_TAG, aux);
+    t = taggedHash(tags.aux, aux);
     for (let i = 0; i < 32; i++) t[i]! ^= dBytes[i]!;
-    const k = S.mod(S.fromBytes(taggedHash(NONCE_TAG, t, Q, pEnc, shared, ...ctxField(context))));
+    const k = S.mod(S.fromBytes(taggedHash(tags.nonce, t, Q, pEnc, shared, ...ctxField(context))));
     if (k === 0n) throw new CryptoError('invalid_scalar', 'DLEQ nonce is zero');
     kBytes = S.toBytes(k);
     const A1 = b.encode(b.mulBase(kBytes));
     const A2 = b.encode(b.mulSecret(P, kBytes));
-    const c = challenge(Q, pEnc, shared, A1, A2, context);
+    const c = challenge(tags, Q, pEnc, shared, A1, A2, context);
     const proof = concatBytes(S.toBytes(c), S.toBytes(S.add(k, S.mul(c, d))));
-    if (!verifyWith(b, Q.subarray(1), peerXOnly, shared, proof, context)) {
-      throw new CryptoError('invalid_signature', 'DLEQ proof failed its own verification');
-    }
     return { shared, proof };
   } finally {
     wipe(dBytes, kBytes, t);
@@ -142,6 +177,27 @@ function verifyWith(
   context: Uint8Array,
 ): boolean {
   try {
+    assertX(proverXOnly, 'prover key');
+    assertX(peerXOnly, 'peer key');
+    const Q: BPoint = b.liftX(proverXOnly, 'prover key');
+    const P: BPoint = b.liftX(peerXOnly, 'peer key');
+    return verifyCore(b, ECDH_TAGS, Q, P, shared, proof, context);
+  } catch {
+    return false;
+  }
+}
+
+/** The check shared by both kinds: A1 = z·G − c·Q, A2 = z·P − c·S, then c. False on anything malformed. */
+function verifyCore(
+  b: CurveBackend,
+  tags: Tags,
+  Q: BPoint,
+  P: BPoint,
+  shared: Uint8Array,
+  proof: Uint8Array,
+  context: Uint8Array,
+): boolean {
+  try {
     if (
       !(proof instanceof Uint8Array) ||
       proof.length !== 64 ||
@@ -150,10 +206,6 @@ function verifyWith(
     ) {
       return false;
     }
-    assertX(proverXOnly, 'prover key');
-    assertX(peerXOnly, 'peer key');
-    const Q: BPoint = b.liftX(proverXOnly, 'prover key');
-    const P: BPoint = b.liftX(peerXOnly, 'peer key');
     b.decode(shared, 'shared point');
     const cBytes = proof.subarray(0, 32);
     const c = S.parse(cBytes, 'proof c', false);
@@ -164,9 +216,63 @@ function verifyWith(
     const pEnc = b.encode(P);
     const A2 = b.msmPublic([pEnc, shared], [zBytes, negC], 'DLEQ point');
     if (!A1 || !A2) return false;
-    const want = challenge(b.encode(Q), pEnc, shared, b.encode(A1), b.encode(A2), context);
+    const want = challenge(tags, b.encode(Q), pEnc, shared, b.encode(A1), b.encode(A2), context);
     return bytesEqual(S.toBytes(want), cBytes);
   } catch {
     return false;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// the generic statement: log_G(Q) = log_P(S) for any Q = d·G and any point P
+
+/**
+ * Reveal S = d·P for the secret scalar `secret` (used as it is: Q = d·G, whatever its Y) and
+ * the point `point` (33-byte compressed), with a proof that log_G(Q) = log_P(S) bound to
+ * `context`. Returns Q as well. The proof is verified before it is returned.
+ */
+export function proveDleq(
+  secret: Uint8Array,
+  point: Uint8Array,
+  context: Uint8Array,
+  rng: (len?: number) => Uint8Array = defaultRng,
+): EcdhProof & { publicKey: Uint8Array } {
+  ctxField(context);
+  const b = cryptoBackend();
+  const d = S.parse(secret, 'secret', true);
+  const P = decodeCompressed(b, point, 'point');
+  const Q = b.encode(b.mulBase(secret));
+  const r = proveCore(b, GENERIC_TAGS, d, Q, P, context, rng);
+  if (!verifyDleq(Q, point, r.shared, r.proof, context)) {
+    throw new CryptoError('invalid_signature', 'DLEQ proof failed its own verification');
+  }
+  return { ...r, publicKey: Q };
+}
+
+/**
+ * Checks that log_G(`publicKey`) = log_`point`(`shared`) by `proof` made under the same
+ * `context` (all points 33-byte compressed). False (never a throw) on any malformed input.
+ */
+export function verifyDleq(
+  publicKey: Uint8Array,
+  point: Uint8Array,
+  shared: Uint8Array,
+  proof: Uint8Array,
+  context: Uint8Array,
+): boolean {
+  const b = cryptoBackend();
+  try {
+    const Q = decodeCompressed(b, publicKey, 'public key');
+    const P = decodeCompressed(b, point, 'point');
+    return verifyCore(b, GENERIC_TAGS, Q, P, shared, proof, context);
+  } catch {
+    return false;
+  }
+}
+
+function decodeCompressed(b: CurveBackend, p: Uint8Array, what: string): BPoint {
+  if (!(p instanceof Uint8Array) || p.length !== 33) {
+    throw new CryptoError('invalid_encoding', `${what}: expected a 33-byte compressed point`);
+  }
+  return b.decode(p, what);
 }

@@ -5,19 +5,28 @@
  * and all; the wrapper only changes what leaves it. Test-only: the production signer has no
  * such switch (DESIGN §3).
  *
- *   corrupt_shares       release share + 1 instead of the share
+ *   corrupt_shares       release share + 1 instead of the share (every input's, in a PSBT attempt)
+ *   corrupt_input_share  in a multi-digest (PSBT) attempt, release share + 1 for its last input
+ *                        only: a bad share on one input, the others good
  *   wrong_commitments    report a commitment to a random point instead of the real one
  *   replay_commitments   report the commitments it sent for an earlier attempt
  *   replay_shares        answer round 2 with the share it released for an earlier attempt
  *   bad_dkg_share        in a DKG, seal a random scalar instead of its share to the first
  *                        other member (a validly sealed lie that member will complain about)
+ *   bad_ecdh_share       answer threshold ECDH with S_i + G and the honest proof of S_i, and
+ *                        every second time with S_i and a proof with a flipped bit
  *
  * A signer that reported other commitments still answers round 2, with a share over its real
  * ones (all it can make), which fails verification under the package the coordinator built.
  */
 
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sealBox } from '../../src/crypto/box.js';
-import { encodeSignatureShare, type SigningCommitmentsJson } from '../../src/crypto/encoding.js';
+import {
+  encodeSignatureShare,
+  type SignatureShareJson,
+  type SigningCommitmentsJson,
+} from '../../src/crypto/encoding.js';
 import { CURVE_ORDER, parseScalar, scalarToBytes } from '../../src/crypto/group.js';
 import { fromHex, toHex } from '../../src/crypto/hex.js';
 import { generateIdentityKey, identityPublicKey, softwareIdentity } from '../../src/crypto/identity.js';
@@ -31,10 +40,12 @@ export const FAULTS = [
   'replay_commitments',
   'replay_shares',
   'bad_dkg_share',
+  'bad_ecdh_share',
+  'corrupt_input_share',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 /** The faults that lie while signing (the chaos bench's `--byzantine all`). */
-export const SIGNING_FAULTS = FAULTS.filter((f) => f !== 'bad_dkg_share');
+export const SIGNING_FAULTS = FAULTS.filter((f) => f !== 'bad_dkg_share' && f !== 'bad_ecdh_share');
 
 /** The environment variable the byzantine entry point reads (never read by production code). */
 export const FAULTS_ENV = 'FLOE_TEST_SIGNER_FAULTS';
@@ -62,6 +73,7 @@ export function byzantine(h: SignerHandlers, faults: ReadonlySet<Fault>): Signer
   /** The real commitments of attempts it lied about, by attempt id. */
   const real = new Map<string, SigningCommitmentsJson>();
   let lastShare: string | undefined;
+  let ecdhLies = 0;
   /** DKG members by ceremony (from round 1), to seal the lie to the right key. */
   const members = new Map<
     string,
@@ -118,10 +130,36 @@ export function byzantine(h: SignerHandlers, faults: ReadonlySet<Fault>): Signer
         lastShare = share;
         if (previous) share = previous;
       }
+      const plusOne = (x: SignatureShareJson) => {
+        const s = parseScalar(fromHex(x.share, 'share', 32), 'share', false);
+        return encodeSignatureShare({
+          identifier: x.identifier,
+          share: scalarToBytes((s + 1n) % CURVE_ORDER),
+        });
+      };
+      const last = (r.inputs?.length ?? 0) - 1;
+      const inputs = r.inputs?.map((x, i) =>
+        faults.has('corrupt_shares') || (faults.has('corrupt_input_share') && i === last && i > 0)
+          ? { ...x, share: plusOne(x.share) }
+          : x,
+      );
       return {
         ...r,
         share: encodeSignatureShare({ identifier: r.share.identifier, share: fromHex(share, 'share', 32) }),
+        ...(inputs ? { inputs } : {}),
       };
+    },
+    ecdhShare(b) {
+      const r = h.ecdhShare(b);
+      if (!faults.has('bad_ecdh_share')) return r;
+      ecdhLies++;
+      if (ecdhLies % 2 === 1) {
+        const { Point } = secp256k1;
+        return { ...r, shared: Point.fromHex(r.shared).add(Point.BASE).toHex(true) };
+      }
+      const proof = fromHex(r.proof, 'proof', 64);
+      proof[40]! ^= 1;
+      return { ...r, proof: toHex(proof) };
     },
     // Batches misbehave item by item, as the single messages do.
     signOpenBatch(b) {
