@@ -26,6 +26,20 @@ export interface ClusterState {
     pid: number | null;
     restarts: number;
   };
+  /** The address service (DESIGN §14); absent in data dirs of earlier versions. */
+  address_service?: {
+    port: number;
+    url: string;
+    pid: number | null;
+    restarts: number;
+  };
+  /** The local Nostr relay (src/cluster/nostr.ts); absent in data dirs of earlier versions. */
+  relay?: {
+    port: number;
+    url: string;
+    pid: number | null;
+    restarts: number;
+  };
   signers: ClusterSignerState[];
   demo_key: {
     id: string;

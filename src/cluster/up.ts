@@ -6,7 +6,10 @@
  * one directory (default ./.floe, see layout.ts). On first run it generates the identities
  * and signer passphrases, sets each signer's allowlist to the coordinator's identity,
  * registers the signers and creates a 2-of-3 demo key by DKG. Later runs reuse all of it:
- * same token, same signers (matched by identity), same demo key. SIGINT / SIGTERM stop
+ * same token, same signers (matched by identity), same demo key. A local Nostr relay (its own
+ * child, default ws://127.0.0.1:7777) is the demo key's relay, and the demo key's NIP-46
+ * bunker listens there: each start prints a fresh single-use bunker:// URL (./nostr.ts).
+ * SIGINT / SIGTERM stop
  * every child (SIGTERM, then SIGKILL after a timeout) and exit 0.
  *
  * The signer passphrases sit in files next to the data they protect. That is acceptable for
@@ -21,6 +24,14 @@ import { loadOrCreateSecret, readSecretFile } from '../config/secret-file.js';
 import { coordinatorIdentity } from '../coordinator/node.js';
 import { openSignerStore } from '../signer/node.js';
 import { type ClusterLayout, clusterLayout, displayPath } from './layout.js';
+import {
+  DEFAULT_RELAY_PORT,
+  type DemoBunker,
+  enableDemoBunker,
+  nostrBannerLines,
+  RELAY_CHILD,
+  relayChildSpec,
+} from './nostr.js';
 import { floeSelfCommand } from './self.js';
 import { type ClusterState, readClusterState, writeClusterState } from './state.js';
 import { type ChildSpec, Supervisor, type SupervisorEvent } from './supervisor.js';
@@ -32,13 +43,26 @@ export interface UpOptions {
   threshold?: number;
   port?: number;
   signerPortBase?: number;
+  /** The address service's port on 127.0.0.1 (default 9000, or as recorded). */
+  addressPort?: number;
+  /** The local Nostr relay's port on 127.0.0.1 (default 7777, or as recorded). */
+  relayPort?: number;
   json?: boolean;
   /** Log level of the children (their logs go to <data>/logs/). Default warn. */
   logLevel?: string;
   stopTimeoutMs?: number;
 }
 
-export const UP_DEFAULTS = { signers: 3, threshold: 2, port: 8080, signerPortBase: 7101 } as const;
+export const UP_DEFAULTS = {
+  signers: 3,
+  threshold: 2,
+  port: 8080,
+  signerPortBase: 7101,
+  addressPort: 9000,
+  relayPort: DEFAULT_RELAY_PORT,
+} as const;
+/** The address service child (DESIGN §14): the address tier beside the signing API. */
+const ADDRESS_SERVICE = 'address-service';
 const HOST = '127.0.0.1';
 /** The message the sample curl signs: SHA-256("hello from floe"). */
 export const SAMPLE_MESSAGE = createHash('sha256').update('hello from floe').digest('hex');
@@ -75,7 +99,13 @@ export async function up(o: UpOptions): Promise<number> {
     if (e.kind === 'ready') {
       if (state) {
         const entry =
-          e.name === 'coordinator' ? state.coordinator : state.signers.find((s) => s.name === e.name);
+          e.name === 'coordinator'
+            ? state.coordinator
+            : e.name === ADDRESS_SERVICE
+              ? state.address_service
+              : e.name === RELAY_CHILD
+                ? state.relay
+                : state.signers.find((s) => s.name === e.name);
         if (entry) {
           entry.pid = e.pid;
           entry.restarts = e.restarts;
@@ -137,6 +167,8 @@ export async function up(o: UpOptions): Promise<number> {
       state.supervisor_pid = null;
       state.started_at = null;
       state.coordinator.pid = null;
+      if (state.address_service) state.address_service.pid = null;
+      if (state.relay) state.relay.pid = null;
       for (const s of state.signers) s.pid = null;
       saveState();
     }
@@ -185,17 +217,25 @@ export async function up(o: UpOptions): Promise<number> {
         `${moved.name} is registered at port ${moved.port}; keep --signer-port-base ${prev!.signers[0]!.port} for ${displayPath(L.root)} (or use another --data-dir)`,
       );
     }
-    const ports = [port, ...Array.from({ length: n }, (_, i) => base + i)];
+    const addressPort = o.addressPort ?? prev?.address_service?.port ?? UP_DEFAULTS.addressPort;
+    const relayPort = o.relayPort ?? prev?.relay?.port ?? UP_DEFAULTS.relayPort;
+    const ports = [port, ...Array.from({ length: n }, (_, i) => base + i), addressPort, relayPort];
     if (new Set(ports).size !== ports.length || ports.some((p) => p < 1 || p > 65_535)) {
       throw new UpError(
-        `the coordinator port ${port} and signer ports ${base}-${base + n - 1} must be distinct and valid`,
+        `the coordinator port ${port}, signer ports ${base}-${base + n - 1} address service port ${addressPort} and relay port ${relayPort} must be distinct and valid`,
       );
     }
     for (const p of ports) {
       if (!(await portFree(HOST, p))) {
-        throw new UpError(
-          `port ${p} on ${HOST} is in use (another floe up?); choose others with ${p === port ? '--port' : '--signer-port-base'}`,
-        );
+        const option =
+          p === port
+            ? '--port'
+            : p === addressPort
+              ? '--address-port'
+              : p === relayPort
+                ? '--relay-port'
+                : '--signer-port-base';
+        throw new UpError(`port ${p} on ${HOST} is in use (another floe up?); choose others with ${option}`);
       }
     }
 
@@ -260,11 +300,18 @@ export async function up(o: UpOptions): Promise<number> {
         FLOE_COORDINATOR_DATA_DIR: L.coordinatorDir,
         FLOE_COORDINATOR_LISTEN: `${HOST}:${port}`,
         FLOE_ADMIN_TOKEN_FILE: L.adminTokenFile,
+        FLOE_BITCOIN_NETWORK: 'regtest',
         FLOE_LOG_LEVEL: logLevel,
       },
       readyEvent: 'coordinator_started',
       logFile: L.logFile('coordinator'),
     };
+    // The local Nostr relay (./nostr.ts), the demo key's relay: up before the coordinator, so
+    // the bunker it runs finds it listening at once.
+    const relayReady = await sup.start(
+      relayChildSpec({ host: HOST, port: relayPort, env, logFile: L.logFile(RELAY_CHILD) }),
+    );
+    const relayUrl = String(relayReady.url);
     const [coordinatorReady, ...signersReady] = await Promise.all([
       sup.start(coordinatorSpec),
       ...Array.from({ length: n }, (_, i) => sup.start(signerSpec(i + 1))),
@@ -275,6 +322,20 @@ export async function up(o: UpOptions): Promise<number> {
         `the coordinator's database is new but ${displayPath(L.adminTokenFile)} is from an earlier cluster; remove that file (or all of ${displayPath(L.root)}) and start again`,
       );
     }
+    // The address tier: its own process and port, forwarding address requests to the coordinator.
+    const addressReady = await sup.start({
+      name: ADDRESS_SERVICE,
+      command: self.command,
+      args: [...self.args, 'address-service'],
+      env: {
+        ...env,
+        FLOE_ADDRESS_LISTEN: `${HOST}:${addressPort}`,
+        FLOE_ADDRESS_COORDINATOR_URL: url,
+        FLOE_LOG_LEVEL: logLevel,
+      },
+      readyEvent: 'address_service_started',
+      logFile: L.logFile(ADDRESS_SERVICE),
+    });
 
     state = {
       version: 1,
@@ -286,6 +347,13 @@ export async function up(o: UpOptions): Promise<number> {
         pid: sup.pid('coordinator') ?? null,
         restarts: 0,
       },
+      address_service: {
+        port: addressPort,
+        url: String(addressReady.url),
+        pid: sup.pid(ADDRESS_SERVICE) ?? null,
+        restarts: 0,
+      },
+      relay: { port: relayPort, url: relayUrl, pid: sup.pid(RELAY_CHILD) ?? null, restarts: 0 },
       signers: signersReady.map((r, i) => {
         const old = prev?.signers[i];
         const identity = String(r.identity);
@@ -339,7 +407,8 @@ export async function up(o: UpOptions): Promise<number> {
       npub: key.npub,
     };
     saveState();
-    printReady(url, key, n);
+    const bunker = await enableDemoBunker(api, key.id, relayUrl);
+    printReady(url, key, n, bunker);
   }
 
   /** The demo key: the one recorded in cluster.json, or a new 2-of-3 (t-of-n) DKG key. */
@@ -376,7 +445,7 @@ export async function up(o: UpOptions): Promise<number> {
     return k;
   }
 
-  function printReady(url: string, key: KeyObject, n: number): void {
+  function printReady(url: string, key: KeyObject, n: number, bunker: DemoBunker): void {
     const tokenPath = displayPath(L.adminTokenFile);
     const curl = sampleCurl(url, tokenPath, key.id);
     if (json) {
@@ -384,6 +453,10 @@ export async function up(o: UpOptions): Promise<number> {
         event: 'ready',
         api_url: url,
         docs_url: `${url}/docs`,
+        address_url: state!.address_service?.url ?? null,
+        relay_url: state!.relay?.url ?? null,
+        bunker_url: bunker.bunker_url,
+        bunker_expires_at: bunker.expires_at,
         token_file: L.adminTokenFile,
         data_dir: L.root,
         demo_key: state!.demo_key,
@@ -400,10 +473,16 @@ export async function up(o: UpOptions): Promise<number> {
         '',
         `  API          ${url}`,
         `  API docs     ${url}/docs`,
+        ...(state!.address_service
+          ? [
+              `  Addresses    ${state!.address_service.url}  (address service: POST /v1/addresses, regtest; safe to expose)`,
+            ]
+          : []),
         `  admin token  ${tokenPath}  (send as "Authorization: Bearer <token>"; keep it secret)`,
         `  demo key     ${key.id}  (${key.threshold}-of-${key.n}, ${key.origin})`,
         `  x-only key   ${key.x_only_public_key}`,
         `  npub         ${key.npub}`,
+        ...nostrBannerLines(state!.relay!.url, bunker),
         `  data, logs   ${displayPath(L.root)}/, ${displayPath(L.logsDir)}/`,
         '',
         `  The signer passphrase files (${passFiles}) are for this local cluster only:`,

@@ -8,17 +8,30 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { BunkerSigner, parseBunkerInput } from 'nostr-tools/nip46';
+import { SimplePool, useWebSocketImplementation } from 'nostr-tools/pool';
+import { generateSecretKey, verifyEvent } from 'nostr-tools/pure';
+import WebSocket from 'ws';
 import { readClusterState } from '../../src/cluster/state.js';
 import { fromHex } from '../../src/crypto/hex.js';
 import { alive, fetchCurl, parseCurl, spawnUp, startUp, type UpProcess, until } from '../helpers/e2e-floe.js';
 import { libsecpVerify } from '../helpers/independent.js';
+import { within } from '../nostr/helpers.js';
+
+useWebSocketImplementation(WebSocket);
 
 describe('floe up (local cluster, real processes)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'floe-e2e-up-'));
   const dataDir = join(dir, 'data');
   const stateFile = join(dataDir, 'cluster.json');
   const running: UpProcess[] = [];
+  /** nostr-tools clients of the demo key's bunker (closed at the end). */
+  const bunkerClients: { signer: BunkerSigner; pool: SimplePool }[] = [];
   after(async () => {
+    for (const c of bunkerClients) {
+      await c.signer.close();
+      c.pool.destroy();
+    }
     await Promise.all(running.map((u) => u.stop('SIGKILL')));
     rmSync(dir, { recursive: true, force: true });
   });
@@ -29,6 +42,8 @@ describe('floe up (local cluster, real processes)', () => {
   let keyId = '';
   let xOnly: Uint8Array = new Uint8Array();
   let firstUp: UpProcess;
+  /** Keys of the per-passphrase addresses made through the address service. */
+  const addressKeys: string[] = [];
 
   const api = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${url}${path}`, {
@@ -82,6 +97,82 @@ describe('floe up (local cluster, real processes)', () => {
     assert.equal(key.body.n, 3);
   });
 
+  it('starts the address service on its own port, printed next to the API; regtest addresses through it', async () => {
+    const out = firstUp.output();
+    const state = readClusterState(stateFile)!;
+    const svc = state.address_service!;
+    assert.equal(svc.url, `http://127.0.0.1:${svc.port}`);
+    assert.notEqual(svc.port, state.coordinator.port);
+    assert.match(out, new RegExp(`Addresses +http://127\\.0\\.0\\.1:${svc.port} `));
+    ports.push('--address-port', String(svc.port));
+    const viaService = async (method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${svc.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    const a = await viaService('POST', '/v1/addresses', { passphrase: 'floe up address' });
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    assert.match(a.body.address, /^bcrt1p/);
+    addressKeys.push(a.body.key_id);
+    const d = await viaService('GET', `/v1/keys/${keyId}/addresses?count=2`);
+    assert.equal(d.body.network, 'regtest');
+    assert.equal((await viaService('GET', '/v1/sessions')).status, 404, 'no signing API there');
+  });
+
+  /** The bunker URL of the banner, with nostr-tools; `sk` connects as a known client again. */
+  const bunkerClient = async (bunkerUrl: string, sk: Uint8Array) => {
+    const pool = new SimplePool();
+    pool.idleTimeout = 0;
+    const bp = await parseBunkerInput(bunkerUrl);
+    assert.ok(bp, 'nostr-tools parses the printed bunker URL');
+    const signer = BunkerSigner.fromBunker(sk, bp, { pool });
+    bunkerClients.push({ signer, pool });
+    await within(signer.connect(), 20_000, 'connect to the demo bunker');
+    return signer;
+  };
+  const bunkerSk = generateSecretKey();
+  let bunkerPubkey = '';
+
+  it('runs a local Nostr relay and prints the demo key’s bunker URL; nostr-tools connects and signs', async () => {
+    const out = firstUp.output();
+    const state = readClusterState(stateFile)!;
+    const relay = state.relay!;
+    assert.equal(relay.url, `ws://127.0.0.1:${relay.port}`);
+    assert.match(out, new RegExp(`Nostr relay +ws://127\\.0\\.0\\.1:${relay.port} `));
+    const printed = out.match(/bunker URL +(bunker:\/\/\S+)/)?.[1];
+    assert.ok(printed, 'the banner prints a bunker URL');
+    const bp = (await parseBunkerInput(printed))!;
+    assert.deepEqual(bp.relays, [relay.url]);
+    assert.ok(bp.secret, 'with a secret');
+    bunkerPubkey = bp.pubkey;
+    assert.notEqual(bunkerPubkey, state.demo_key!.x_only_public_key);
+    // the relay is the demo key's relay too
+    assert.deepEqual((await api('GET', `/v1/keys/${keyId}`)).body.relays, [relay.url]);
+    const signer = await bunkerClient(printed, bunkerSk);
+    assert.equal(
+      await within(signer.getPublicKey(), 20_000, 'get_public_key'),
+      state.demo_key!.x_only_public_key,
+    );
+    const ev = await within(
+      signer.signEvent({
+        kind: 1,
+        created_at: Math.floor(Date.now() / 1000),
+        tags: [],
+        content: 'hello from floe up',
+      }),
+      20_000,
+      'sign_event',
+    );
+    assert.equal(verifyEvent(ev), true);
+    assert.equal(ev.pubkey, state.demo_key!.x_only_public_key);
+  });
+
   it('kill -9 of a signer: signing goes on with the other two; the signer is restarted and rejoins', async () => {
     const before = readClusterState(stateFile)!;
     const victim = before.signers[1]!;
@@ -107,7 +198,7 @@ describe('floe up (local cluster, real processes)', () => {
 
   it('SIGTERM stops every child and exits 0', async () => {
     const state = readClusterState(stateFile)!;
-    const pids = [state.coordinator.pid, ...state.signers.map((s) => s.pid)];
+    const pids = [state.coordinator.pid, state.address_service!.pid, ...state.signers.map((s) => s.pid)];
     assert.ok(pids.every((p) => alive(p)));
     assert.equal(await firstUp.stop('SIGTERM'), 0);
     for (const p of pids) assert.equal(alive(p), false, `child ${p} still running`);
@@ -128,13 +219,26 @@ describe('floe up (local cluster, real processes)', () => {
     const state = readClusterState(stateFile)!;
     assert.equal(state.demo_key!.id, keyId);
     const keys = await api('GET', '/v1/keys');
-    assert.deepEqual(
-      keys.body.items.map((k: { id: string }) => k.id),
-      [keyId],
-    );
+    assert.deepEqual(keys.body.items.map((k: { id: string }) => k.id).sort(), [keyId, ...addressKeys].sort());
     const signers = await api('GET', '/v1/signers');
     assert.equal(signers.body.items.length, 3);
     await signAndVerify('33'.repeat(32));
+
+    // a fresh bunker URL for the same bunker; the client from the first run is still known
+    const printed = out.match(/bunker URL +(bunker:\/\/\S+)/)?.[1];
+    assert.ok(printed);
+    const bp = (await parseBunkerInput(printed))!;
+    assert.equal(bp.pubkey, bunkerPubkey, 'the same remote-signer key after a restart');
+    const known = await bunkerClient(
+      `bunker://${bp.pubkey}?relay=${encodeURIComponent(bp.relays[0]!)}`,
+      bunkerSk,
+    );
+    const ev = await within(
+      known.signEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [], content: 'again' }),
+      20_000,
+      'sign_event after a restart',
+    );
+    assert.equal(verifyEvent(ev), true);
 
     // A second supervisor on the same data dir is refused.
     const third = spawnUp(['--data-dir', dataDir, ...ports], { cwd: dir });
