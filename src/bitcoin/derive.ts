@@ -5,10 +5,10 @@
  * Floe's scheme:
  *   - The root extended public key (xpub) is (K, c) at depth 0, parent fingerprint 0, child
  *     number 0: K is the key's group public key exactly as Floe stores it (the 33-byte
- *     `commitments[0]`, parity included), c a 32-byte chain code the key group chooses once
- *     (chainCodeFromSecret: from the service secret, so it is regenerable; or random and backed
- *     up). c is not a signing secret, but spending needs it and whoever holds it can link every
- *     address of the key: keep it with the key's data, give it only to watch-only parties.
+ *     `commitments[0]`, parity included), c the key's chain code: keyChainCode(K), a tagged hash
+ *     of K that every party recomputes (what signers and coordinator use), or for special uses
+ *     chainCodeFromSecret / randomChainCode. c is not a signing secret, but whoever holds it can
+ *     link every address of the key (with keyChainCode: whoever knows K).
  *   - Only non-hardened steps (index < 2^31): a hardened step needs the private key, which no
  *     member has. Receive addresses are m/0/i, change m/1/i (descriptor `tr(xpub/0/*)`).
  *   - CKDpub (BIP-32): I = HMAC-SHA512(c, serP(K) || ser32(i)), K_i = K + IL·G, c_i = IR. Along a
@@ -38,6 +38,7 @@ import {
   scalarAdd,
   scalarToBytes,
 } from '../crypto/index.js';
+import { taggedHash } from '../crypto/tagged.js';
 import type { KeyPackage, PublicKeyPackage } from '../crypto/types.js';
 import { bitcoinError } from './errors.js';
 import { type BitcoinNetwork, NETWORK_NAMES, NETWORKS } from './network.js';
@@ -104,6 +105,27 @@ export function chainCodeFromSecret(serviceSecret: Uint8Array, groupKey: Uint8Ar
     .update(new Uint8Array([0]))
     .update(groupKey);
   return new Uint8Array(h.digest());
+}
+
+/**
+ * THE chain code of a Floe key (issue 14): c = BIP-340 tagged hash, tag `floe/bitcoin/chain-code/v1`,
+ * of the key's stored 33-byte group key (`commitments[0]` of its public key package as stored; for
+ * a DKG key the BIP-86-tweaked key whose x is `x_only_public_key`). Signers, coordinator and the
+ * address service all compute it from the key alone, so nothing needs backing up and no party can
+ * hand a signer another chain code. The trade-off, stated in docs/custody.md: whoever knows the
+ * group key (it is the key's own Taproot output key, an npub for a Nostr key) can compute every
+ * derived address and link them; per-passphrase keys, whose root key is never published, do not
+ * leak anything this way. Use {@link chainCodeFromSecret} for a key whose derived addresses must
+ * not be linkable from its public key.
+ */
+export function keyChainCode(groupKey: Uint8Array): Uint8Array {
+  checkKey(groupKey, 'group key');
+  return Uint8Array.from(taggedHash('floe/bitcoin/chain-code/v1', groupKey));
+}
+
+/** The root xpub every party uses for a Floe key: rootXpub(K, keyChainCode(K)). */
+export function keyRootXpub(groupKey: Uint8Array): ExtendedPublicKey {
+  return rootXpub(groupKey, keyChainCode(groupKey));
 }
 
 /** Floe's root xpub of a key: its 33-byte group key and chain code, depth 0. */

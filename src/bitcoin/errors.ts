@@ -1,12 +1,12 @@
 /**
- * Refusals of the Bitcoin layer. Until src/protocol/errors.ts has codes of its own for them, each
- * is a FloeError with an existing code (`invalid_request`, or `intent_not_supported` for inputs
- * Floe cannot sign) and a stable `reason` in `extra`: the code it will get. Messages name the
- * field and the rule, never a secret.
+ * Refusals of the Bitcoin layer. Each is a FloeError whose code is one of BITCOIN_REASONS (its own
+ * stable code in src/protocol/errors.ts) and whose `extra.reason` repeats it (the shape the
+ * library had before the codes existed, kept for callers that read it). Messages name the field
+ * and the rule, never a secret.
  */
-import { FloeError } from '../protocol/errors.js';
+import { type ErrorCode, FloeError } from '../protocol/errors.js';
 
-/** Stable reasons (future error codes) of src/bitcoin. */
+/** Stable reasons of src/bitcoin, each an error code of its own. */
 export const BITCOIN_REASONS = [
   'network_unknown',
   'address_invalid',
@@ -20,25 +20,17 @@ export const BITCOIN_REASONS = [
   'psbt_input_unsupported',
   'psbt_sighash_unsupported',
   'psbt_signature_invalid',
+  'psbt_no_owned_inputs',
+  'psbt_too_many_inputs',
   'policy_config_invalid',
-] as const;
+] as const satisfies readonly ErrorCode[];
 export type BitcoinReason = (typeof BITCOIN_REASONS)[number];
 
-/** Reasons about what Floe cannot sign (rather than a malformed request). */
-const NOT_SUPPORTED: ReadonlySet<BitcoinReason> = new Set([
-  'address_unsupported',
-  'psbt_input_unsupported',
-  'psbt_sighash_unsupported',
-]);
-
-/** A FloeError carrying `reason` (and any non-secret extra members). */
+/** A FloeError with `reason` as its code (and in `extra`, with any non-secret extra members). */
 export function bitcoinError(
   reason: BitcoinReason,
   detail: string,
   extra: Record<string, unknown> = {},
 ): FloeError {
-  return new FloeError(NOT_SUPPORTED.has(reason) ? 'intent_not_supported' : 'invalid_request', detail, {
-    ...extra,
-    reason,
-  });
+  return new FloeError(reason, detail, { ...extra, reason });
 }

@@ -4,10 +4,12 @@
  * show policies and people what the transaction does (outputs, fee, change), then put the
  * signatures back and finalize.
  *
- * An input is ours when its spent script is `OP_1 <Q>` with Q the BIP-86 output key of a key
- * derived from the group's root xpub (derive.ts) along a path the PSBT names in
- * `tapBip32Derivation` under our root fingerprint, or along a path the caller already knows
- * (`knownPaths`: passphrase paths; the root itself always). An input that also carries
+ * An input is ours when its spent script is `OP_1 <Q>` with Q the key's own output key (`own`: the
+ * x-only key the group signs for as stored, e.g. a per-passphrase key's address; signed without
+ * any derivation or further tweak), or Q the BIP-86 output key of a key derived from the group's
+ * root xpub (derive.ts) along a path the PSBT names in `tapBip32Derivation` under our root
+ * fingerprint, or along a path the caller already knows (`knownPaths`: passphrase paths; the root
+ * itself always). An input that also carries
  * `tapInternalKey` and `tapMerkleRoot` for our key is a key-path spend of an output with a script
  * tree, signed with that merkle root. Nothing in the PSBT is trusted: every claim is re-derived.
  *
@@ -60,10 +62,23 @@ export interface PsbtWallet {
    * known. Each costs one derivation per plan.
    */
   knownPaths?: readonly (string | readonly number[])[];
+  /**
+   * The key's own Taproot output key (x-only, 32 bytes): an input whose script is `OP_1 <it>` is
+   * ours and is signed with the key package as stored (no derivation, no further tweak). With
+   * `internalKey` (33 bytes) when the stored key is itself the BIP-86 output of that internal key
+   * (DKG keys): then recorded as the input's tapInternalKey, and a PSBT naming another is refused.
+   */
+  own?: { outputKey: Uint8Array; internalKey?: Uint8Array };
 }
 
 /** One key-path input to sign: its digest and everything a signer needs to tweak its key. */
 export interface KeyPathSpend {
+  /**
+   * `derived`: the BIP-86 (or script-tree) output of the key at `path`, signed with
+   * deriveTaprootKeyPackage(share, derivationTweak, merkleRoot). `own`: the key's own output key,
+   * signed with the key package as stored (`path` empty, no tweak).
+   */
+  kind: 'derived' | 'own';
   inputIndex: number;
   /** BIP-341 sighash: the 32-byte message the group signs. */
   sighash: Uint8Array;
@@ -73,13 +88,19 @@ export interface KeyPathSpend {
   path: number[];
   /** d (32 bytes): internalKey = groupKey + d·G. Zero for the root. */
   derivationTweak: Uint8Array;
-  /** The derived key K + d·G (33 bytes), the input's Taproot internal key. */
-  internalKey: Uint8Array;
+  /**
+   * The derived key K + d·G (33 bytes), the input's Taproot internal key. For an own spend the
+   * wallet's internal key, or null when it is not known (a dealer key used as an output key).
+   */
+  internalKey: Uint8Array | null;
   /** Whether the internal key has an odd Y: the Taproot step then negates (share + d). */
   internalKeyOdd: boolean;
-  /** Empty for BIP-86, else the 32-byte script tree root the output commits to. */
+  /** Empty for BIP-86, else the 32-byte script tree root the output commits to (empty: own). */
   merkleRoot: Uint8Array;
-  /** t = int(TapTweak(x(internalKey) || merkleRoot)), 32 bytes. */
+  /**
+   * The tweak the signers add: t = int(TapTweak(x(internalKey) || merkleRoot)), 32 bytes; zero for
+   * an own spend (the stored key already is the output key).
+   */
   tapTweak: Uint8Array;
   /** x-only output key Q the signature must verify under (32 bytes). */
   outputKey: Uint8Array;
@@ -97,8 +118,10 @@ export interface PsbtInputView {
   address: string | null;
   /** Spends an output of ours by key path. */
   ours: boolean;
-  /** Path of our key (`m/0/5`) when ours. */
+  /** Path of our key (`m/0/5`) when ours by derivation. */
   path?: string;
+  /** Ours as the key's own output key (signed as stored). */
+  own?: true;
   /** Already carries a key-path signature or final witness. */
   signed: boolean;
 }
@@ -114,8 +137,10 @@ export interface PsbtOutputView {
   change: boolean;
   /** The PSBT says this output is ours (a derivation under our fingerprint), verified or not. */
   claimsChange: boolean;
-  /** Path of our key when change. */
+  /** Path of our key when change by derivation. */
   path?: string;
+  /** Pays to the key's own output key. */
+  own?: true;
 }
 
 /** What a PSBT does, as a policy or a person reads it. Amounts in satoshis. */
@@ -144,16 +169,26 @@ export interface PsbtPlan {
   view: PsbtView;
 }
 
+/** The bytes of a base64 PSBT (surrounding whitespace ignored); `psbt_invalid` when not base64. */
+export function psbtBytes(psbt: string): Uint8Array {
+  if (typeof psbt !== 'string') throw bitcoinError('psbt_invalid', 'PSBT: expected a base64 string');
+  const s = psbt.trim();
+  if (s.length > (MAX_PSBT_BYTES * 4) / 3 + 4) throw bitcoinError('psbt_invalid', 'PSBT: too large');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
+    throw bitcoinError('psbt_invalid', 'PSBT: expected base64');
+  }
+  try {
+    return base64.decode(s);
+  } catch {
+    throw bitcoinError('psbt_invalid', 'PSBT: expected base64');
+  }
+}
+
 /** Parse a PSBT (base64 or raw bytes); `psbt_invalid` with the parser's reason when malformed. */
 export function decodePsbt(psbt: string | Uint8Array): Transaction {
   let bytes: Uint8Array;
   if (typeof psbt === 'string') {
-    const s = psbt.trim();
-    if (s.length > (MAX_PSBT_BYTES * 4) / 3 + 4) throw bitcoinError('psbt_invalid', 'PSBT: too large');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
-      throw bitcoinError('psbt_invalid', 'PSBT: expected base64');
-    }
-    bytes = base64.decode(s);
+    bytes = psbtBytes(psbt);
   } else if (psbt instanceof Uint8Array) {
     bytes = psbt;
   } else {
@@ -282,6 +317,19 @@ class OurKeys {
   }
 }
 
+/** The hash type of an input Floe signs: SIGHASH_DEFAULT (absent) or SIGHASH_ALL, else refused. */
+function sighashTypeOf(sighashType: number | undefined, what: string, i: number): 0 | 1 {
+  const type = sighashType ?? SIGHASH_DEFAULT;
+  if (type !== SIGHASH_DEFAULT && type !== SIGHASH_ALL) {
+    throw bitcoinError(
+      'psbt_sighash_unsupported',
+      `${what}: ${sighashName(type)} is not supported; Floe signs SIGHASH_DEFAULT or SIGHASH_ALL`,
+      { input: i, sighash_type: type },
+    );
+  }
+  return type;
+}
+
 /** The output spent by input `i` (witnessUtxo, else the nonWitnessUtxo output it names). */
 function prevoutOf(tx: Transaction, i: number): Prevout | null {
   const input = tx.getInput(i);
@@ -329,9 +377,12 @@ export function planPsbt(psbt: string | Uint8Array | Transaction, wallet: PsbtWa
     const entries = keys.ours(input.tapBip32Derivation as Derivations | undefined, what);
     const outputKey = p2trOutputKeyOf(prev.script);
     const merkleRoot = input.tapMerkleRoot ?? new Uint8Array(0);
+    // The key's own output key: a key-path signature under it is all it takes (a merkle root the
+    // PSBT claims changes nothing about that).
+    const own = !!(outputKey && wallet.own && bytesEqual(outputKey, wallet.own.outputKey));
     let key: DerivedKey | null = null;
-    if (outputKey && merkleRoot.length === 0) key = keys.match(outputKey, entries, what);
-    if (outputKey && !key && input.tapInternalKey && merkleRoot.length === 32) {
+    if (outputKey && !own && merkleRoot.length === 0) key = keys.match(outputKey, entries, what);
+    if (outputKey && !own && !key && input.tapInternalKey && merkleRoot.length === 32) {
       // Key path of an output with a script tree: our internal key, the tree's root as tweak.
       const internal = keys.internal(input.tapInternalKey, entries);
       if (
@@ -348,9 +399,34 @@ export function planPsbt(psbt: string | Uint8Array | Transaction, wallet: PsbtWa
       value,
       script: toHex(prev.script),
       address: scriptToAddress(prev.script, network),
-      ours: key !== null,
+      ours: key !== null || own,
       signed,
     };
+    if (own) {
+      view.own = true;
+      inputs.push(view);
+      const internal = wallet.own!.internalKey;
+      if (input.tapInternalKey && internal && !bytesEqual(input.tapInternalKey, internal.subarray(1))) {
+        throw bitcoinError('psbt_invalid', `${what}: tapInternalKey is not the internal key of its output`);
+      }
+      if (signed) continue;
+      const type = sighashTypeOf(input.sighashType, what, i);
+      spends.push({
+        kind: 'own',
+        inputIndex: i,
+        sighash: taprootKeySpendSighash(tx, i, prevouts, type),
+        sighashType: type,
+        path: [],
+        derivationTweak: new Uint8Array(32),
+        internalKey: internal ? Uint8Array.from(internal) : null,
+        internalKeyOdd: internal ? internal[0] === 3 : false,
+        merkleRoot: new Uint8Array(0),
+        tapTweak: new Uint8Array(32),
+        outputKey: Uint8Array.from(wallet.own!.outputKey),
+        value,
+      });
+      continue;
+    }
     if (!key) {
       const namesOurs =
         entries.length > 0 ||
@@ -374,19 +450,13 @@ export function planPsbt(psbt: string | Uint8Array | Transaction, wallet: PsbtWa
       throw bitcoinError('psbt_invalid', `${what}: tapInternalKey is not the internal key of its output`);
     }
     if (signed) continue;
-    const type = input.sighashType ?? SIGHASH_DEFAULT;
-    if (type !== SIGHASH_DEFAULT && type !== SIGHASH_ALL) {
-      throw bitcoinError(
-        'psbt_sighash_unsupported',
-        `${what}: ${sighashName(type)} is not supported; Floe signs SIGHASH_DEFAULT or SIGHASH_ALL`,
-        { input: i, sighash_type: type },
-      );
-    }
+    const type = sighashTypeOf(input.sighashType, what, i);
     const out = taprootOutput(key.publicKey, network, merkleRoot);
     spends.push({
+      kind: 'derived',
       inputIndex: i,
       sighash: taprootKeySpendSighash(tx, i, prevouts, type),
-      sighashType: type as 0 | 1,
+      sighashType: type,
       path: [...key.path],
       derivationTweak: Uint8Array.from(key.tweak),
       internalKey: Uint8Array.from(key.publicKey),
@@ -410,8 +480,9 @@ export function planPsbt(psbt: string | Uint8Array | Transaction, wallet: PsbtWa
     totalOut += value;
     const entries = keys.ours(output.tapBip32Derivation as Derivations | undefined, what);
     const outputKey = p2trOutputKeyOf(output.script);
+    const own = !!(outputKey && wallet.own && bytesEqual(outputKey, wallet.own.outputKey));
     let key: DerivedKey | null = null;
-    if (outputKey) {
+    if (outputKey && !own) {
       try {
         key = keys.match(outputKey, entries, what);
       } catch {
@@ -421,16 +492,17 @@ export function planPsbt(psbt: string | Uint8Array | Transaction, wallet: PsbtWa
     const claimsChange =
       entries.length > 0 ||
       (output.tapInternalKey !== undefined && keys.internal(output.tapInternalKey, []) !== null);
-    if (key) changeTotal += value;
+    if (key || own) changeTotal += value;
     outputs.push({
       index: o,
       value,
       script: toHex(output.script),
       kind: scriptKind(output.script),
       address: scriptToAddress(output.script, network),
-      change: key !== null,
+      change: key !== null || own,
       claimsChange,
       ...(key ? { path: formatPath(key.path) } : {}),
+      ...(own ? { own: true as const } : {}),
     });
   }
   if (totalOut > totalIn) throw bitcoinError('psbt_invalid', 'PSBT: outputs spend more than the inputs');
@@ -488,9 +560,10 @@ export function insertSignatures(plan: PsbtPlan, signatures: readonly InputSigna
         ? Uint8Array.from(signature)
         : Uint8Array.from([...signature, SIGHASH_ALL]);
     // tapInternalKey too (BIP-371), when the PSBT lacked it: checked above, it helps other tools.
-    const internal = tx.getInput(inputIndex).tapInternalKey
-      ? {}
-      : { tapInternalKey: spend.internalKey.slice(1) };
+    const internal =
+      tx.getInput(inputIndex).tapInternalKey || !spend.internalKey
+        ? {}
+        : { tapInternalKey: spend.internalKey.slice(1) };
     tx.updateInput(inputIndex, { tapKeySig, ...internal });
   }
   return tx;

@@ -94,3 +94,37 @@ export function deriveTaprootKeyPackage(
 ): KeyPackage {
   return tweakKeyPackage(deriveKeyPackage(key, tweak), merkleRoot);
 }
+
+/**
+ * How the members turn the key they store into the key that signs one digest (a PSBT input,
+ * DESIGN §12): the BIP-86 output (or the output committing to `merkleRoot`) of the derived key
+ * K + d·G. A digest signed with the key as stored has none (null).
+ */
+export interface TaprootDerivation {
+  /** d, 32 bytes (0 <= d < n). */
+  derivation: Uint8Array;
+  /** Empty (BIP-86) or the 32-byte script tree root. */
+  merkleRoot: Uint8Array;
+}
+
+/** The bytes signing-package hashes and blame bind: d (32) ‖ merkle root (0 or 32). */
+export function taprootDerivationBytes(t: TaprootDerivation): Uint8Array {
+  parseDerivationTweak(t.derivation);
+  if (t.merkleRoot.length !== 0 && t.merkleRoot.length !== 32) {
+    throw new CryptoError('invalid_encoding', 'merkle root: expected 0 or 32 bytes');
+  }
+  const out = new Uint8Array(32 + t.merkleRoot.length);
+  out.set(t.derivation, 0);
+  out.set(t.merkleRoot, 32);
+  return out;
+}
+
+/** The inverse of {@link taprootDerivationBytes}: 32 or 64 bytes. */
+export function parseTaprootDerivation(bytes: Uint8Array): TaprootDerivation {
+  if (!(bytes instanceof Uint8Array) || (bytes.length !== 32 && bytes.length !== 64)) {
+    throw new CryptoError('invalid_encoding', 'taproot derivation: expected 32 or 64 bytes');
+  }
+  const derivation = bytes.slice(0, 32);
+  parseDerivationTweak(derivation);
+  return { derivation, merkleRoot: bytes.slice(32) };
+}

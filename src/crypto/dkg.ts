@@ -6,13 +6,18 @@
  *
  * The Taproot suite tweaks DKG output with the empty merkle root (BIP-86), like ZF's
  * frost-secp256k1-tr; the untweaked group key is recorded as the key's internal key.
+ *
+ * Round 1 draws its randomness from the OS CSPRNG ({@link dkgRound1}), or — for keys that must
+ * regenerate after a total loss (DESIGN §14, per-passphrase addresses) — from a 32-byte secret
+ * seed the caller derived (an HMAC inside the signer's HSM): {@link dkgRound1Deterministic}.
+ * Same seed, same round-1 package, hence the same key when every member uses its own same seed.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { type BPoint, cryptoBackend } from './backend.js';
 import { assertThreshold } from './dealer.js';
 import { CryptoError } from './errors.js';
 import { polyEval, proveKnowledge, secretPolynomial, verifyKnowledge, vssEval, vssVerify } from './frost.js';
-import { sha256 } from './hash.js';
+import { lengthPrefixed, sha256, u32be } from './hash.js';
 import { bytesEqual, concatBytes, wipe } from './hex.js';
 import { type Identifier, sortedUniqueIds } from './identifier.js';
 import * as S from './scalar.js';
@@ -40,14 +45,91 @@ export function dkgRound1(
   n: number,
   rng: (len?: number) => Uint8Array = defaultRng,
 ): { package: DkgRound1Package; secret: DkgSecretState } {
+  return round1With(identifier, threshold, n, rng, () => rng);
+}
+
+/** Length of the secret seed of {@link dkgRound1Deterministic}. */
+export const DKG_SEED_BYTES = 32;
+const COEFFICIENTS_TAG = 'floe/dkg/deterministic/coefficients/v1';
+const PROOF_NONCE_TAG = 'floe/dkg/deterministic/proof-nonce/v1';
+
+/**
+ * Round 1 with every random value drawn from `seed` (32 secret bytes, e.g. an HMAC computed in
+ * the signer's HSM over the key group and a passphrase): the same seed gives the same
+ * coefficients, commitment and proof, byte for byte.
+ *
+ * - Coefficients: a stream of HMAC-SHA256(seed, tag ‖ counter) blocks read as
+ *   {@link dkgRound1} reads its rng (48 bytes per coefficient, a_0 first).
+ * - Proof-of-knowledge nonce: from its own stream, keyed by the seed and bound to the whole
+ *   statement it proves (identifier and φ₀). A deterministic Schnorr nonce is safe only when
+ *   every change of the challenge changes the nonce; the challenge is H(id ‖ φ₀ ‖ R), so it is.
+ *
+ * The key is exactly as secret as the seed: whoever can compute every member's seed can compute
+ * the key. Callers must bind into the seed everything that may differ between two uses (the
+ * member's identifier, the group, the threshold), or two different groups would share one
+ * polynomial and its shares.
+ */
+export function dkgRound1Deterministic(
+  identifier: Identifier,
+  threshold: number,
+  n: number,
+  seed: Uint8Array,
+): { package: DkgRound1Package; secret: DkgSecretState } {
+  if (!(seed instanceof Uint8Array) || seed.length !== DKG_SEED_BYTES) {
+    throw new CryptoError('invalid_encoding', `DKG seed: expected ${DKG_SEED_BYTES} bytes`);
+  }
+  return round1With(identifier, threshold, n, seededStream(seed, COEFFICIENTS_TAG, []), (phi0) =>
+    seededStream(seed, PROOF_NONCE_TAG, [u32be(identifier), phi0]),
+  );
+}
+
+/**
+ * An rng that returns successive bytes of HMAC-SHA256(seed, lengthPrefixed(tag, fields) ‖ u32(i))
+ * for i = 0, 1, …: a deterministic stream, different for every tag and fields.
+ */
+function seededStream(seed: Uint8Array, tag: string, fields: Uint8Array[]): (len?: number) => Uint8Array {
+  const prefix = lengthPrefixed(tag, fields);
+  let counter = 0;
+  let buffered = new Uint8Array(0);
+  return (len = 32) => {
+    while (buffered.length < len) {
+      const block = createHmac('sha256', seed).update(prefix).update(u32be(counter++)).digest();
+      const next = new Uint8Array(buffered.length + block.length);
+      next.set(buffered);
+      next.set(block, buffered.length);
+      wipe(buffered, block);
+      buffered = next;
+    }
+    const out = buffered.slice(0, len);
+    const rest = buffered.slice(len);
+    wipe(buffered);
+    buffered = rest;
+    return out;
+  };
+}
+
+/** Round 1 over an rng for the coefficients and one (given φ₀) for the proof nonce. */
+function round1With(
+  identifier: Identifier,
+  threshold: number,
+  n: number,
+  coefficientRng: (len?: number) => Uint8Array,
+  proofRng: (phi0: Uint8Array) => (len?: number) => Uint8Array,
+): { package: DkgRound1Package; secret: DkgSecretState } {
   assertThreshold(threshold, n);
   if (!Number.isInteger(identifier) || identifier < 1 || identifier > n) {
     throw new CryptoError('invalid_identifier', 'identifier must be from 1 to n');
   }
   const b = cryptoBackend();
-  const poly = secretPolynomial(b, threshold, undefined, rng);
+  const poly = secretPolynomial(b, threshold, undefined, coefficientRng);
   const commitment = poly.commitment.map((c) => b.encode(c));
-  const proofOfKnowledge = proveKnowledge(b, BigInt(identifier), poly.coefficients[0]!, commitment[0]!, rng);
+  const proofOfKnowledge = proveKnowledge(
+    b,
+    BigInt(identifier),
+    poly.coefficients[0]!,
+    commitment[0]!,
+    proofRng(commitment[0]!),
+  );
   return {
     package: { identifier, commitment: commitment.map((c) => c.slice()), proofOfKnowledge },
     secret: { identifier, threshold, n, coefficients: poly.coefficients, commitment },

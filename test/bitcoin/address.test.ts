@@ -146,7 +146,7 @@ describeEachBackend('address parsing', () => {
     for (const a of INVALID_SEGWIT) {
       assert.throws(
         () => decodeAddress(a, MAINNET),
-        (e: any) => e.code === 'invalid_request' && e.extra.reason === 'address_invalid',
+        (e: any) => e.code === 'address_invalid' && e.extra.reason === 'address_invalid',
         a,
       );
     }
@@ -193,7 +193,7 @@ describeEachBackend('address parsing', () => {
       const kind = decodeAddress(address, network).kind;
       if (kind === 'p2tr') continue;
       assert.throws(() => decodeAddress(address, network, { taprootOnly: true }), {
-        code: 'intent_not_supported',
+        code: 'address_unsupported',
         extra: { reason: 'address_unsupported', kind },
       });
     }
@@ -247,7 +247,7 @@ describeEachBackend('address parsing', () => {
       () => taprootOutput(new Uint8Array(31), MAINNET),
       (e: any) => e.extra.reason === 'address_invalid',
     );
-    const bad = (e: any) => e.code === 'invalid_request' && e.extra.reason === 'address_invalid';
+    const bad = (e: any) => e.code === 'address_invalid' && e.extra.reason === 'address_invalid';
     assert.throws(() => taprootOutput(Uint8Array.of(4, ...x), MAINNET), bad);
     // x = 5 is not on secp256k1.
     assert.throws(() => taprootOutput(unhex('05'.padStart(64, '0')), MAINNET), bad);

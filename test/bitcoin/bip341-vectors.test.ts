@@ -94,7 +94,7 @@ describeEachBackend('BIP-341 wallet vectors: key-path spending', () => {
     }));
     for (const bad of [0x04, 0x80, 0x84, 0xff]) {
       assert.throws(() => taprootKeySpendSighash(tx, 0, prevouts, bad), {
-        code: 'intent_not_supported',
+        code: 'psbt_sighash_unsupported',
         extra: { reason: 'psbt_sighash_unsupported' },
       });
     }

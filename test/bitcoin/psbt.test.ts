@@ -165,7 +165,7 @@ describeEachBackend('PSBT: plan, sign, insert, finalize (bitcoinjs-lib as the in
     ] as const) {
       assert.deepEqual(spend.path, o.d.path);
       assert.deepEqual(spend.derivationTweak, o.d.tweak);
-      assert.equal(hex(spend.internalKey), hex(o.d.publicKey));
+      assert.equal(hex(spend.internalKey!), hex(o.d.publicKey));
       assert.equal(spend.internalKeyOdd, o.d.publicKey[0] === 3);
       assert.equal(spend.merkleRoot.length, 0);
       // Reference: t = TapTweak(x(child)), output key x((±child) + t·G) = the script's key.
@@ -374,7 +374,7 @@ describeEachBackend('PSBT refusals', () => {
     ]) {
       assert.throws(
         () => planPsbt(bad, wallet),
-        (e: any) => e.code === 'invalid_request' && isReason('psbt_invalid')(e),
+        (e: any) => e.code === 'psbt_invalid' && isReason('psbt_invalid')(e),
       );
     }
     assert.throws(() => planPsbt(123 as any, wallet), isReason('psbt_invalid'));
@@ -414,7 +414,7 @@ describeEachBackend('PSBT refusals', () => {
     assert.throws(
       () => planPsbt(psbt.toBase64(), { xpub: g.xpub, network: TESTNET }),
       (e: any) =>
-        e.code === 'intent_not_supported' &&
+        e.code === 'psbt_input_unsupported' &&
         isReason('psbt_input_unsupported')(e) &&
         /script path/.test(e.message),
     );

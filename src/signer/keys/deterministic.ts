@@ -19,7 +19,8 @@
  * Nothing here logs; no error carries the key, the label's data or an output.
  */
 import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
-import { lengthPrefixed, utf8 } from '../../crypto/hash.js';
+import { parseScalar } from '../../crypto/group.js';
+import { lengthPrefixed, u32be, utf8 } from '../../crypto/hash.js';
 import { FloeError } from '../../protocol/errors.js';
 import { DATA_KEY_BYTES, type KeySource } from './key-source.js';
 
@@ -66,6 +67,27 @@ export function deterministicMessage(label: string, data: Uint8Array): Uint8Arra
     );
   }
   return lengthPrefixed(DETERMINISTIC_TAG, [l, data]);
+}
+
+/** Label of the HMAC that gives a signer its identity key from an HSM (src/signer/node.ts). */
+export const IDENTITY_KEY_LABEL = 'floe/signer/identity-key/v1';
+
+/**
+ * A signer identity key (a secp256k1 scalar, 0 < k < n) from the deterministic secret:
+ * HMAC(label {@link IDENTITY_KEY_LABEL}, u32be(counter)) for the first counter whose output is
+ * in range (the first, but for a probability of about 2^-128). The caller wipes it.
+ */
+export async function deriveIdentityKey(secret: DeterministicSecret): Promise<Uint8Array> {
+  for (let counter = 0; counter < 16; counter++) {
+    const k = await secret.hmac(IDENTITY_KEY_LABEL, u32be(counter));
+    try {
+      parseScalar(k, 'identity key');
+      return k;
+    } catch {
+      k.fill(0);
+    }
+  }
+  throw new FloeError('internal', 'the deterministic secret gave no identity key');
 }
 
 /** HKDF info of the stand-in key: a key of its own, separate from the record cipher and the row MAC. */
