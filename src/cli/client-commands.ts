@@ -24,16 +24,18 @@ import { nsecDecode } from '../crypto/bech32.js';
 import { wipe } from '../crypto/hex.js';
 import { isTerminal } from '../domain/session-state.js';
 import type { CreateSessionBody } from '../protocol/api.js';
+import { readPolicyFile, registerApprovalCommands } from './approval-commands.js';
+import { registerKeyRelaysCommand, registerNostrCommands } from './nostr-commands.js';
 import { emit, fail, fields, Progress, table, when } from './output.js';
 
-interface ClientOpts {
+export interface ClientOpts {
   url?: string;
   token?: string;
   json?: boolean;
 }
 
 /** Adds --url, --token and --json to a client command. */
-function clientOptions(cmd: Command): Command {
+export function clientOptions(cmd: Command): Command {
   return cmd
     .option('--url <url>', `coordinator API URL (env FLOE_URL; default ${DEFAULT_URL})`)
     .option(
@@ -54,12 +56,12 @@ function resolveToken(o: ClientOpts): string | undefined {
   return existsSync(f) ? readSecretFile(f, 'admin token file') : undefined;
 }
 
-function client(o: ClientOpts): ApiClient {
+export function client(o: ClientOpts): ApiClient {
   return new ApiClient({ url: o.url ?? process.env.FLOE_URL ?? DEFAULT_URL, token: resolveToken(o) });
 }
 
 /** Wraps an action: any error becomes one line on stderr and exit code 1. */
-function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
@@ -69,7 +71,7 @@ function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: 
   };
 }
 
-const int = (what: string) => (v: string) => {
+export const int = (what: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a non-negative integer`);
   return n;
@@ -100,6 +102,7 @@ function keyDetail(k: KeyObject): string {
     ['x_only_public_key', k.x_only_public_key],
     ['npub', k.npub],
     ['tweak', k.tweak ? String((k.tweak as { kind?: unknown }).kind ?? 'yes') : 'none'],
+    ['relays', k.relays?.length ? k.relays.join(' ') : null],
     ['created_at', when(k.created_at)],
   ]);
   const members = table(
@@ -143,7 +146,7 @@ function sessionDetail(s: SessionObject): string {
 }
 
 /** `name=value[,more]` → ["name", "value", "more"]. */
-function nostrTag(v: string): string[] {
+export function nostrTag(v: string): string[] {
   const i = v.indexOf('=');
   if (i < 1) throw new InvalidArgumentError('expected name=value, e.g. t=floe');
   return [v.slice(0, i), ...v.slice(i + 1).split(',')];
@@ -224,25 +227,45 @@ export function registerClientCommands(program: Command): void {
       .requiredOption('-t, --threshold <t>', 'signers needed to sign', int('--threshold'))
       .option('--signers <ids>', 'comma-separated signer ids (default: every active signer)', list)
       .option('--label <label>', 'a label for the key')
+      .option('--approval-policy <file>', 'steward approval policy, a JSON file (docs/approvals.md)')
+      .option(
+        '--strict-thresholds',
+        'refuse a key with t > 2n/3 or n - t < 2 (threshold_unsafe) instead of warning',
+      )
       .option('--timeout <s>', 'seconds to wait for the ceremony', int('--timeout'), 120),
   ).action(
     run(
-      async (o: ClientOpts & { threshold: number; signers?: string[]; label?: string; timeout: number }) => {
+      async (
+        o: ClientOpts & {
+          threshold: number;
+          signers?: string[];
+          label?: string;
+          timeout: number;
+          approvalPolicy?: string;
+          strictThresholds?: boolean;
+        },
+      ) => {
         const api = client(o);
+        let warnings: NonNullable<KeyObject['warnings']> = [];
         const k = await Progress.during(`creating a ${o.threshold}-of-n key (DKG)`, !o.json, async () => {
           const created = await api.createKey({
             threshold: o.threshold,
             ...(o.signers ? { signers: o.signers } : {}),
             ...(o.label !== undefined ? { label: o.label } : {}),
+            ...(o.approvalPolicy ? { approval_policy: readPolicyFile(o.approvalPolicy) as never } : {}),
+            ...(o.strictThresholds ? { strict_thresholds: true } : {}),
             wait: Math.min(o.timeout * 1000, 60_000),
           });
+          warnings = created.warnings ?? [];
+          // The threshold rules the key breaks (seed 004): said on stderr, the key is made anyway.
+          if (!o.json) for (const w of warnings) process.stderr.write(`warning: ${w.detail} (${w.rule})\n`);
           return created.status === 'pending' ? api.waitForKey(created.id, o.timeout * 1000) : created;
         });
         if (k.status !== 'active') {
           const why = k.ceremony?.error_code ? ` (${k.ceremony.error_code})` : '';
           throw new Error(`key ${k.id} is ${k.status}${why}`);
         }
-        emit(Boolean(o.json), k, () => keyDetail(k));
+        emit(Boolean(o.json), warnings.length ? { ...k, warnings } : k, () => keyDetail(k));
       },
     ),
   );
@@ -262,6 +285,7 @@ export function registerClientCommands(program: Command): void {
         list,
       )
       .option('--label <label>', 'a label for the key')
+      .option('--approval-policy <file>', 'steward approval policy, a JSON file: sealed into every share')
       .option(
         '--roster <file>',
         "the signers' identity keys you pinned: deployment.json from floe init (default: ./.floe/cluster.json of floe up)",
@@ -276,6 +300,7 @@ export function registerClientCommands(program: Command): void {
           signers?: string[];
           label?: string;
           roster?: string;
+          approvalPolicy?: string;
         },
       ) => {
         const api = client(o);
@@ -287,6 +312,7 @@ export function registerClientCommands(program: Command): void {
           );
         }
         const roster = loadRoster(rosterFile);
+        const approvalPolicy = o.approvalPolicy ? readPolicyFile(o.approvalPolicy) : undefined;
         const secret = await importSecret(o);
         try {
           const signers = pinnedRecipients(chooseSigners(await api.listSigners(), o.signers), roster);
@@ -301,6 +327,7 @@ export function registerClientCommands(program: Command): void {
             signers: signers.map((s) => ({ id: s.id, identity: s.identity })),
             keyId,
             ...(o.label !== undefined ? { label: o.label } : {}),
+            ...(approvalPolicy ? { approvalPolicy } : {}),
           });
           wipe(secret);
           const k = await Progress.during('importing (sealed shares to each signer)', !o.json, () =>
@@ -315,6 +342,7 @@ export function registerClientCommands(program: Command): void {
             publicKeyPackage: body.public_key_package,
             members: signers.map((s, i) => ({ identifier: i + 1, identity: s.identity })),
             certificates: k.import_certificates,
+            ...(body.approval_policy ? { approvalPolicy: body.approval_policy } : {}),
           });
           emit(Boolean(o.json), k, () => keyDetail(k));
         } finally {
@@ -345,6 +373,8 @@ export function registerClientCommands(program: Command): void {
       emit(Boolean(o.json), k, () => keyDetail(k));
     }),
   );
+
+  registerKeyRelaysCommand(key);
 
   clientOptions(
     program
@@ -440,7 +470,7 @@ export function registerClientCommands(program: Command): void {
     token
       .command('create')
       .description('create an API token (shown once)')
-      .requiredOption('-r, --role <role>', 'admin | operator | requester | viewer')
+      .requiredOption('-r, --role <role>', 'admin | operator | requester | viewer | address')
       .option('--label <label>', 'what the token is for')
       .option('--ttl <s>', 'lifetime in seconds (default: no expiry)', int('--ttl')),
   ).action(
@@ -465,6 +495,8 @@ export function registerClientCommands(program: Command): void {
   );
 
   registerTenantCommands(program);
+  registerNostrCommands(program);
+  registerApprovalCommands(program);
 
   clientOptions(
     program

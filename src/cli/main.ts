@@ -67,6 +67,16 @@ export function buildProgram(): Command {
       'first signer port; signer N listens on base+N-1 (default 7101)',
       positiveInt('--signer-port-base'),
     )
+    .option(
+      '--address-port <port>',
+      'address service port on 127.0.0.1 (default 9000)',
+      positiveInt('--address-port'),
+    )
+    .option(
+      '--relay-port <port>',
+      "local Nostr relay port on 127.0.0.1, where the demo key's bunker listens (default 7777)",
+      positiveInt('--relay-port'),
+    )
     .option('--data-dir <dir>', 'where the cluster keeps its data', '.floe')
     .option('--log-level <level>', "children's log level (logs in <data-dir>/logs/)", 'warn')
     .option('--json', 'print events as JSON lines (one per event) instead of text')
@@ -76,6 +86,8 @@ export function buildProgram(): Command {
         threshold?: number;
         port?: number;
         signerPortBase?: number;
+        addressPort?: number;
+        relayPort?: number;
         dataDir: string;
         logLevel: string;
         json?: boolean;
@@ -88,6 +100,8 @@ export function buildProgram(): Command {
             ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
             ...(o.port !== undefined ? { port: o.port } : {}),
             ...(o.signerPortBase !== undefined ? { signerPortBase: o.signerPortBase } : {}),
+            ...(o.addressPort !== undefined ? { addressPort: o.addressPort } : {}),
+            ...(o.relayPort !== undefined ? { relayPort: o.relayPort } : {}),
             logLevel: o.logLevel,
             json: Boolean(o.json),
           });
@@ -226,6 +240,75 @@ export function buildProgram(): Command {
         fail(e);
       }
     });
+
+  program
+    .command('address-service')
+    .description(
+      'run the address tier: address endpoints only, forwarded to the coordinator (safe to expose; default 127.0.0.1:9000)',
+    )
+    .option('-c, --config <file>', 'address service config file (JSON); environment variables override it')
+    .action(async (o: { config?: string }) => {
+      try {
+        const { loadAddressServiceConfig } = await import('../config/address-service.js');
+        const { startAddressService } = await import('../address-service/node.js');
+        const node = await startAddressService(loadAddressServiceConfig(o.config, process.env));
+        serveUntilStopped(node, {
+          event: 'address_service_started',
+          url: node.url,
+          coordinator_url: node.coordinatorUrl,
+        });
+      } catch (e) {
+        fail(e);
+      }
+    });
+
+  const drill = program.command('drill').description('recovery drills (docs/custody.md)');
+  drill
+    .command('regenerate')
+    .description(
+      'regenerate every per-passphrase address from the HSM tokens, the configs and the passphrase list, on empty data dirs and an empty database; compare with a recorded list',
+    )
+    .requiredOption('--passphrases <file>', 'one passphrase per line (empty lines ignored)')
+    .option('--expect <file>', 'the recorded addresses: one per line, in the order of the passphrases')
+    .option(
+      '--deployment <dir>',
+      'the deployment bundle of floe init (coordinator.json, signer-N.json, deployment.json)',
+    )
+    .option(
+      '--address-secret <file>',
+      "the coordinator's address.key (default: in the bundle's coordinator data dir)",
+    )
+    .option(
+      '--work-dir <dir>',
+      'where the empty data dirs and database go (default: a new temporary dir, removed after)',
+    )
+    .option('--out <file>', 'write the regenerated addresses there (one per line)')
+    .option('--tenant <id>', 'the tenant the addresses belong to', 'default')
+    .option(
+      '--keep-running',
+      'leave the regenerated cluster running (until Ctrl-C) and print its URL and token',
+    )
+    .option('--json', 'print one JSON document (and JSON lines for --keep-running)')
+    .action(
+      async (o: {
+        passphrases: string;
+        expect?: string;
+        deployment?: string;
+        addressSecret?: string;
+        workDir?: string;
+        out?: string;
+        tenant: string;
+        keepRunning?: boolean;
+        json?: boolean;
+      }) => {
+        try {
+          const { drillRegenerate } = await import('./drill.js');
+          process.exit(await drillRegenerate(o));
+        } catch (e) {
+          fail(e);
+        }
+      },
+    );
 
   registerClientCommands(program);
   return program;

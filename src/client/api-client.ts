@@ -20,6 +20,7 @@ import type {
   SignerObject,
   TenantObject,
   TokenObject,
+  UpdateKeyBody,
   UpdateSignerBody,
 } from '../protocol/api.js';
 
@@ -153,6 +154,11 @@ export class ApiClient {
 
   createKey(body: CreateKeyBody): Promise<KeyObject> {
     return this.request('POST', '/v1/keys', { body, timeoutMs: this.timeoutMs + (body.wait ?? 0) });
+  }
+
+  /** Change a key: its default relays (PATCH /v1/keys/:id). */
+  updateKey(id: string, body: UpdateKeyBody): Promise<KeyObject> {
+    return this.request('PATCH', `/v1/keys/${encodeURIComponent(id)}`, { body });
   }
 
   importKey(body: ImportKeyRequest): Promise<ImportedKeyObject> {

@@ -5,6 +5,7 @@
  * key). The coordinator relays the sealed shares and the public package; it never sees the
  * secret or a share. The key id is chosen here because the boxes are bound to it.
  */
+import { creationPolicyHash, normalizePolicy } from '../approvals/policy.js';
 import { type SealedBox, sealBox } from '../crypto/box.js';
 import { dealerSplit } from '../crypto/dealer.js';
 import {
@@ -40,7 +41,14 @@ export function prepareDealerImport(o: {
   signers: readonly ImportRecipient[];
   keyId: string;
   label?: string;
+  /**
+   * The key's steward approval policy (DESIGN §13; npub or hex stewards): normalized here and
+   * bound into every sealed share, so a coordinator can neither drop nor change it.
+   */
+  approvalPolicy?: unknown;
 }): { body: ImportKeyRequest & { key_id: string }; xOnlyPublicKey: string } {
+  const policy = o.approvalPolicy === undefined ? undefined : normalizePolicy(o.approvalPolicy);
+  const policyHash = creationPolicyHash(o.keyId, policy ? { revision: 0, policy } : null);
   const { shares, public: pub } = dealerSplit(o.secret, o.threshold, o.signers.length);
   const members = o.signers.map((s, i) => ({ identifier: i + 1, identity: s.identity }));
   try {
@@ -57,7 +65,7 @@ export function prepareDealerImport(o: {
           ephemeral,
           fromHex(s.identity, `identity of signer ${s.id}`, 32),
           share.signingShare,
-          importBoxAad(o.keyId, i + 1, gk, pub.tweak, members),
+          importBoxAad(o.keyId, i + 1, gk, pub.tweak, members, policyHash),
           IMPORT_BOX_INFO,
         );
       } finally {
@@ -71,6 +79,7 @@ export function prepareDealerImport(o: {
         public_key_package: encodePublicKeyPackage(pub),
         sealed_shares: sealed,
         ...(o.label !== undefined ? { label: o.label } : {}),
+        ...(policy ? { approval_policy: policy } : {}),
       },
       xOnlyPublicKey: toHex(xOnlyGroupKey(pub)),
     };
@@ -96,8 +105,14 @@ export function verifyImportCertificates(o: {
     verifying_share: string;
     certificate: string;
   }[];
+  /** The approval policy the shares were sealed with (prepareDealerImport), if any. */
+  approvalPolicy?: unknown;
 }): void {
   const pub = decodePublicKeyPackage(o.publicKeyPackage);
+  const policyHash = creationPolicyHash(
+    o.keyId,
+    o.approvalPolicy === undefined ? null : { revision: 0, policy: normalizePolicy(o.approvalPolicy) },
+  );
   const gk = groupPublicKey(pub);
   const byId = new Map(o.certificates.map((c) => [c.identifier, c]));
   for (const m of o.members) {
@@ -109,7 +124,7 @@ export function verifyImportCertificates(o: {
       c.verifying_share === toHex(vs) &&
       verifyDigest(
         fromHex(c.certificate, 'certificate', 64),
-        importCertificateDigest(o.keyId, m.identifier, gk, vs, o.members),
+        importCertificateDigest(o.keyId, m.identifier, gk, vs, o.members, policyHash),
         fromHex(m.identity, 'identity', 32),
       );
     if (!ok) {

@@ -28,12 +28,29 @@
  *                      (the lowest identifiers: the same members sign every session while they are healthy)
  *   ceremony_ttl_s     FLOE_CEREMONY_TTL_S  a DKG ceremony not completed by then fails (and its key), default 600
  *   nostr_created_at_skew_s  how far a Nostr event's created_at may be from now, default 900
+ *   publish_attempts   FLOE_PUBLISH_ATTEMPTS  tries per relay when publishing a signed Nostr event, default 5
+ *   publish_retry_ms   FLOE_PUBLISH_RETRY_MS  delay before the second try, doubled for each further one,
+ *                      default 4000 (5 tries span about a minute)
+ *   publish_timeout_ms FLOE_PUBLISH_TIMEOUT_MS  deadline for one relay's OK (connecting included), default 10000
+ *   bitcoin_network    FLOE_BITCOIN_NETWORK  mainnet | testnet | signet | regtest: the network of the addresses,
+ *                      xpubs and PSBTs of this deployment, default regtest
+ *   strict_thresholds  FLOE_STRICT_THRESHOLDS  refuse (threshold_unsafe) keys that break the threshold rules
+ *                      (t <= 2n/3, n - t >= 2; src/domain/threshold-rules.ts) instead of warning, default false
+ *   address_threshold  FLOE_ADDRESS_THRESHOLD  threshold of the keys of per-passphrase addresses, default 2
+ *   address_signers    FLOE_ADDRESS_SIGNERS  identity keys (x-only hex, comma separated) of the signers of those
+ *                      keys; default every active signer. Pin them: the same passphrase regenerates the same
+ *                      address only over the same signers (docs/custody.md)
+ *   address_create_limit_per_min  FLOE_ADDRESS_CREATE_LIMIT_PER_MIN  per-passphrase DKGs a tenant may start per
+ *                      minute (database-backed, like the other limits), default 600
+ *   approval_relays    FLOE_APPROVAL_RELAYS  relays (ws/wss, comma separated) for the requests to the stewards of
+ *                      keys without relays of their own, and for reading their decisions (DESIGN §13); default none
+ *                      (decisions then come by the API only)
  *   log_level          FLOE_LOG_LEVEL, default info
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { FloeError } from '../protocol/errors.js';
-import { parseWith } from '../protocol/schema.js';
-import { draftConfig } from './file.js';
+import { Hex, parseWith } from '../protocol/schema.js';
+import { draftConfig, envList } from './file.js';
 
 export const CoordinatorConfigSchema = Type.Object(
   {
@@ -61,6 +78,17 @@ export const CoordinatorConfigSchema = Type.Object(
     selection: Type.Union([Type.Literal('spread'), Type.Literal('ordered')]),
     ceremony_ttl_s: Type.Integer({ minimum: 1, maximum: 86_400 }),
     nostr_created_at_skew_s: Type.Integer({ minimum: 0, maximum: 10 * 365 * 86_400 }),
+    approval_relays: Type.Optional(
+      Type.Array(Type.String({ pattern: '^wss?://', maxLength: 2048 }), { maxItems: 20, uniqueItems: true }),
+    ),
+    publish_attempts: Type.Integer({ minimum: 1, maximum: 50 }),
+    publish_retry_ms: Type.Integer({ minimum: 10, maximum: 3_600_000 }),
+    publish_timeout_ms: Type.Integer({ minimum: 100, maximum: 600_000 }),
+    bitcoin_network: Type.Union(['mainnet', 'testnet', 'signet', 'regtest'].map((n) => Type.Literal(n))),
+    strict_thresholds: Type.Boolean(),
+    address_threshold: Type.Integer({ minimum: 2, maximum: 255 }),
+    address_signers: Type.Optional(Type.Array(Hex(32), { minItems: 2, maxItems: 255, uniqueItems: true })),
+    address_create_limit_per_min: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     ),
@@ -87,6 +115,13 @@ export const COORDINATOR_DEFAULTS = {
   selection: 'spread',
   ceremony_ttl_s: 600,
   nostr_created_at_skew_s: 900,
+  publish_attempts: 5,
+  publish_retry_ms: 4000,
+  publish_timeout_ms: 10_000,
+  bitcoin_network: 'regtest',
+  strict_thresholds: false,
+  address_threshold: 2,
+  address_create_limit_per_min: 600,
   log_level: 'info',
 };
 
@@ -119,6 +154,21 @@ export function loadCoordinatorConfig(
   set('latency_bucket_ms', env.FLOE_LATENCY_BUCKET_MS && Number(env.FLOE_LATENCY_BUCKET_MS));
   set('selection', env.FLOE_SELECTION);
   set('ceremony_ttl_s', env.FLOE_CEREMONY_TTL_S && Number(env.FLOE_CEREMONY_TTL_S));
+  set('approval_relays', envList(env.FLOE_APPROVAL_RELAYS));
+  set('publish_attempts', env.FLOE_PUBLISH_ATTEMPTS && Number(env.FLOE_PUBLISH_ATTEMPTS));
+  set('publish_retry_ms', env.FLOE_PUBLISH_RETRY_MS && Number(env.FLOE_PUBLISH_RETRY_MS));
+  set('publish_timeout_ms', env.FLOE_PUBLISH_TIMEOUT_MS && Number(env.FLOE_PUBLISH_TIMEOUT_MS));
+  set('bitcoin_network', env.FLOE_BITCOIN_NETWORK);
+  set(
+    'strict_thresholds',
+    env.FLOE_STRICT_THRESHOLDS && ['1', 'true', 'yes'].includes(env.FLOE_STRICT_THRESHOLDS.toLowerCase()),
+  );
+  set('address_threshold', env.FLOE_ADDRESS_THRESHOLD && Number(env.FLOE_ADDRESS_THRESHOLD));
+  set('address_signers', envList(env.FLOE_ADDRESS_SIGNERS));
+  set(
+    'address_create_limit_per_min',
+    env.FLOE_ADDRESS_CREATE_LIMIT_PER_MIN && Number(env.FLOE_ADDRESS_CREATE_LIMIT_PER_MIN),
+  );
   if (env.FLOE_COORDINATOR_TLS_CERT || env.FLOE_COORDINATOR_TLS_KEY) {
     merged.tls = { cert: env.FLOE_COORDINATOR_TLS_CERT, key: env.FLOE_COORDINATOR_TLS_KEY };
   }

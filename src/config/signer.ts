@@ -25,12 +25,28 @@
  *     .token_label      FLOE_SIGNER_PKCS11_TOKEN       the token's label
  *     .pin_file         FLOE_SIGNER_HSM_PIN_FILE       0600 file with the user PIN (or the PIN itself in
  *                                                  FLOE_SIGNER_HSM_PIN)
+ *   sign_intents        FLOE_SIGNER_SIGN_INTENTS       the intent types this signer signs (comma separated;
+ *                                                  default all): a custody signer lists bitcoin_psbt only,
+ *                                                  so that no message intent (any digest) passes by its
+ *                                                  PSBT policy
+ *   bitcoin_network     FLOE_SIGNER_BITCOIN_NETWORK    mainnet | testnet | signet | regtest: the only network
+ *                                                  whose PSBTs this signer signs (rule network_mismatch);
+ *                                                  default the policy's network, else regtest
+ *   bitcoin_policy      the PSBT policy firewall (src/bitcoin/policy.ts BitcoinPolicySchema), inline, or
+ *   bitcoin_policy_file FLOE_SIGNER_BITCOIN_POLICY_FILE  a JSON file with it (read and checked at start).
+ *                                                  Only here, on the signer: never set through the
+ *                                                  coordinator. Without one, PSBTs of bitcoin_network are
+ *                                                  signed with only the network and change rules.
  *
  * The node's identity key is generated on first start and kept encrypted in the store.
  */
+import { readFileSync } from 'node:fs';
 import { type Static, Type } from '@sinclair/typebox';
+import { NETWORK_NAMES, type NetworkName } from '../bitcoin/network.js';
+import { type BitcoinPolicy, loadPolicy } from '../bitcoin/policy.js';
+import { INTENT_TYPES } from '../domain/vocabulary.js';
 import { FloeError } from '../protocol/errors.js';
-import { Hex, parseWith } from '../protocol/schema.js';
+import { Hex, literalUnion, parseWith } from '../protocol/schema.js';
 import { draftConfig, envList } from './file.js';
 
 export const SignerConfigSchema = Type.Object(
@@ -67,10 +83,50 @@ export const SignerConfigSchema = Type.Object(
         ),
       ]),
     ),
+    sign_intents: Type.Optional(Type.Array(literalUnion(INTENT_TYPES), { minItems: 1, uniqueItems: true })),
+    bitcoin_network: Type.Optional(literalUnion(NETWORK_NAMES)),
+    // Checked by loadPolicy (its own code and messages), not here.
+    bitcoin_policy: Type.Optional(Type.Unknown()),
+    bitcoin_policy_file: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 );
 export type SignerConfig = Static<typeof SignerConfigSchema>;
+
+/**
+ * The signer's PSBT policy (issue 14): `bitcoin_policy` (or the file's, already read into it by
+ * loadSignerConfig) validated by loadPolicy, or, without one, the bare policy of
+ * `bitcoin_network` (default regtest): the network and change rules only. A network that differs
+ * from the policy's is refused (`policy_config_invalid`).
+ */
+export function signerBitcoinPolicy(
+  cfg: Pick<SignerConfig, 'bitcoin_network' | 'bitcoin_policy' | 'bitcoin_policy_file'>,
+): BitcoinPolicy {
+  let policy: BitcoinPolicy;
+  if (cfg.bitcoin_policy !== undefined) policy = loadPolicy(cfg.bitcoin_policy);
+  else if (cfg.bitcoin_policy_file !== undefined)
+    policy = loadPolicy(readPolicyFile(cfg.bitcoin_policy_file));
+  else policy = loadPolicy({ network: cfg.bitcoin_network ?? 'regtest' });
+  if (cfg.bitcoin_network !== undefined && cfg.bitcoin_network !== policy.network) {
+    throw new FloeError(
+      'policy_config_invalid',
+      `signer config: bitcoin_network is ${cfg.bitcoin_network} but the bitcoin policy is for ${policy.network}`,
+      { reason: 'policy_config_invalid' },
+    );
+  }
+  return policy;
+}
+
+function readPolicyFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : 'not valid JSON';
+    throw new FloeError('policy_config_invalid', `signer config: bitcoin_policy_file ${file}: ${why}`, {
+      reason: 'policy_config_invalid',
+    });
+  }
+}
 export type SignerKeySourceConfig = NonNullable<SignerConfig['key_source']>;
 
 /** The environment's PKCS#11 settings over the file's `key_source` (any of them selects pkcs11). */
@@ -138,6 +194,13 @@ export function loadSignerConfig(
   set('metrics_token_file', env.FLOE_SIGNER_METRICS_TOKEN_FILE);
   set('metrics_listen', env.FLOE_SIGNER_METRICS_LISTEN);
   set('key_source', keySourceFromEnv(merged.key_source, env));
+  set('sign_intents', envList(env.FLOE_SIGNER_SIGN_INTENTS));
+  set('bitcoin_network', env.FLOE_SIGNER_BITCOIN_NETWORK);
+  if (env.FLOE_SIGNER_BITCOIN_POLICY_FILE) {
+    // The environment's file replaces whatever policy the config file has.
+    delete merged.bitcoin_policy;
+    set('bitcoin_policy_file', env.FLOE_SIGNER_BITCOIN_POLICY_FILE);
+  }
   if (env.FLOE_SIGNER_TLS_CERT || env.FLOE_SIGNER_TLS_KEY) {
     merged.tls = { cert: env.FLOE_SIGNER_TLS_CERT, key: env.FLOE_SIGNER_TLS_KEY };
   }
@@ -154,8 +217,20 @@ export function loadSignerConfig(
   if (cfg.metrics_listen !== undefined && cfg.metrics_listen === cfg.listen && !cfg.listen.endsWith(':0')) {
     throw new FloeError('invalid_request', 'signer config: metrics_listen must differ from listen');
   }
+  if (cfg.bitcoin_policy !== undefined && cfg.bitcoin_policy_file !== undefined) {
+    throw new FloeError(
+      'invalid_request',
+      'signer config: give bitcoin_policy or bitcoin_policy_file, not both',
+    );
+  }
+  // Read and checked now: a signer with a bad policy does not start.
+  const policyFile = cfg.bitcoin_policy_file === undefined ? undefined : abs(cfg.bitcoin_policy_file);
+  const bitcoin = signerBitcoinPolicy({ ...cfg, ...(policyFile ? { bitcoin_policy_file: policyFile } : {}) });
+  const bitcoinNetwork: NetworkName = bitcoin.network;
   return {
     ...cfg,
+    bitcoin_network: bitcoinNetwork,
+    ...(policyFile ? { bitcoin_policy_file: policyFile } : {}),
     data_dir: abs(cfg.data_dir),
     ...(cfg.passphrase_file ? { passphrase_file: abs(cfg.passphrase_file) } : {}),
     ...(cfg.metrics_token_file ? { metrics_token_file: abs(cfg.metrics_token_file) } : {}),

@@ -4,10 +4,13 @@ import type { TenantRow } from '../db/queries/tenants.js';
 import type { ApiTokenRecord } from '../domain/records.js';
 import type { TokenStore } from './auth/tokens.js';
 import type {
+  AddressStore,
+  ApprovalStore,
   CoordinatorStore,
   JobStore,
   KeyStore,
   ListingStore,
+  PublishStore,
   RegistryStore,
   SessionStore,
   TenantStore,
@@ -40,7 +43,10 @@ export interface Backend
     TenantAdminStore,
     RateLimitStore,
     JobStore,
-    TokenStore {
+    TokenStore,
+    PublishStore,
+    AddressStore,
+    ApprovalStore {
   close(): Promise<void>;
   readonly kind: 'pglite' | 'postgres';
 }

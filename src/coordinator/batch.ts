@@ -22,6 +22,7 @@ import { aggregate } from '../crypto/signing.js';
 import { isTerminal } from '../domain/session-state.js';
 import { attemptIdHex } from '../protocol/attempt.js';
 import { isFloeError } from '../protocol/errors.js';
+import type { ApprovalEventJson } from '../protocol/messages/approvals.js';
 import type { SignOpenResponse, SignRound2Response } from '../protocol/messages/sign.js';
 import { signingPackageHash } from '../protocol/transcript.js';
 import type { CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
@@ -37,6 +38,8 @@ export interface BatchOptions {
   roundTimeoutMs?: number;
   /** Faults after which a signer is quarantined. Default 3. */
   quarantineAfter?: number;
+  /** The stewards' approving decisions per session (DESIGN §13), as for single sessions. Default: none. */
+  approvalsFor?: (key: KeyRecord, session: SessionRecord) => Promise<ApprovalEventJson[] | undefined>;
   onEvent?: (e: SigningEvent) => void;
 }
 
@@ -57,7 +60,14 @@ export class BatchSigning {
   private readonly o: Required<Omit<BatchOptions, 'onEvent'>> & { onEvent: (e: SigningEvent) => void };
 
   constructor(o: BatchOptions) {
-    this.o = { now: Date.now, roundTimeoutMs: 10_000, quarantineAfter: 3, onEvent: () => {}, ...o };
+    this.o = {
+      now: Date.now,
+      roundTimeoutMs: 10_000,
+      quarantineAfter: 3,
+      approvalsFor: async () => undefined,
+      onEvent: () => {},
+      ...o,
+    };
   }
 
   /**
@@ -147,6 +157,9 @@ export class BatchSigning {
       });
     }
 
+    // Each item carries its stewards' decisions, if its key has a policy: every signer checks them.
+    const approvals = await Promise.all(items.map((it) => this.o.approvalsFor(key, it.session)));
+    const withApprovals = (j: number) => (approvals[j]?.length ? { approvals: approvals[j] } : {});
     // Round 1: one open_batch per member.
     let t0 = this.o.now();
     const opened = await Promise.allSettled(
@@ -163,6 +176,7 @@ export class BatchSigning {
               message: it.session.messageHash,
               intent_hash: it.session.intentHash,
               attempt_id: it.attemptId,
+              ...withApprovals(items.indexOf(it)),
             })),
           },
           this.o.roundTimeoutMs,
@@ -247,6 +261,7 @@ export class BatchSigning {
               session_id: it.session.sessionId,
               attempt_id: it.attemptId,
               signing_package: packages[j]!,
+              ...withApprovals(items.indexOf(it)),
             })),
           },
           this.o.roundTimeoutMs,

@@ -11,6 +11,7 @@
  * Import: the client split the secret and sealed each share to its signer; the coordinator
  * relays the sealed shares and checks each signer's signed acknowledgement.
  */
+import { type ApprovalPolicy, creationPolicyHash, NO_POLICY, policyState } from '../approvals/policy.js';
 import type { SealedBox } from '../crypto/box.js';
 import { judgeDkgComplaint } from '../crypto/complaint.js';
 import { verifyDkgRound1Package } from '../crypto/dkg.js';
@@ -69,6 +70,8 @@ export class CeremonyDriver {
     signers: SignerRecord[],
     threshold: number,
     label: string | null,
+    /** The key's steward approval policy (DESIGN §13), normalized; every member certifies it. */
+    approvalPolicy?: ApprovalPolicy | null,
   ): Promise<{ key: KeyRecord; ceremony: CeremonyRecord }> {
     const n = signers.length;
     if (n < 2) throw new FloeError('invalid_request', 'a key needs at least 2 signers');
@@ -99,6 +102,7 @@ export class CeremonyDriver {
       status: 'pending',
       createdAt: now,
       updatedAt: now,
+      ...(approvalPolicy ? { approvalPolicy: { revision: 0, policy: approvalPolicy } } : {}),
     };
     const ceremony: CeremonyRecord = {
       id: newId('ceremony'),
@@ -123,7 +127,16 @@ export class CeremonyDriver {
   }
 
   /** Run every round; resolves with the activated key or throws the ceremony's failure. */
-  async runDkg(key: KeyRecord, ceremony: CeremonyRecord, signers: SignerRecord[]): Promise<KeyRecord> {
+  async runDkg(
+    key: KeyRecord,
+    ceremony: CeremonyRecord,
+    signers: SignerRecord[],
+    /**
+     * A deterministic DKG (DESIGN §14): every member seeds its round 1 from its HSM over this
+     * passphrase id and the group (src/signer/ceremony.ts dkgRound1Deterministic). Never stored.
+     */
+    opts: { deterministic?: { passphrase_id: string } } = {},
+  ): Promise<KeyRecord> {
     const t = this.o.roundTimeoutMs;
     const clients = signers.map((s) => this.o.clientFor(s));
     const cid = ceremony.id;
@@ -157,6 +170,9 @@ export class CeremonyDriver {
     try {
       await step('round1');
       const participants = key.members.map((m) => ({ identifier: m.identifier, identity: m.identity }));
+      const policy = key.approvalPolicy
+        ? policyState(key.approvalPolicy.revision, key.approvalPolicy.policy)
+        : NO_POLICY;
       const r1 = await all((c, i) =>
         c.call(
           'dkgRound1',
@@ -167,6 +183,8 @@ export class CeremonyDriver {
             n: key.n,
             identifier: i + 1,
             participants,
+            ...(policy.policy ? { approval_policy: policy.policy } : {}),
+            ...(opts.deterministic ? { deterministic: opts.deterministic } : {}),
           },
           t,
         ),
@@ -267,6 +285,7 @@ export class CeremonyDriver {
           n: key.n,
           participants,
           round1: round1Packages,
+          approvalPolicyHash: creationPolicyHash(key.id, policy),
         }),
       );
       const expectedKey = toHex(
@@ -363,6 +382,8 @@ export class CeremonyDriver {
     label: string | null,
     /** The client's key id: the sealed shares are bound to it. */
     keyId: string = newId('key'),
+    /** The steward approval policy the client bound into the sealed shares (DESIGN §13), normalized. */
+    approvalPolicy?: ApprovalPolicy | null,
   ): Promise<{ key: KeyRecord; certificates: ImportCertificate[] }> {
     const pub = decodePublicKeyPackage(publicKeyPackage);
     if (pub.n !== signers.length || sealedShares.length !== signers.length) {
@@ -388,7 +409,12 @@ export class CeremonyDriver {
       status: 'pending',
       createdAt: now,
       updatedAt: now,
+      ...(approvalPolicy ? { approvalPolicy: { revision: 0, policy: approvalPolicy } } : {}),
     };
+    const policyHash = creationPolicyHash(
+      keyId,
+      approvalPolicy ? { revision: 0, policy: approvalPolicy } : null,
+    );
     await this.o.keys.insertKey(key);
     const members = key.members.map((m) => ({ identifier: m.identifier, identity: m.identity }));
     const clients = signers.map((x) => this.o.clientFor(x));
@@ -402,6 +428,7 @@ export class CeremonyDriver {
             members,
             public_key_package: encodePublicKeyPackage(pub),
             sealed_share: sealedShares[i]!,
+            ...(approvalPolicy ? { approval_policy: approvalPolicy } : {}),
           },
           this.o.roundTimeoutMs,
         ),
@@ -416,7 +443,7 @@ export class CeremonyDriver {
         r.value.verifying_share === toHex(vs) &&
         verifyDigest(
           fromHex(r.value.certificate, 'certificate', 64),
-          importCertificateDigest(key.id, i + 1, gk, vs, members),
+          importCertificateDigest(key.id, i + 1, gk, vs, members, policyHash),
           fromHex(signers[i]!.identityPubkey, 'id', 32),
         );
       if (ok)

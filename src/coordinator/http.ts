@@ -7,7 +7,6 @@
  * listener (./routes/health.ts).
  */
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyInstance,
@@ -15,12 +14,17 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
+import fp from 'fastify-plugin';
 import { PROBLEM_CONTENT_TYPE, problemOf, toProblem } from '../protocol/errors.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import { addressRoutes } from './routes/addresses.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { tokenExchangeRoutes, tokenRoutes } from './routes/auth.js';
 import { authPlugin, DEFAULT_RATE_LIMITS, type RateLimitSettings } from './routes/auth-plugin.js';
+import { bunkerRoutes } from './routes/bunker.js';
 import { healthRoutes, type MetricsAccess } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
+import { nostrCryptoRoutes } from './routes/nostr-crypto.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { signerRoutes } from './routes/signers.js';
 import { tenantRoutes } from './routes/tenants.js';
@@ -92,6 +96,52 @@ function baseApp(o: {
 }
 
 /**
+ * GET /docs and /docs/*: the Swagger UI, loaded on the first request for it rather than at
+ * start (@fastify/swagger-ui with @fastify/static and the UI's assets: a few MB of memory that
+ * most coordinators never use). It runs in a small Fastify instance of its own, mounted at the
+ * same prefix and fed the main app's OpenAPI document; requests are passed to it with inject().
+ */
+function lazySwaggerUi(app: FastifyInstance): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  let docs: Promise<FastifyInstance> | undefined;
+  const load = async () => {
+    const { default: swaggerUi } = await import('@fastify/swagger-ui');
+    const d = Fastify({ logger: false });
+    // swagger-ui depends on @fastify/swagger by name and serves the document through fastify.swagger().
+    await d.register(
+      fp(
+        async (f) => {
+          f.decorate('swagger', ((o?: { yaml?: boolean }) => app.swagger(o as never)) as never);
+        },
+        { name: '@fastify/swagger' },
+      ),
+    );
+    await d.register(swaggerUi, { routePrefix: '/docs' });
+    // the same problem+json answers as the main app
+    d.setNotFoundHandler((_req, reply) => {
+      reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problemOf('not_found', 'no such endpoint'));
+    });
+    d.setErrorHandler((err, _req, reply) => {
+      const p = toProblem(err);
+      reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
+    });
+    await d.ready();
+    return d;
+  };
+  return async (req, reply) => {
+    docs ??= load().catch((e) => {
+      docs = undefined;
+      throw e;
+    });
+    const r = await (await docs).inject({
+      method: req.method as 'GET' | 'HEAD',
+      url: req.url,
+      headers: req.headers,
+    });
+    reply.code(r.statusCode).headers(r.headers).send(r.rawPayload);
+  };
+}
+
+/**
  * GET /metrics and /healthz alone, for `metrics_listen`: a separate address that only the
  * monitoring network reaches. /metrics is open to anyone who can connect there, unless a
  * metrics token is given.
@@ -127,7 +177,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  const docs = lazySwaggerUi(app as unknown as FastifyInstance);
+  app.get('/docs', { schema: { hide: true } }, docs);
+  app.get('/docs/*', { schema: { hide: true } }, docs);
 
   app.addHook('onResponse', async (req, reply) => {
     if (reply.statusCode < 400)
@@ -148,7 +200,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     v1.addHook('onRequest', app.authenticate);
     await v1.register(tokenRoutes, deps);
     await v1.register(keyRoutes, { keys: c.keys });
+    if (c.addresses) await v1.register(addressRoutes, { addresses: c.addresses });
+    await v1.register(bunkerRoutes, { bunkers: c.bunkers });
     await v1.register(sessionRoutes, { sessions: c.sessions });
+    await v1.register(approvalRoutes, { approvals: c.approvals });
+    await v1.register(nostrCryptoRoutes, { ecdh: c.ecdh });
     await v1.register(signerRoutes, { registry: c.registry });
     await v1.register(tenantRoutes, { backend: c.backend, now, systemTenant: o.systemTenant ?? 'default' });
   });

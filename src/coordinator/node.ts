@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { networkByName } from '../bitcoin/network.js';
 import type { CoordinatorConfig } from '../config/coordinator.js';
 import { splitListen } from '../config/listen.js';
 import { loadOrCreateSecret, readSecretFile, writeSecretFile } from '../config/secret-file.js';
@@ -12,6 +13,7 @@ import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../cry
 import { FloeError } from '../protocol/errors.js';
 import { createApiToken } from './auth/tokens.js';
 import type { Backend } from './backend.js';
+import { loadBunkerSealer } from './bunkers/seal.js';
 import { buildApi, buildMetricsApi } from './http.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { openBackend } from './pg-backend.js';
@@ -48,6 +50,23 @@ export function coordinatorIdentity(dataDir: string): {
   return { identity, identityPub: identity.publicKeyHex };
 }
 
+/** Where the address secret lives in a coordinator data dir (DESIGN §14; back it up with the configs). */
+export const ADDRESS_SECRET_FILE = 'address.key';
+
+/**
+ * The address secret (services/addresses.ts): 32 random bytes in a 0600 file in the data dir,
+ * made on first start. The lookup ids of passphrases and what the signers' HSMs HMAC are keyed
+ * by it: regenerating per-passphrase addresses after a total loss needs this file (docs/custody.md).
+ */
+export function loadAddressSecret(dataDir: string): Uint8Array {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return fromHex(
+    loadOrCreateSecret(join(dataDir, ADDRESS_SECRET_FILE), 'address secret', () => toHex(randomBytes(32))),
+    'address secret',
+    32,
+  );
+}
+
 /** The metrics bearer token: a file only its owner can read (like every secret file), not empty. */
 export function readMetricsToken(path: string): string {
   const token = readSecretFile(path, 'metrics token file');
@@ -67,6 +86,8 @@ export async function startCoordinator(
     'jwt secret',
     32,
   );
+  const bunkerSealer = loadBunkerSealer(cfg.data_dir);
+  const addressSecret = loadAddressSecret(cfg.data_dir);
   const backend = await openBackend(cfg.database_url ? { url: cfg.database_url } : { dataDir: cfg.data_dir });
   const metrics = new CoordinatorMetrics();
   const api = { logger: (opts.logger as never) ?? { level: cfg.log_level } };
@@ -86,6 +107,21 @@ export async function startCoordinator(
     resumeAfterMs: opts.resumeAfterMs ?? cfg.resume_after_ms,
     ceremonyTtlMs: cfg.ceremony_ttl_s * 1000,
     nostrCreatedAtSkewS: cfg.nostr_created_at_skew_s,
+    ...(cfg.approval_relays ? { approvalRelays: cfg.approval_relays } : {}),
+    strictThresholds: cfg.strict_thresholds,
+    bitcoinNetwork: networkByName(cfg.bitcoin_network).name,
+    addresses: {
+      secret: addressSecret,
+      network: networkByName(cfg.bitcoin_network),
+      threshold: cfg.address_threshold,
+      ...(cfg.address_signers ? { signers: cfg.address_signers } : {}),
+    },
+    bunkers: { db: backend.db, sealer: bunkerSealer },
+    publish: {
+      maxAttempts: cfg.publish_attempts,
+      retryMs: cfg.publish_retry_ms,
+      timeoutMs: cfg.publish_timeout_ms,
+    },
     log: {
       info: (o, m) => app?.log.info(o, m),
       warn: (o, m) => app?.log.warn(o, m),
@@ -120,6 +156,7 @@ export async function startCoordinator(
       burst: cfg.rate_limit_burst,
       authPerMinute: cfg.auth_rate_limit_per_min,
       tokenCreatePerHour: cfg.token_create_limit_per_hour,
+      addressCreatePerMinute: cfg.address_create_limit_per_min,
     },
     // With metrics_listen, /metrics lives on its own listener and not on the API.
     metricsAccess: cfg.metrics_listen ? false : metricsToken !== undefined ? { token: metricsToken } : {},
@@ -149,6 +186,7 @@ export async function startCoordinator(
     await metricsApp?.close();
     throw e;
   }
+  coordinator.bunkerHost?.setApiUrl(url);
   coordinator.start();
   const crypto = backendInfo();
   // Anything but the native backend is worth a warning: it is slower (DESIGN §10).
@@ -177,6 +215,7 @@ export async function startCoordinator(
       await coordinator.close();
       await backend.close();
       identity.dispose();
+      bunkerSealer.dispose();
     },
   };
 }

@@ -5,6 +5,8 @@
  * go through narrow SECURITY DEFINER functions in the schema.
  */
 import { type Db, type OpenDbOptions, openDb, type Tx } from '../db/connection.js';
+import * as addresses from '../db/queries/addresses.js';
+import * as approvals from '../db/queries/approvals.js';
 import * as audit from '../db/queries/audit.js';
 import * as ceremonies from '../db/queries/ceremonies.js';
 import * as keys from '../db/queries/keys.js';
@@ -20,6 +22,7 @@ import type { SessionStatus } from '../domain/vocabulary.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import type { Backend, TenantRecord } from './backend.js';
 import type {
+  ApprovalRecord,
   AttemptCommit,
   AttemptCompletion,
   AuditEvent,
@@ -27,6 +30,7 @@ import type {
   KeyRecord,
   NewSession,
   Page,
+  PublishPatch,
   SessionMove,
   SessionPatch,
   SessionRecord,
@@ -75,8 +79,8 @@ export class PgBackend implements Backend {
   }
 
   async insertKey(k: KeyRecord): Promise<void> {
-    await this.t(k.tenantId, (q) =>
-      keys.insertKey(q, {
+    await this.t(k.tenantId, async (q) => {
+      await keys.insertKey(q, {
         id: k.id,
         label: k.label,
         threshold: k.threshold,
@@ -89,8 +93,10 @@ export class PgBackend implements Backend {
         tweak: k.tweak ?? null,
         status: k.status,
         createdAt: k.createdAt,
-      }),
-    );
+      });
+      // The steward approval policy its members will certify (migration 014), in the same transaction.
+      if (k.approvalPolicy) await approvals.setKeyApprovalPolicy(q, k.id, k.approvalPolicy, k.createdAt);
+    });
   }
 
   async updateKey(
@@ -203,7 +209,19 @@ export class PgBackend implements Backend {
         idempotencyFingerprint: s.idempotencyKey ? s.fingerprint : null,
         createdAt: s.createdAt,
         expiresAt: s.expiresAt,
+        publishRelays: s.publishRelays ?? null,
       });
+      if (inserted.created && s.bitcoin) {
+        // bitcoin_psbt: its summary, in the same transaction (migration 015).
+        const withBitcoin = await sessions.patchSession(
+          q,
+          s.sessionId,
+          [inserted.session.status],
+          { bitcoin: s.bitcoin },
+          { now: s.createdAt },
+        );
+        if (withBitcoin) inserted.session = withBitcoin;
+      }
       if (inserted.created && event) await this.appendSessionAudit(q, s.sessionId, event);
       return inserted;
     });
@@ -233,6 +251,7 @@ export class PgBackend implements Backend {
           idempotencyFingerprint: null,
           createdAt: s.createdAt,
           expiresAt: s.expiresAt,
+          publishRelays: s.publishRelays ?? null,
         });
         await this.appendSessionAudit(q, s.sessionId, event);
         out.push(sessionRecord(r.session));
@@ -290,7 +309,12 @@ export class PgBackend implements Backend {
         q,
         it.sessionId,
         it.attempt,
-        it.rows.map((r) => ({ participant: r.identifier, signerId: r.signerId, commitment: r.commitment })),
+        it.rows.map((r) => ({
+          participant: r.identifier,
+          signerId: r.signerId,
+          commitment: r.commitment,
+          ...(r.inputIndex === undefined ? {} : { inputIndex: r.inputIndex }),
+        })),
         this.now(),
       );
       if (
@@ -393,6 +417,91 @@ export class PgBackend implements Backend {
 
   countSessionsByStatus() {
     return this.global((q) => sessions.countSessionsByStatus(q));
+  }
+
+  // ---- publishing signed Nostr events (migration 012)
+  async claimPublish(tenantId: string, sessionId: string, owner: string, leaseMs: number) {
+    const r = await this.t(tenantId, (q) =>
+      sessions.claimPublish(q, sessionId, { owner, leaseMs, now: this.now() }),
+    );
+    return r ? sessionRecord(r) : null;
+  }
+
+  claimDuePublishes(owner: string, leaseMs: number, limit: number) {
+    return this.global((q) => sessions.claimDuePublishes(q, { owner, leaseMs, limit, now: this.now() }));
+  }
+
+  async recordPublish(
+    tenantId: string,
+    sessionId: string,
+    owner: string,
+    patch: PublishPatch,
+    event?: AuditEvent,
+  ) {
+    const r = await this.t(tenantId, async (q) => {
+      const done = await sessions.recordPublish(q, sessionId, { owner, ...patch, now: this.now() });
+      if (done && event) await this.appendSessionAudit(q, sessionId, event);
+      return done;
+    });
+    return r ? sessionRecord(r) : null;
+  }
+
+  setKeyRelays(tenantId: string, keyId: string, relays: string[], event: AuditEvent & { actor: string }) {
+    return this.t(tenantId, async (q) => {
+      const k = await keys.setKeyRelays(q, keyId, relays, this.now());
+      if (k) {
+        await audit.appendAudit(q, {
+          actor: event.actor,
+          kind: event.kind,
+          subjectType: 'key',
+          subjectId: keyId,
+          data: event.data,
+          at: this.now(),
+        });
+      }
+      return k;
+    });
+  }
+
+  // ---- steward approvals (migration 014)
+  recordApproval(tenantId: string, a: ApprovalRecord, event: AuditEvent) {
+    return this.t(tenantId, async (q) => {
+      const r = await approvals.insertApproval(q, a);
+      if (r === 'recorded') await this.appendSessionAudit(q, a.sessionId, event);
+      return r;
+    });
+  }
+
+  listApprovals(tenantId: string, sessionIds: readonly string[]): Promise<ApprovalRecord[]> {
+    return this.t(tenantId, async (q) =>
+      (await approvals.listApprovals(q, sessionIds)).map(({ tenantId: _t, ...r }) => r),
+    );
+  }
+
+  setKeyApprovalPolicy(
+    tenantId: string,
+    keyId: string,
+    state: { revision: number; policy: unknown } | null,
+    event: AuditEvent & { actor: string },
+  ): Promise<boolean> {
+    return this.t(tenantId, async (q) => {
+      const ok = await approvals.setKeyApprovalPolicy(q, keyId, state, this.now());
+      if (ok) {
+        await audit.appendAudit(q, {
+          actor: event.actor,
+          kind: event.kind,
+          subjectType: 'key',
+          subjectId: keyId,
+          data: event.data,
+          at: this.now(),
+        });
+      }
+      return ok;
+    });
+  }
+
+  listAwaitingApproval(limit: number) {
+    return this.global((q) => approvals.listAwaitingApproval(q, limit));
   }
 
   // ---- audit, tenants, jobs
@@ -513,6 +622,37 @@ export class PgBackend implements Backend {
 
   async revokeFamily(tenantId: string, familyId: string, at: number): Promise<void> {
     await this.t(tenantId, (q) => tokens.revokeRefreshFamily(q, familyId, at));
+  }
+
+  // ---- addresses per passphrase (016)
+  async getPassphraseAddress(tenantId: string, lookupId: string) {
+    return (await this.t(tenantId, (q) => addresses.getPassphraseAddress(q, lookupId))) ?? undefined;
+  }
+
+  async claimPassphraseAddress(tenantId: string, a: { lookupId: string; keyId: string; network: string }) {
+    const at = this.now();
+    return (
+      (await this.t(tenantId, (q) => addresses.claimPassphraseAddress(q, { ...a, createdAt: at }))) ??
+      undefined
+    );
+  }
+
+  async repointPassphraseAddress(
+    tenantId: string,
+    o: { lookupId: string; fromKeyId: string; keyId: string; network: string },
+  ) {
+    const at = this.now();
+    return (await this.t(tenantId, (q) => addresses.repointPassphraseAddress(q, { ...o, at }))) ?? undefined;
+  }
+
+  async setPassphraseAddressOutput(
+    tenantId: string,
+    o: { lookupId: string; keyId: string; address: string; outputKey: string; internalKey: string },
+  ) {
+    const at = this.now();
+    return (
+      (await this.t(tenantId, (q) => addresses.setPassphraseAddressOutput(q, { ...o, at }))) ?? undefined
+    );
   }
 }
 

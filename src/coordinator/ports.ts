@@ -8,6 +8,9 @@ import type {
   KeyMember,
   KeyRecord,
   Page,
+  PassphraseAddressRecord,
+  RelayPublishResult,
+  SessionBitcoin,
   SessionRecord,
   SignerRecord,
 } from '../domain/records.js';
@@ -41,6 +44,11 @@ export type SessionPatch = Partial<
     | 'signingStartedAt'
     | 'completedAt'
     | 'failedAt'
+    // bitcoin_psbt sessions and policy refusals (migration 015)
+    | 'bitcoin'
+    | 'policyRefusals'
+    // a session leaving awaiting_approval gets the signing TTL from then (DESIGN §13)
+    | 'expiresAt'
   >
 >;
 
@@ -91,7 +99,8 @@ export interface CoordinatorStore {
 export interface AttemptCommit {
   sessionId: string;
   attempt: number;
-  rows: { identifier: number; signerId: string; commitment: string }[];
+  /** One per member, or (multi-digest attempts) one per member and input. */
+  rows: { identifier: number; signerId: string; commitment: string; inputIndex?: number }[];
   patch: SessionPatch;
 }
 
@@ -134,6 +143,10 @@ export interface NewSession {
   idempotencyKey: string | null;
   createdAt: number;
   expiresAt: number;
+  /** nostr_event: the relays to publish to once completed (normalized); absent or null: none. */
+  publishRelays?: string[] | null;
+  /** bitcoin_psbt: the decoded PSBT summary (and whether to finalize), stored with the session. */
+  bitcoin?: SessionBitcoin | null;
 }
 
 export interface SessionStore {
@@ -216,4 +229,111 @@ export interface JobStore {
   /** Fails DKG ceremonies past their deadline, and the keys they were creating. */
   expireCeremonies(): Promise<number>;
   cleanupSessions(retentionDays: number): Promise<number>;
+}
+
+/** What one publishing round writes (DESIGN §14, migration 012). */
+export interface PublishPatch {
+  /** Every relay tried so far, in the order of the session's relays. */
+  results: RelayPublishResult[];
+  status: 'pending' | 'done';
+  /** When the next round is due; null when done. */
+  nextAt: number | null;
+}
+
+/** Publishing signed Nostr events and the default relays of keys (src/coordinator/services/publish.ts). */
+export interface PublishStore {
+  /**
+   * Claim one completed session's publishing round for `owner` until now + `leaseMs`: only when
+   * publishing is pending, due and not leased by another coordinator. Null otherwise.
+   */
+  claimPublish(
+    tenantId: string,
+    sessionId: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<SessionRecord | null>;
+  /** Claim due publishing rounds across tenants; two coordinators never claim the same one. */
+  claimDuePublishes(
+    owner: string,
+    leaseMs: number,
+    limit: number,
+  ): Promise<{ tenantId: string; sessionId: string }[]>;
+  /**
+   * Record a round and release the lease, only while `owner` holds it; `event` is audited in the
+   * same transaction. Null when the lease was taken over (nothing written).
+   */
+  recordPublish(
+    tenantId: string,
+    sessionId: string,
+    owner: string,
+    patch: PublishPatch,
+    event?: AuditEvent,
+  ): Promise<SessionRecord | null>;
+  /** Set a key's default relays, auditing `event` in the same transaction. Null if no such key. */
+  setKeyRelays(
+    tenantId: string,
+    keyId: string,
+    relays: string[],
+    event: AuditEvent & { actor: string },
+  ): Promise<KeyRecord | null>;
+}
+
+/** Addresses per passphrase (DESIGN §14, migration 016; src/db/queries/addresses.ts). */
+export interface AddressStore {
+  getPassphraseAddress(tenantId: string, lookupId: string): Promise<PassphraseAddressRecord | undefined>;
+  /** Inserts the row unless the lookup id has one; undefined when another request claimed it first. */
+  claimPassphraseAddress(
+    tenantId: string,
+    a: { lookupId: string; keyId: string; network: string },
+  ): Promise<PassphraseAddressRecord | undefined>;
+  /** Moves the lookup id from a failed key to a new one, only if it still points at `fromKeyId`. */
+  repointPassphraseAddress(
+    tenantId: string,
+    o: { lookupId: string; fromKeyId: string; keyId: string; network: string },
+  ): Promise<PassphraseAddressRecord | undefined>;
+  setPassphraseAddressOutput(
+    tenantId: string,
+    o: { lookupId: string; keyId: string; address: string; outputKey: string; internalKey: string },
+  ): Promise<PassphraseAddressRecord | undefined>;
+}
+
+/** A steward's recorded decision on a session (migration 014). */
+export interface ApprovalRecord {
+  sessionId: string;
+  /** x-only hex */
+  steward: string;
+  decision: 'approve' | 'reject';
+  eventId: string;
+  /** The steward-signed kind-30078 event, as checked when it arrived. */
+  event: unknown;
+  via: 'api' | 'relay';
+  /** The event's created_at, Unix seconds. */
+  decidedAt: number;
+  /** Unix ms. */
+  recordedAt: number;
+}
+
+/** Steward approvals (DESIGN §13; src/coordinator/services/approvals.ts). */
+export interface ApprovalStore {
+  /**
+   * Record a steward's decision while the session waits for decisions (its row locked), auditing
+   * `event` in the same transaction. Nothing is written when that steward already decided
+   * (`duplicate`) or the session moved on (`not_awaiting`).
+   */
+  recordApproval(
+    tenantId: string,
+    a: ApprovalRecord,
+    event: AuditEvent,
+  ): Promise<'recorded' | 'duplicate' | 'not_awaiting'>;
+  /** The decisions on these sessions, oldest first. */
+  listApprovals(tenantId: string, sessionIds: readonly string[]): Promise<ApprovalRecord[]>;
+  /** Set a key's approval policy state, auditing `event` in the same transaction; false if no such key. */
+  setKeyApprovalPolicy(
+    tenantId: string,
+    keyId: string,
+    state: { revision: number; policy: unknown } | null,
+    event: AuditEvent & { actor: string },
+  ): Promise<boolean>;
+  /** Sessions waiting for their stewards, in every tenant (to listen for their decisions). */
+  listAwaitingApproval(limit: number): Promise<{ tenantId: string; sessionId: string }[]>;
 }

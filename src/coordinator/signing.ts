@@ -5,6 +5,13 @@
  * a timeout, blame, exclude and start a new attempt with another subset, until attempts run
  * out or the session expires. Every move is a conditional transition, so a second
  * coordinator driving the same session stops at its first lost race.
+ *
+ * A PSBT session signs several digests (one per input of the key, each under its own derived
+ * key) in ONE attempt: each member commits to one nonce pair per digest, the database records
+ * every commitment, round 2 carries one package per digest, and each signature is aggregated,
+ * verified and blamed on its own (./psbt.ts). A member that refuses by its own policy
+ * (`policy_refused`) is left out but never blamed; when the refusals leave fewer than t members,
+ * the session fails with `policy_refused` and the rule.
  */
 
 import type { SignatureShareJson, SigningCommitmentsJson } from '../crypto/encoding.js';
@@ -18,12 +25,17 @@ import {
 import { isCryptoError } from '../crypto/errors.js';
 import { fromHex, toHex } from '../crypto/hex.js';
 import { aggregate } from '../crypto/signing.js';
+import type { ResolvedIntent } from '../domain/intent.js';
+import type { PolicyRefusal } from '../domain/records.js';
 import { isTerminal, legalSources } from '../domain/session-state.js';
 import { attemptIdHex } from '../protocol/attempt.js';
 import { judgeCommitments, judgeShare, type SignedAnswer } from '../protocol/blame.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
+import type { ApprovalEventJson } from '../protocol/messages/approvals.js';
+import type { SignOpenResponse, SignRound2Response } from '../protocol/messages/sign.js';
 import { signingPackageHash } from '../protocol/transcript.js';
 import type { CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
+import { type MultiDigest, multiDigestOf, psbtSummary, signedPsbt } from './psbt.js';
 import { type Candidate, chooseSubset } from './selection.js';
 import type { SignerClient } from './signer-client.js';
 
@@ -53,6 +65,11 @@ export interface SigningOptions {
    * by identifier. Default true.
    */
   spreadLoad?: boolean;
+  /**
+   * The stewards' approving decisions to show the signers with each request of a session whose
+   * key has an approval policy (DESIGN §13; services/approvals.ts). Default: none.
+   */
+  approvalsFor?: (key: KeyRecord, session: SessionRecord) => Promise<ApprovalEventJson[] | undefined>;
   onEvent?: (e: SigningEvent) => void;
 }
 
@@ -62,6 +79,8 @@ export interface Known {
   key?: KeyRecord;
   /** Members to leave out of this drive's attempts (not blamed: e.g. they failed a batch). */
   avoid?: readonly number[];
+  /** The session's intent as resolved at creation for this key (a PSBT is then not read again). */
+  resolved?: ResolvedIntent;
 }
 
 /** A key member with its registry record. */
@@ -91,6 +110,7 @@ export class SigningOrchestrator {
       latencyBucketMs: 100,
       signerCacheMs: 1000,
       spreadLoad: true,
+      approvalsFor: async () => undefined,
       onEvent: () => {},
       ...o,
     };
@@ -108,6 +128,14 @@ export class SigningOrchestrator {
       return (await this.fail(s, 'unknown_key', 'the key is not active')) ?? s;
     }
     const excluded = new Set<number>([...s.culprits, ...(known.avoid ?? [])]);
+    // A PSBT: its digests and the key of each, resolved once for the whole drive.
+    let multi: MultiDigest | undefined;
+    try {
+      multi = multiDigestOf(s, key, known.resolved);
+    } catch (e) {
+      if (!isFloeError(e)) throw e;
+      return this.finish((await this.fail(s, e.code, e.message)) ?? s);
+    }
     for (;;) {
       if (this.o.now() >= s.expiresAt) {
         const e = await store.transitionSession(
@@ -129,12 +157,15 @@ export class SigningOrchestrator {
         );
       }
       const chosen = await this.choose(key, excluded);
+      if (!chosen && this.refusedByPolicy(s, key)) {
+        return this.finish((await this.fail(s, 'policy_refused', this.refusalSummary(s))) ?? s);
+      }
       if (!chosen) {
         return this.finish(
           (await this.fail(s, 'no_quorum', `fewer than ${key.threshold} eligible signers remain`)) ?? s,
         );
       }
-      const next = await this.attempt(s, key, chosen, excluded);
+      const next = await this.attempt(s, key, chosen, excluded, multi);
       if (!next) return (await store.getSession(tenantId, sessionId))!; // lost a race: someone else drives it
       s = next;
       if (isTerminal(s.status)) return this.finish(s);
@@ -158,6 +189,42 @@ export class SigningOrchestrator {
   private finish(s: SessionRecord): SessionRecord {
     this.o.onEvent({ kind: 'terminal', sessionId: s.sessionId, status: s.status, attempts: s.attempt });
     return s;
+  }
+
+  /** Whether the members that refused by their own policy leave fewer than t to sign. */
+  private refusedByPolicy(s: SessionRecord, key: KeyRecord): boolean {
+    const refused = new Set((s.policyRefusals ?? []).map((r) => r.identifier));
+    return refused.size > 0 && key.members.length - refused.size < key.threshold;
+  }
+
+  private refusalSummary(s: SessionRecord): string {
+    const list = s.policyRefusals ?? [];
+    const members = [...new Set(list.map((r) => r.identifier))].sort((a, b) => a - b);
+    const rules = [...new Set(list.map((r) => r.rule).filter((r) => r !== null))];
+    const first = list[0]?.message ?? 'refused';
+    return `refused by the policy of members ${members.join(', ')}${rules.length ? ` (rule ${rules.join(', ')})` : ''}: ${first}`.slice(
+      0,
+      1000,
+    );
+  }
+
+  /** Record members' policy refusals with the session (shown, and judged by refusedByPolicy). */
+  private async noteRefusals(s: SessionRecord, attempt: number, refusals: PolicyRefusal[]) {
+    if (refusals.length === 0) return s;
+    const moved = await this.o.store.transitionSession(
+      s.tenantId,
+      s.sessionId,
+      [s.status],
+      attempt,
+      s.status,
+      {
+        policyRefusals: [...(s.policyRefusals ?? []), ...refusals],
+        // Staying in nonce_collection must not start another attempt.
+        ...(s.status === 'nonce_collection' ? { attempt } : {}),
+      },
+      { kind: 'session.policy_refused', data: { attempt, refusals } },
+    );
+    return moved ?? s;
   }
 
   private signerCache: { at: number; byId: Map<string, SignerRecord> } | null = null;
@@ -263,9 +330,23 @@ export class SigningOrchestrator {
     key: KeyRecord,
     chosen: Member[],
     excluded: Set<number>,
+    multi?: MultiDigest,
   ): Promise<SessionRecord | null> {
     const { store } = this.o;
     const attempt = prev.attempt + 1;
+    const refusals: PolicyRefusal[] = [];
+    /** A refusal by the member's own policy: shown with the session, never a fault (DESIGN §14). */
+    const noteRefusal = (m: Member, e: unknown) => {
+      if (isFloeError(e) && e.code === 'policy_refused') {
+        refusals.push({
+          attempt,
+          identifier: m.identifier,
+          signer_id: m.signer.id,
+          rule: typeof e.extra.rule === 'string' ? e.extra.rule.slice(0, 64) : null,
+          message: e.message.slice(0, 500),
+        });
+      }
+    };
     const ids = chosen.map((m) => m.identifier);
     const message = fromHex(prev.messageHash, 'message', 32);
     const attemptId = attemptIdHex({
@@ -289,6 +370,8 @@ export class SigningOrchestrator {
     // From the first open until round 2 is sent, the chosen signers hold live nonces for this
     // attempt: every other way out (a refusal, reused nonces, a lost race, an error) aborts
     // them at once instead of leaving them until their TTL.
+    // Every signer checks the stewards' quorum itself, at open and again at round 2.
+    const approvals = await this.o.approvalsFor(key, prev);
     let roundTwo = false;
     try {
       // Round 1: open + commit on every chosen signer.
@@ -306,6 +389,7 @@ export class SigningOrchestrator {
               message: prev.messageHash,
               intent_hash: prev.intentHash,
               attempt_id: attemptId,
+              ...(approvals?.length ? { approvals } : {}),
             },
             this.o.roundTimeoutMs,
           ),
@@ -313,31 +397,38 @@ export class SigningOrchestrator {
       );
       this.o.onEvent({ kind: 'round', round: 'open', ms: this.o.now() - t0 });
       const commitments: Record<string, SigningCommitmentsJson> = {};
+      /** Multi-digest attempts: each member's commitments, one per digest in order. */
+      const inputCommitments: Record<string, SigningCommitmentsJson[]> = {};
       const openAnswers = new Map<number, SignedAnswer>();
       let ok = true;
       for (const [i, r] of opened.entries()) {
         const m = chosen[i]!;
         if (r.status === 'rejected') {
           ok = false;
+          noteRefusal(m, r.reason);
           await this.exclude(m, this.faultKind(r.reason), excluded);
         } else if (
           r.value.body.commitments.identifier !== m.identifier ||
-          r.value.body.attempt_id !== attemptId
+          r.value.body.attempt_id !== attemptId ||
+          !openInputsMatch(r.value.body, m.identifier, multi)
         ) {
           ok = false;
           await this.exclude(m, 'bad_commitments', excluded);
         } else {
           commitments[m.identifier] = r.value.body.commitments;
+          if (multi) inputCommitments[m.identifier] = r.value.body.inputs!.map((x) => x.commitments);
           openAnswers.set(m.identifier, r.value.evidence);
         }
       }
-      if (!ok) return s;
-      const signingPackage = {
+      if (!ok) return await this.noteRefusals(s, attempt, refusals);
+      // One signing package per digest (a single one unless the intent signs several).
+      const packages = (multi ? multi.digests : [null]).map((d, i) => ({
         v: 1 as const,
         type: 'signing_package' as const,
-        message: prev.messageHash,
-        commitments: ids.map((id) => commitments[id]!),
-      };
+        message: d ? toHex(d.digest) : prev.messageHash,
+        commitments: ids.map((id) => (multi ? inputCommitments[id]![i]! : commitments[id]!)),
+      }));
+      const signingPackage = packages[0]!;
       // One transaction: the commitments are recorded (the database refuses any seen before),
       // marked used, and the session moves to signing. No share is asked for before it commits.
       const collecting = s;
@@ -346,13 +437,27 @@ export class SigningOrchestrator {
           {
             sessionId: collecting.sessionId,
             attempt,
-            rows: chosen.map((m) => ({
-              identifier: m.identifier,
-              signerId: m.signer.id,
-              commitment: commitmentHex(commitments[m.identifier]!),
-            })),
+            rows: chosen.flatMap((m) =>
+              multi
+                ? multi.digests.map((d, i) => ({
+                    identifier: m.identifier,
+                    signerId: m.signer.id,
+                    commitment: commitmentHex(inputCommitments[m.identifier]![i]!),
+                    inputIndex: d.input,
+                  }))
+                : [
+                    {
+                      identifier: m.identifier,
+                      signerId: m.signer.id,
+                      commitment: commitmentHex(commitments[m.identifier]!),
+                    },
+                  ],
+            ),
             patch: {
-              nonceCommitments: { ...collecting.nonceCommitments, [attempt]: commitments },
+              nonceCommitments: {
+                ...collecting.nonceCommitments,
+                [attempt]: multi ? inputCommitments : commitments,
+              },
               signingStartedAt: this.o.now(),
             },
           },
@@ -386,9 +491,10 @@ export class SigningOrchestrator {
       }
       if (!s) return null; // another coordinator, a cancel or the expiry job moved it on
 
-      // Round 2: the signing package to every chosen signer.
+      // Round 2: the signing package (one per digest) to every chosen signer.
       roundTwo = true;
       t0 = this.o.now();
+      const inputs = multi?.digests.map((d, i) => ({ input: d.input, signing_package: packages[i]! }));
       const signed = await Promise.allSettled(
         chosen.map((m) =>
           this.o.clientFor(m.signer).exchange(
@@ -398,22 +504,27 @@ export class SigningOrchestrator {
               session_id: s!.sessionId,
               attempt_id: attemptId,
               signing_package: signingPackage,
+              ...(inputs ? { inputs } : {}),
+              ...(approvals?.length ? { approvals } : {}),
             },
             this.o.roundTimeoutMs,
           ),
         ),
       );
       this.o.onEvent({ kind: 'round', round: 'sign', ms: this.o.now() - t0 });
-      const shares: Record<string, SignatureShareJson> = {};
+      /** Each member's shares, one per digest in order. */
+      const shares: Record<string, SignatureShareJson[]> = {};
       const shareAnswers = new Map<number, SignedAnswer>();
-      const packageHash = toHex(
-        signingPackageHash({
-          sessionId: s.sessionId,
-          attemptId: fromHex(attemptId, 'attempt id', 32),
-          intentHash: fromHex(s.intentHash, 'intent hash', 32),
-          tweak: null,
-          pkg: decodeSigningPackage(signingPackage),
-        }),
+      const packageHashes = packages.map((p, i) =>
+        toHex(
+          signingPackageHash({
+            sessionId: s!.sessionId,
+            attemptId: fromHex(attemptId, 'attempt id', 32),
+            intentHash: fromHex(s!.intentHash, 'intent hash', 32),
+            tweak: multi?.tweaks[i] ? fromHex(multi.tweaks[i]!, 'tweak') : null,
+            pkg: decodeSigningPackage(p),
+          }),
+        ),
       );
       const equivocated: number[] = [];
       const equivocation: Record<number, unknown> = {};
@@ -422,14 +533,20 @@ export class SigningOrchestrator {
         const m = chosen[i]!;
         if (r.status === 'rejected') {
           ok = false;
+          noteRefusal(m, r.reason);
           await this.exclude(m, this.faultKind(r.reason), excluded);
           continue;
         }
         const { body, evidence } = r.value;
-        if (body.share.identifier !== m.identifier || body.attempt_id !== attemptId) {
+        const answered = sharesOf(body, multi);
+        if (
+          !answered ||
+          answered.some((x) => x.share.identifier !== m.identifier) ||
+          body.attempt_id !== attemptId
+        ) {
           ok = false;
           await this.exclude(m, 'bad_share', excluded);
-        } else if (body.package_hash !== packageHash) {
+        } else if (answered.some((x, j) => x.package_hash !== packageHashes[j])) {
           ok = false;
           // It signed over another package than ours. Only its own two answers can tell whose
           // doing that is: a commitment other than the one it opened with is its equivocation;
@@ -443,65 +560,102 @@ export class SigningOrchestrator {
             await this.exclude(m, 'other_package', excluded);
           }
         } else {
-          shares[m.identifier] = body.share;
+          shares[m.identifier] = answered.map((x) => x.share);
           shareAnswers.set(m.identifier, evidence);
         }
       }
       if (!ok) {
         this.abortAll(chosen, s.sessionId, attemptId);
         if (equivocated.length) return (await this.blame(s, attempt, equivocated, equivocation)) ?? s;
-        return s;
+        return await this.noteRefusals(s, attempt, refusals);
       }
-      // Aggregate and verify, then store shares and signature in one transaction.
+      // As stored: one share per member (a list per member for several digests).
+      const stored = Object.fromEntries(
+        Object.entries(shares).map(([id, list]) => [id, multi ? list : list[0]!]),
+      );
+      // Aggregate and verify each digest, then store shares and signatures in one transaction.
       t0 = this.o.now();
       const pub = decodePublicKeyPackage(key.publicKeyPackage);
-      try {
-        const sig = aggregate(
-          pub,
-          { message, commitments: signingPackage.commitments.map(decodeCommitments) },
-          ids.map((id) => decodeSignatureShare(shares[id]!)),
-        );
+      const failed: number[] = [];
+      const sigs: Uint8Array[] = [];
+      for (const [j, p] of packages.entries()) {
+        try {
+          sigs.push(
+            aggregate(
+              multi ? multi.keys[j]! : pub,
+              {
+                message: multi ? multi.digests[j]!.digest : message,
+                commitments: p.commitments.map(decodeCommitments),
+              },
+              ids.map((id) => decodeSignatureShare(shares[id]![j]!)),
+            ),
+          );
+        } catch (e) {
+          if (!isCryptoError(e)) throw e;
+          failed.push(j);
+        }
+      }
+      if (failed.length === 0) {
         this.o.onEvent({ kind: 'round', round: 'aggregate', ms: this.o.now() - t0 });
+        let bitcoin: SessionRecord['bitcoin'];
+        if (multi) {
+          try {
+            bitcoin = signedPsbt(
+              multi.plan,
+              multi.digests.map((d, j) => ({ inputIndex: d.input, signature: sigs[j]! })),
+              s.bitcoin ?? psbtSummaryOf(multi),
+            );
+          } catch (e) {
+            if (!isFloeError(e)) throw e;
+            return (await this.fail(s, e.code, e.message)) ?? s;
+          }
+        }
         const [done] = await store.completeAttempts(s.tenantId, [
           {
             sessionId: s.sessionId,
             attempt,
-            shares: { partialSignatures: { ...s.partialSignatures, [attempt]: shares } },
+            shares: { partialSignatures: { ...s.partialSignatures, [attempt]: stored } },
             completion: {
-              finalSignature: toHex(sig),
+              // A PSBT: the first input's signature here, every one of them in the PSBT.
+              finalSignature: toHex(sigs[0]!),
               // A nostr_event session signed the event id: that is the event now.
               ...(s.intentType === 'nostr_event' ? { finalEventId: s.messageHash } : {}),
+              ...(bitcoin ? { bitcoin } : {}),
               completedAt: this.o.now(),
             },
             event: { kind: 'session.completed', data: { attempt } },
           },
         ]);
         return done ?? null;
-      } catch (e) {
-        if (!isCryptoError(e)) throw e;
+      }
+      {
         // Keep the shares with the session: they are the evidence.
         s = await store.transitionSession(s.tenantId, s.sessionId, ['signing'], attempt, 'aggregating', {
-          partialSignatures: { ...s.partialSignatures, [attempt]: shares },
+          partialSignatures: { ...s.partialSignatures, [attempt]: stored },
         });
         if (!s) return null;
         // Blame only what the evidence proves: each member's signed answer, judged against
-        // the package it signed (which, its package_hash says, is ours).
+        // the package it signed (which, its package_hash says, is ours), digest by digest.
         const culprits: number[] = [];
         const evidence: Record<number, unknown> = {};
         for (const m of chosen) {
           const answer = shareAnswers.get(m.identifier)!;
-          const verdict = judgeShare({
-            evidence: answer,
-            sessionId: s.sessionId,
-            attemptId,
-            intentHash: s.intentHash,
-            tweak: null,
-            signingPackage,
-            publicKeyPackage: key.publicKeyPackage as PublicKeyPackageJson,
-          });
-          if (verdict === 'invalid_share') {
+          const bad = failed.find(
+            (j) =>
+              judgeShare({
+                evidence: answer,
+                sessionId: s!.sessionId,
+                attemptId,
+                intentHash: s!.intentHash,
+                tweak: multi ? multi.tweaks[j]! : null,
+                ...(multi ? { index: j } : {}),
+                signingPackage: packages[j]!,
+                publicKeyPackage: key.publicKeyPackage as PublicKeyPackageJson,
+              }) === 'invalid_share',
+          );
+          if (bad !== undefined) {
             culprits.push(m.identifier);
-            evidence[m.identifier] = answer;
+            evidence[m.identifier] = multi ? { answer, input: multi.digests[bad]!.input } : answer;
             await this.exclude(m, 'invalid_share', excluded, true);
           }
         }
@@ -529,4 +683,46 @@ function toCandidate(m: Member): Candidate {
     lastLatencyMs: m.signer.lastLatencyMs,
     lastSeenAt: m.signer.lastSeenAt,
   };
+}
+
+/**
+ * A multi-digest open answer carries one commitment per digest, in order, naming each digest's
+ * input, all of the member, the first the one of `commitments`; a single-digest one has none.
+ */
+function openInputsMatch(
+  body: SignOpenResponse,
+  identifier: number,
+  multi: MultiDigest | undefined,
+): boolean {
+  if (!multi) return body.inputs === undefined;
+  const got = body.inputs;
+  return (
+    got !== undefined &&
+    got.length === multi.digests.length &&
+    got.every((x, i) => x.input === multi.digests[i]!.input && x.commitments.identifier === identifier) &&
+    commitmentHex(got[0]!.commitments) === commitmentHex(body.commitments)
+  );
+}
+
+/** A round-2 answer's shares, one per digest in order, or undefined when its shape is wrong. */
+function sharesOf(
+  body: SignRound2Response,
+  multi: MultiDigest | undefined,
+): { share: SignatureShareJson; package_hash: string }[] | undefined {
+  if (!multi) return body.inputs === undefined ? [body] : undefined;
+  const got = body.inputs;
+  if (!got || got.length !== multi.digests.length) return undefined;
+  if (got.some((x, i) => x.input !== multi.digests[i]!.input)) return undefined;
+  if (got[0]!.share.share !== body.share.share || got[0]!.package_hash !== body.package_hash)
+    return undefined;
+  return got;
+}
+
+/** The summary of a PSBT session that has none stored (created before it was kept). */
+function psbtSummaryOf(multi: MultiDigest) {
+  return psbtSummary(
+    multi.plan.view,
+    multi.digests.map((d) => d.input),
+    false,
+  );
 }

@@ -8,13 +8,24 @@
  *   message       a 32-byte digest the caller vouches for (the behaviour before intents)
  *   nostr_event   an unsigned NIP-01 event; its pubkey is the key's x-only key and its id
  *                 (the digest) is computed here, never supplied
- *   bitcoin_psbt  a PSBT (base64); not supported yet (`intent_not_supported`)
+ *   bitcoin_psbt  a PSBT (base64) for a network: every unsigned Taproot key-path input of the key
+ *                 (its own output key, or a BIP-86 output derived from its root xpub) is one
+ *                 digest, its BIP-341 sighash, signed under its own key (a multi-digest intent:
+ *                 `digests`); `digest` is then the hash of all of them, what attempt ids bind
  *
  * intent_hash = SHA-256 over the tag `floe/intent/v1` and the length-prefixed fields
  * (type, canonical payload, tweak or empty): what attempt ids and stewards' approvals bind.
+ * A PSBT's payload is the network and the PSBT's bytes, length-prefixed.
  */
-import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
+import { base64 } from '@scure/base';
+import { keyRootXpub } from '../bitcoin/derive.js';
+import { bitcoinError } from '../bitcoin/errors.js';
+import { type NetworkName, networkByName } from '../bitcoin/network.js';
+import { type PsbtPlan, type PsbtView, planPsbt, psbtBytes } from '../bitcoin/psbt.js';
+import type { TaprootDerivation } from '../crypto/derive-key.js';
+import { lengthPrefixed, taggedFieldsHash, u32be, utf8 } from '../crypto/hash.js';
 import { fromHex, toHex } from '../crypto/hex.js';
+import type { PublicKeyPackage } from '../crypto/types.js';
 import {
   checkUnsignedEvent,
   eventError,
@@ -39,7 +50,7 @@ export interface NostrEventTemplate {
 export type Intent =
   | { type: 'message'; message: string }
   | { type: 'nostr_event'; event: NostrEventTemplate }
-  | { type: 'bitcoin_psbt'; psbt: string };
+  | { type: 'bitcoin_psbt'; psbt: string; network: NetworkName };
 
 /** What a policy sees: the decoded intent, as a person would read it. */
 export type IntentView =
@@ -53,7 +64,25 @@ export type IntentView =
       content: string;
       tags: string[][];
       created_at: number;
-    };
+    }
+  | ({
+      type: 'bitcoin_psbt';
+      /** The inputs this session signs, in order (one digest each). */
+      signs: number[];
+    } & PsbtView); // what the transaction does: inputs, outputs with addresses and amounts, fee
+
+/** One digest of a multi-digest intent (a PSBT input) and the key it is signed under. */
+export interface SigningDigest {
+  /** The PSBT input it signs. */
+  input: number;
+  /** The 32-byte message (the input's BIP-341 sighash). */
+  digest: Uint8Array;
+  /** null: the key as stored; else the derived Taproot key each member computes itself. */
+  key: TaprootDerivation | null;
+}
+
+/** Most inputs of one key a PSBT session signs (each is a nonce pair on every signer). */
+export const MAX_SIGNED_INPUTS = 256;
 
 export interface ResolvedIntent {
   type: IntentType;
@@ -67,6 +96,34 @@ export interface ResolvedIntent {
    */
   tweak: Uint8Array | null;
   view: IntentView;
+  /**
+   * Multi-digest intents (bitcoin_psbt): every digest signed, in input order, each under its own
+   * key; absent for single-digest intents (`digest` is then the one signed).
+   */
+  digests?: SigningDigest[];
+  /** bitcoin_psbt: the plan the digests come from (to insert the signatures afterwards). */
+  psbt?: PsbtPlan;
+}
+
+/** What resolving an intent needs to know about the key (see {@link intentKeyOf}). */
+export interface IntentKey {
+  /** The 32-byte key the signatures verify under (the key's x-only key). */
+  xOnlyKey: Uint8Array;
+  /** bitcoin_psbt: the key's stored 33-byte group key (root xpub, chain code). */
+  groupKey?: Uint8Array;
+  /** bitcoin_psbt: the internal key whose BIP-86 output the stored key is (DKG keys), if any. */
+  internalKey?: Uint8Array | null;
+}
+
+/** The {@link IntentKey} of a key from its public package: the same on signers and coordinator. */
+export function intentKeyOf(pub: PublicKeyPackage): IntentKey {
+  const groupKey = pub.commitments[0]!;
+  const t = pub.tweak;
+  return {
+    xOnlyKey: groupKey.subarray(1),
+    groupKey,
+    internalKey: t.kind === 'taproot' && t.merkleRoot.length === 0 ? t.internalKey : null,
+  };
 }
 
 /** How far a Nostr event's created_at may be from now, in seconds, unless the caller allows more. */
@@ -113,7 +170,7 @@ export function unsignedEvent(t: NostrEventTemplate, xOnlyPubkey: string): Unsig
  * Resolve an intent for a key whose signatures verify under `xOnlyKey` (32 bytes): the digest,
  * the intent hash and the view. Pure; both the coordinator and every signer call it.
  */
-export function resolveIntent(intent: Intent, o: { xOnlyKey: Uint8Array }): ResolvedIntent {
+export function resolveIntent(intent: Intent, o: IntentKey): ResolvedIntent {
   switch (intent.type) {
     case 'message': {
       const digest = fromHex(intent.message, 'message', 32);
@@ -138,12 +195,67 @@ export function resolveIntent(intent: Intent, o: { xOnlyKey: Uint8Array }): Reso
       };
     }
     case 'bitcoin_psbt':
-      throw new FloeError('intent_not_supported', 'bitcoin_psbt intents are not supported yet', {
-        hint: 'sign the BIP-341 sighash as a message intent meanwhile',
-      });
+      return resolvePsbt(intent, o);
     default:
       throw new FloeError('invalid_request', 'unknown intent type');
   }
+}
+
+/**
+ * A PSBT as this key signs it: planned against the key's own output key and its root xpub
+ * (keyRootXpub: the chain code follows from the key), every claim of the PSBT re-derived.
+ */
+function resolvePsbt(intent: Extract<Intent, { type: 'bitcoin_psbt' }>, o: IntentKey): ResolvedIntent {
+  if (!o.groupKey) throw new FloeError('internal', 'a bitcoin_psbt intent needs the key group key');
+  const network = networkByName(intent.network);
+  const bytes = psbtBytes(intent.psbt);
+  const plan = planPsbt(bytes, {
+    xpub: keyRootXpub(o.groupKey),
+    network,
+    own: { outputKey: o.xOnlyKey, ...(o.internalKey ? { internalKey: o.internalKey } : {}) },
+  });
+  if (plan.spends.length === 0) {
+    throw bitcoinError('psbt_no_owned_inputs', 'PSBT: no unsigned Taproot key-path input of this key', {
+      hint: "an input is the key's when its witnessUtxo pays to the key's x_only_public_key, or to a BIP-86 address derived from it that tapBip32Derivation names",
+    });
+  }
+  if (plan.spends.length > MAX_SIGNED_INPUTS) {
+    throw bitcoinError(
+      'psbt_too_many_inputs',
+      `PSBT: ${plan.spends.length} inputs of this key; at most ${MAX_SIGNED_INPUTS} per session`,
+      { hint: 'split the transaction, or sign it in several sessions of fewer inputs each' },
+    );
+  }
+  const digests: SigningDigest[] = plan.spends.map((sp) => ({
+    input: sp.inputIndex,
+    digest: sp.sighash,
+    key: sp.kind === 'own' ? null : { derivation: sp.derivationTweak, merkleRoot: sp.merkleRoot },
+  }));
+  return {
+    type: 'bitcoin_psbt',
+    digest: psbtDigest(digests),
+    intentHash: intentHash(
+      'bitcoin_psbt',
+      lengthPrefixed('floe/intent/bitcoin-psbt/v1', [utf8(network.name), bytes]),
+    ),
+    tweak: null,
+    view: { type: 'bitcoin_psbt', signs: digests.map((d) => d.input), ...plan.view },
+    digests,
+    psbt: plan,
+  };
+}
+
+/** The digest of a multi-digest intent: every (input, sighash), in order, under one tag. */
+export function psbtDigest(digests: readonly Pick<SigningDigest, 'input' | 'digest'>[]): Uint8Array {
+  return taggedFieldsHash(
+    'floe/psbt-digests/v1',
+    digests.flatMap((d) => [u32be(d.input), d.digest]),
+  );
+}
+
+/** A PSBT as the coordinator stores it in an intent: base64 of its bytes (whitespace dropped). */
+export function canonicalPsbt(psbt: string): string {
+  return base64.encode(psbtBytes(psbt));
 }
 
 function intentHash(type: IntentType, payload: Uint8Array, tweak: Uint8Array | null = null): Uint8Array {

@@ -8,6 +8,7 @@ import type {
   IntentType,
   KeyOrigin,
   KeyStatus,
+  PublishStatus,
   Role,
   SessionStatus,
   SignerStatus,
@@ -38,6 +39,13 @@ export interface KeyRecord {
   status: KeyStatus;
   createdAt: number;
   updatedAt: number;
+  /** Default relays of the key's Nostr events (normalized ws/wss URLs); absent before 012. */
+  relays?: string[];
+  /**
+   * The steward approval policy state the key's members certified (DESIGN §13, migration 014;
+   * src/approvals/policy.ts): `{revision, policy}`, stored as JSONB; null or absent: none.
+   */
+  approvalPolicy?: { revision: number; policy: unknown } | null;
 }
 
 export interface SignerRecord {
@@ -89,6 +97,90 @@ export interface SessionRecord {
   signingStartedAt: number | null;
   completedAt: number | null;
   failedAt: number | null;
+  /** nostr_event: the relays the request asked to publish to (null: not published). */
+  publishRelays?: string[] | null;
+  /** One answer per relay tried so far. */
+  publishResults?: RelayPublishResult[];
+  /** null when not published; the database holds pending | done. */
+  publishStatus?: Exclude<PublishStatus, 'skipped'> | null;
+  /** When the next publishing round is due (Unix ms). */
+  publishNextAt?: number | null;
+  /** bitcoin_psbt: what the PSBT does, then the signed result (migration 015). */
+  bitcoin?: SessionBitcoin | null;
+  /** Members that refused by their own policy (availability events, not faults; migration 015). */
+  policyRefusals?: PolicyRefusal[];
+}
+
+/** A member's policy refusal in one attempt (its own signer policy: DESIGN §14). */
+export interface PolicyRefusal {
+  attempt: number;
+  identifier: number;
+  signer_id: string;
+  /** The policy rule (src/bitcoin/policy.ts POLICY_RULES), when the policy named one. */
+  rule: string | null;
+  message: string;
+}
+
+/**
+ * A bitcoin_psbt session's Bitcoin side, as stored (JSON, snake_case) and shown: the PSBT as
+ * the coordinator decoded it at creation (what an operator reads), then the signed result.
+ * Amounts in satoshis.
+ */
+export interface SessionBitcoin {
+  network: string;
+  /** The transaction id (segwit: the same before and after signing). */
+  txid: string;
+  /** The request asked to finalize and extract the transaction. */
+  finalize: boolean;
+  fee: number;
+  total_in: number;
+  total_out: number;
+  /** What leaves the key (outputs that are not change). */
+  sent: number;
+  change: number;
+  /** The inputs this session signs. */
+  inputs_signed: number[];
+  inputs: {
+    index: number;
+    prevout: string;
+    value: number;
+    address: string | null;
+    /** Spends an output of the key (its own output key, or a derived address). */
+    ours: boolean;
+    path?: string;
+    own?: true;
+    /** Already signed or final in the PSBT as given. */
+    signed: boolean;
+  }[];
+  outputs: {
+    index: number;
+    value: number;
+    address: string | null;
+    script: string;
+    change: boolean;
+    path?: string;
+    own?: true;
+  }[];
+  /** Once completed: the PSBT with the signatures (tapKeySig), base64. */
+  psbt?: string;
+  /** Once completed with finalize: the network serialization, hex (absent if not complete). */
+  raw_tx?: string;
+  /** finalize was asked but the transaction cannot be extracted yet (why). */
+  finalize_error?: string;
+}
+
+/** One relay's answer to a published event (DESIGN §14). */
+export interface RelayPublishResult {
+  /** Normalized relay URL. */
+  relay: string;
+  /** The relay's OK flag; false when it refused or never answered. */
+  accepted: boolean;
+  /** The relay's OK message, or why there was none (timeout, connection refused, …). */
+  message: string;
+  /** Unix ms of the last answer or failure. */
+  at: number;
+  /** Tries so far. */
+  attempts: number;
 }
 
 export interface CeremonyRecord {
@@ -138,4 +230,25 @@ export interface Principal {
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
+}
+
+/**
+ * A tenant's passphrase and the key its deterministic DKG made (DESIGN §14, migration 016).
+ * Never the passphrase: `lookupId` is the coordinator's HMAC of it (services/addresses.ts).
+ */
+export interface PassphraseAddressRecord {
+  tenantId: string;
+  /** 64 hex. */
+  lookupId: string;
+  keyId: string;
+  /** The network of `address` (config `bitcoin_network` when it was made). */
+  network: string;
+  /** Set once the key is active. */
+  address: string | null;
+  /** x-only output key (the key's x_only_public_key), hex. */
+  outputKey: string | null;
+  /** The key's untweaked group key (BIP-86 internal key), 33-byte compressed hex. */
+  internalKey: string | null;
+  createdAt: number;
+  updatedAt: number;
 }

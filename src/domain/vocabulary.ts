@@ -49,15 +49,24 @@ export type KeyOrigin = (typeof KEY_ORIGINS)[number];
 export const SHARE_ORIGINS = ['dkg', 'dealer'] as const;
 export type ShareOrigin = (typeof SHARE_ORIGINS)[number];
 
-/** API token roles, strongest first; each includes the rights of those after it. */
-export const ROLES = ['admin', 'operator', 'requester', 'viewer'] as const;
+/**
+ * API token roles. The first four, strongest first, each include the rights of those after it.
+ * `address` stands apart (the address tier, DESIGN §14): it creates and reads Bitcoin addresses
+ * and nothing else; admin and operator tokens have its rights too, it has no other role's.
+ */
+export const ROLES = ['admin', 'operator', 'requester', 'viewer', 'address'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const ROLE_DESCRIPTION =
-  'admin: tokens (and, in the system tenant, the signer registry); operator: keys; requester: sign; viewer: read';
+  'admin: tokens (and, in the system tenant, the signer registry); operator: keys; requester: sign; viewer: read; address: create and read addresses only';
+
+/** The roles that have the rights of `address` besides itself. */
+const ADDRESS_RIGHTS: readonly Role[] = ['admin', 'operator', 'address'];
 
 /** Whether `have` includes the rights of `need`. */
 export function hasRole(have: Role, need: Role): boolean {
+  if (need === 'address') return ADDRESS_RIGHTS.includes(have);
+  if (have === 'address') return false;
   return ROLES.indexOf(have) <= ROLES.indexOf(need);
 }
 
@@ -68,6 +77,14 @@ export type SignerStatus = (typeof SIGNER_STATUSES)[number];
 /** What a signing session signs (DESIGN §12); the shapes are in ./intent.ts. */
 export const INTENT_TYPES = ['message', 'nostr_event', 'bitcoin_psbt'] as const;
 export type IntentType = (typeof INTENT_TYPES)[number];
+
+/**
+ * Publishing a signed Nostr event to relays (DESIGN §14): `pending` (tries left), `done` (every
+ * relay answered, or ran out of tries); `skipped` is shown only by the API: the session ended
+ * without a signature, so there was nothing to publish. The database holds pending | done.
+ */
+export const PUBLISH_STATUSES = ['pending', 'done', 'skipped'] as const;
+export type PublishStatus = (typeof PUBLISH_STATUSES)[number];
 
 export function isOneOf<const T extends readonly string[]>(list: T, x: unknown): x is T[number] {
   return typeof x === 'string' && (list as readonly string[]).includes(x);

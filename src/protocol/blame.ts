@@ -3,7 +3,9 @@
  * own signed answers. Two things prove misbehaviour:
  *
  *   invalid share   its signed round-2 answer binds the share to the exact signing package it
- *                   was computed over (`package_hash`), and the share fails under that package;
+ *                   was computed over (`package_hash`), and the share fails under that package
+ *                   (in a multi-digest attempt, each digest's share is bound to its own package
+ *                   and key tweak: a bad share on any input is the member's fault);
  *   equivocation    for one attempt it signed one commitment at open and computed its share
  *                   with another (its round-2 answer names the commitment it used).
  *
@@ -13,6 +15,7 @@
  * blames, and an auditor can run it on the evidence stored with the blame (the `session.blame`
  * audit event).
  */
+import { deriveTaprootPublicKeyPackage, parseTaprootDerivation } from '../crypto/derive-key.js';
 import {
   decodePublicKeyPackage,
   decodeSignatureShare,
@@ -78,8 +81,17 @@ export interface ShareClaim {
   attemptId: string;
   /** hex */
   intentHash: string;
-  /** hex, or null: the per-session tweak (none today). */
+  /**
+   * hex, or null: the key tweak of the digest judged; for a PSBT input of a derived key the
+   * Taproot derivation d ‖ merkle root (src/crypto/derive-key.ts), applied to the key here.
+   */
   tweak: string | null;
+  /**
+   * Multi-digest attempts: which digest is judged, the position in the answer's `inputs`
+   * (whose package, share and package hash are then the ones compared). Absent: the answer's
+   * single share.
+   */
+  index?: number;
   /** The package the share is claimed to be bad under. */
   signingPackage: SigningPackageJson;
   publicKeyPackage: PublicKeyPackageJson;
@@ -97,8 +109,17 @@ export type ShareVerdict =
 
 /** Whether `claim.evidence` proves its signer released an invalid share for this package. */
 export function judgeShare(claim: ShareClaim): ShareVerdict {
-  const body = signedBody(claim.evidence, 'signRound2');
-  if (!body) return 'not_evidence';
+  const signed = signedBody(claim.evidence, 'signRound2');
+  if (!signed) return 'not_evidence';
+  let body: { session_id: string; attempt_id: string; package_hash: string } & Pick<
+    typeof signed,
+    'share' | 'commitments'
+  > = signed;
+  if (claim.index !== undefined) {
+    const item = signed.inputs?.[claim.index];
+    if (!item) return 'other_package';
+    body = { ...item, session_id: signed.session_id, attempt_id: signed.attempt_id };
+  }
   let pkg: ReturnType<typeof decodeSigningPackage>;
   let expected: string;
   try {
@@ -125,13 +146,19 @@ export function judgeShare(claim: ShareClaim): ShareVerdict {
   try {
     const share = decodeSignatureShare(body.share);
     if (share.identifier !== body.commitments.identifier) return 'invalid_share';
-    return verifyShare(decodePublicKeyPackage(claim.publicKeyPackage), pkg, share)
-      ? 'valid_share'
-      : 'invalid_share';
+    return verifyShare(keyOfClaim(claim), pkg, share) ? 'valid_share' : 'invalid_share';
   } catch {
     // A share that does not even decode (a scalar out of range), signed over this package.
     return 'invalid_share';
   }
+}
+
+/** The public package the judged share signs under: the key's, or its derived Taproot key. */
+function keyOfClaim(claim: ShareClaim) {
+  const pub = decodePublicKeyPackage(claim.publicKeyPackage);
+  if (claim.tweak === null) return pub;
+  const t = parseTaprootDerivation(fromHex(claim.tweak, 'tweak'));
+  return deriveTaprootPublicKeyPackage(pub, t.derivation, t.merkleRoot);
 }
 
 export type CommitmentVerdict = 'equivocation' | 'consistent' | 'not_evidence';
@@ -145,9 +172,13 @@ export function judgeCommitments(open: SignedAnswer, round2: SignedAnswer): Comm
   const o = signedBody(open, 'signOpen');
   const r = signedBody(round2, 'signRound2');
   if (!o || !r || o.attempt_id !== r.attempt_id || o.session_id !== r.session_id) return 'not_evidence';
-  const a = o.commitments;
-  const b = r.commitments;
-  return a.identifier === b.identifier && a.hiding === b.hiding && a.binding === b.binding
-    ? 'consistent'
-    : 'equivocation';
+  const same = (a: typeof o.commitments, b: typeof o.commitments) =>
+    a.identifier === b.identifier && a.hiding === b.hiding && a.binding === b.binding;
+  if (!same(o.commitments, r.commitments)) return 'equivocation';
+  // Multi-digest attempts: each input's commitment at open against the one its share used.
+  for (const x of r.inputs ?? []) {
+    const opened = o.inputs?.find((y) => y.input === x.input);
+    if (opened && !same(opened.commitments, x.commitments)) return 'equivocation';
+  }
+  return 'consistent';
 }

@@ -61,6 +61,22 @@ export const ERROR_STATUS = {
   // intents (DESIGN §12)
   intent_not_supported: 422,
   intent_mismatch: 422,
+  // Bitcoin (DESIGN §14; src/bitcoin/errors.ts BITCOIN_REASONS)
+  network_unknown: 400,
+  address_invalid: 400,
+  address_wrong_network: 400,
+  address_unsupported: 422,
+  xpub_invalid: 400,
+  derivation_path_invalid: 400,
+  descriptor_checksum_invalid: 400,
+  psbt_invalid: 400,
+  psbt_missing_utxo: 400,
+  psbt_input_unsupported: 422,
+  psbt_sighash_unsupported: 422,
+  psbt_signature_invalid: 422,
+  psbt_no_owned_inputs: 422,
+  psbt_too_many_inputs: 422,
+  policy_config_invalid: 400,
   // Nostr events (src/nostr/event.ts EVENT_REJECTIONS: one code per rule)
   event_not_object: 400,
   event_field_unknown: 400,
@@ -79,6 +95,12 @@ export const ERROR_STATUS = {
   // approvals (DESIGN §13)
   approval_rejected: 422,
   approval_missing: 403,
+  // steward approvals (issue 13): a bad policy, a decision that does not count, a steward
+  // deciding twice, a policy change a signer cannot apply at its revision
+  approval_policy_invalid: 400,
+  approval_invalid: 422,
+  approval_duplicate: 409,
+  approval_policy_conflict: 409,
   consumed_nonce_replay: 409,
   marker_write_failed: 503,
   // coordinator
@@ -92,6 +114,19 @@ export const ERROR_STATUS = {
   response_unverified: 502,
   nonce_reuse_detected: 409,
   idempotency_conflict: 409,
+  // publishing to Nostr relays (DESIGN §14)
+  relay_url_invalid: 400,
+  publish_no_relays: 400,
+  publish_not_nostr_event: 400,
+  // threshold ECDH, NIP-04 / NIP-44 (DESIGN §14)
+  invalid_pubkey: 400,
+  ecdh_failed: 502,
+  // NIP-46 bunkers (issue 12, src/coordinator/bunkers/)
+  bunker_not_found: 404,
+  bunker_disabled: 409,
+  bunker_elsewhere: 409,
+  // key creation: the threshold rules of src/domain/threshold-rules.ts, when strict
+  threshold_unsafe: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

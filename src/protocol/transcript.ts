@@ -18,6 +18,11 @@ export interface TranscriptInput {
   n: number;
   participants: readonly { identifier: number; identity: string }[];
   round1: readonly DkgRound1Package[];
+  /**
+   * policyStateHash of the key's approval policy at creation (src/approvals/policy.ts), when it
+   * has one: every member certifies it with the transcript (DESIGN §13). Absent: as before.
+   */
+  approvalPolicyHash?: Uint8Array;
 }
 
 export function dkgTranscriptHash(t: TranscriptInput): Uint8Array {
@@ -30,6 +35,7 @@ export function dkgTranscriptHash(t: TranscriptInput): Uint8Array {
     u32be(t.n),
     concatBytes(...parts.map((p) => concatBytes(u16(p.identifier), fromHex(p.identity, 'identity', 32)))),
     ...r1.map((p) => lengthPrefixed('round1', [u16(p.identifier), ...p.commitment, p.proofOfKnowledge])),
+    ...(t.approvalPolicyHash ? [lengthPrefixed('approval_policy', [t.approvalPolicyHash])] : []),
   ]);
 }
 
@@ -71,6 +77,8 @@ export function importCertificateDigest(
   groupPublicKey: Uint8Array,
   verifyingShare: Uint8Array,
   members: readonly Member[],
+  /** policyStateHash of the key's approval policy, when it has one (DESIGN §13). */
+  approvalPolicyHash?: Uint8Array,
 ): Uint8Array {
   return taggedFieldsHash('floe/import-certificate/v2', [
     utf8(keyId),
@@ -78,6 +86,7 @@ export function importCertificateDigest(
     groupPublicKey,
     verifyingShare,
     membersHash(members),
+    ...(approvalPolicyHash ? [lengthPrefixed('approval_policy', [approvalPolicyHash])] : []),
   ]);
 }
 
@@ -144,12 +153,14 @@ export function importBoxAad(
   groupPublicKey: Uint8Array,
   tweak: KeyTweak,
   members: readonly Member[],
+  /**
+   * policyStateHash of the key's approval policy, when it has one (v3): a coordinator that
+   * drops or changes the policy the client intended gets a box that does not open.
+   */
+  approvalPolicyHash?: Uint8Array,
 ): Uint8Array {
-  return lengthPrefixed('floe/dealer-share-aad/v2', [
-    utf8(keyId),
-    u16(identifier),
-    groupPublicKey,
-    tweakBytes(tweak),
-    membersHash(members),
-  ]);
+  const fields = [utf8(keyId), u16(identifier), groupPublicKey, tweakBytes(tweak), membersHash(members)];
+  return approvalPolicyHash
+    ? lengthPrefixed('floe/dealer-share-aad/v3', [...fields, approvalPolicyHash])
+    : lengthPrefixed('floe/dealer-share-aad/v2', fields);
 }

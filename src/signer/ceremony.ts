@@ -5,12 +5,14 @@
  * `ceremony_unknown`). Round-2 shares travel sealed to their receiver (ECDH of identity
  * keys + AEAD); the coordinator relays them blind and cannot forge one.
  */
+import { creationPolicyHash, type PolicyState, policyState } from '../approvals/policy.js';
 import { openBox, type SealedBox, sealBox } from '../crypto/box.js';
 import { makeDkgComplaint } from '../crypto/complaint.js';
 import { validateKeyPackage } from '../crypto/dealer.js';
 import {
   type DkgSecretState,
   dkgRound1,
+  dkgRound1Deterministic,
   dkgRound2,
   dkgRound3,
   dkgWipe,
@@ -24,7 +26,7 @@ import {
 } from '../crypto/encoding.js';
 import { isCryptoError } from '../crypto/errors.js';
 import { parseScalar } from '../crypto/group.js';
-import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
+import { lengthPrefixed, taggedFieldsHash, u32be, utf8 } from '../crypto/hash.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
 import {
   generateIdentityKey,
@@ -36,6 +38,7 @@ import { groupPublicKey } from '../crypto/signing.js';
 import { taprootOutputKey } from '../crypto/tweak.js';
 import type { DkgRound1Package, KeyPackage } from '../crypto/types.js';
 import { FloeError } from '../protocol/errors.js';
+import type { KeyApprovalPolicyRequest, KeyApprovalPolicyResponse } from '../protocol/messages/approvals.js';
 import type {
   DkgAbortRequest,
   DkgAbortResponse,
@@ -67,7 +70,34 @@ import {
   importCertificateDigest,
   membersHash,
 } from '../protocol/transcript.js';
+import { changeApprovalPolicy } from './approvals.js';
+import type { DeterministicSecret } from './keys/deterministic.js';
 import type { Clock, Rng, SignerStore } from './ports.js';
+
+/** Label of the deterministic-secret HMAC that seeds a deterministic DKG (keys/deterministic.ts). */
+export const DKG_SEED_LABEL = 'floe/dkg/deterministic-seed/v1';
+
+/**
+ * The data a member's deterministic DKG seed is the HMAC of (DESIGN §14): the passphrase id,
+ * the threshold, n, this member's identifier and the whole member list (identifiers and identity
+ * keys). Anything that differs gives an unrelated polynomial: a polynomial is never evaluated
+ * for another group, so no two groups ever hold shares of one polynomial.
+ */
+export function dkgSeedInput(o: {
+  passphraseId: Uint8Array;
+  threshold: number;
+  n: number;
+  identifier: number;
+  participants: readonly { identifier: number; identity: string }[];
+}): Uint8Array {
+  return lengthPrefixed('floe/dkg/deterministic-input/v1', [
+    o.passphraseId,
+    u32be(o.threshold),
+    u32be(o.n),
+    u32be(o.identifier),
+    membersHash(o.participants),
+  ]);
+}
 
 export interface CeremonyOptions {
   store: SignerStore;
@@ -81,6 +111,12 @@ export interface CeremonyOptions {
    */
   roster: readonly string[];
   rng?: Rng;
+  /**
+   * The signer's deterministic secret (the HSM's HMAC key, or the store's stand-in): seeds
+   * deterministic DKGs ({@link CeremonyParticipant.dkgRound1Deterministic}). Without it they are
+   * refused.
+   */
+  deterministic?: DeterministicSecret;
   /** Default 600 000 ms. */
   ttlMs?: number;
   /** Default 64. */
@@ -104,6 +140,8 @@ interface Ceremony {
   round3?: DkgRound3Response;
   transcriptHash?: Uint8Array;
   groupKey?: Uint8Array;
+  /** The key's approval policy (DESIGN §13), certified with the transcript. */
+  approvalPolicy?: PolicyState;
 }
 
 const dkgFailed = (e: unknown, fallback: string): FloeError => {
@@ -115,7 +153,10 @@ const dkgFailed = (e: unknown, fallback: string): FloeError => {
 
 export class CeremonyParticipant {
   private readonly ceremonies = new Map<string, Ceremony>();
-  private readonly o: Required<Omit<CeremonyOptions, 'rng'>> & { rng?: Rng };
+  private readonly o: Required<Omit<CeremonyOptions, 'rng' | 'deterministic'>> & {
+    rng?: Rng;
+    deterministic?: DeterministicSecret;
+  };
   private readonly roster: ReadonlySet<string>;
 
   constructor(o: CeremonyOptions) {
@@ -202,22 +243,79 @@ export class CeremonyParticipant {
   }
 
   dkgRound1(req: DkgRound1Request): DkgRound1Response {
+    if (req.deterministic) {
+      throw new FloeError('internal', 'a deterministic round 1 goes through dkgRound1Deterministic');
+    }
+    const pre = this.round1Checks(req);
+    if ('existing' in pre) return pre.existing;
+    return this.beginRound1(req, pre, dkgRound1(req.identifier, req.threshold, req.n, this.o.rng));
+  }
+
+  /**
+   * Round 1 of a deterministic DKG (DESIGN §14): polynomial and proof nonce from
+   * HMAC(deterministic secret, {@link dkgSeedInput}), computed in the HSM when there is one.
+   * Same request on any rebuild with the same secret, the same package (and so, with every
+   * member doing the same, the same key). A request without `deterministic` runs the random round 1.
+   */
+  async dkgRound1Deterministic(req: DkgRound1Request): Promise<DkgRound1Response> {
+    const det = req.deterministic;
+    if (!det) return this.dkgRound1(req);
+    const secret = this.o.deterministic;
+    if (!secret) {
+      throw new FloeError('unavailable', 'this signer has no deterministic secret for a deterministic DKG');
+    }
+    const pre = this.round1Checks(req);
+    if ('existing' in pre) return pre.existing;
+    const seed = await secret.hmac(
+      DKG_SEED_LABEL,
+      dkgSeedInput({
+        passphraseId: fromHex(det.passphrase_id, 'passphrase_id', 32),
+        threshold: req.threshold,
+        n: req.n,
+        identifier: req.identifier,
+        participants: pre.parts,
+      }),
+    );
+    try {
+      // Again after the wait: the same request may have started this ceremony meanwhile.
+      const again = this.round1Checks(req);
+      if ('existing' in again) return again.existing;
+      return this.beginRound1(req, again, dkgRound1Deterministic(req.identifier, req.threshold, req.n, seed));
+    } finally {
+      wipe(seed);
+    }
+  }
+
+  /** Checks of a round-1 request; the live ceremony's answer when it is a repeat. */
+  private round1Checks(
+    req: DkgRound1Request,
+  ):
+    | { existing: DkgRound1Response }
+    | { fingerprint: string; parts: { identifier: number; identity: string }[] } {
     this.sweep();
     const fingerprint = toHex(taggedFieldsHash('floe/dkg-round1-request/v1', [utf8(JSON.stringify(req))]));
     const existing = this.ceremonies.get(req.ceremony_id);
     if (existing) {
       if (existing.fingerprint !== fingerprint)
         throw new FloeError('ceremony_conflict', 'ceremony exists with other parameters');
-      return existing.round1;
+      return { existing: existing.round1 };
     }
     if (req.threshold > req.n) throw new FloeError('invalid_request', 'threshold must not exceed n');
+    if (req.approval_policy) policyState(0, req.approval_policy); // approval_policy_invalid, before any work
     const parts = this.checkMembers(req.participants, req.n, req.identifier);
     if (this.o.store.getKey(req.key_id))
       throw new FloeError('key_exists', `key ${req.key_id} already exists on this signer`);
     if (this.ceremonies.size >= this.o.maxCeremonies) {
       throw new FloeError('unavailable', 'too many ceremonies in progress on this signer');
     }
-    const r = dkgRound1(req.identifier, req.threshold, req.n, this.o.rng);
+    return { fingerprint, parts };
+  }
+
+  private beginRound1(
+    req: DkgRound1Request,
+    pre: { fingerprint: string; parts: { identifier: number; identity: string }[] },
+    r: { package: DkgRound1Package; secret: DkgSecretState },
+  ): DkgRound1Response {
     const round1: DkgRound1Response = {
       ceremony_id: req.ceremony_id,
       identifier: req.identifier,
@@ -229,12 +327,13 @@ export class CeremonyParticipant {
       threshold: req.threshold,
       n: req.n,
       identifier: req.identifier,
-      participants: parts,
-      fingerprint,
+      participants: pre.parts,
+      fingerprint: pre.fingerprint,
       expiresAt: this.o.clock.now() + this.o.ttlMs,
       secret: r.secret,
       round1,
       ownRound1: r.package,
+      ...(req.approval_policy ? { approvalPolicy: policyState(0, req.approval_policy) } : {}),
     });
     return round1;
   }
@@ -357,6 +456,7 @@ export class CeremonyParticipant {
       n: c.n,
       participants: c.participants,
       round1: [c.ownRound1, ...c.others],
+      approvalPolicyHash: creationPolicyHash(c.keyId, c.approvalPolicy),
     });
     const gk = groupPublicKey(key.public);
     this.o.store.putKey({
@@ -367,6 +467,7 @@ export class CeremonyParticipant {
       keyPackage: key,
       transcriptHash,
       createdAt: this.o.clock.now(),
+      ...(c.approvalPolicy ? { approvalPolicy: c.approvalPolicy } : {}),
     });
     wipe(key.signingShare);
     c.transcriptHash = transcriptHash;
@@ -476,6 +577,9 @@ export class CeremonyParticipant {
       throw new FloeError('key_exists', `key ${req.key_id} already exists on this signer`);
     let key: KeyPackage;
     let members: { identifier: number; identity: string }[];
+    // The policy the client bound into the box (DESIGN §13): a coordinator that changed it fails to open it.
+    const approvalPolicy = req.approval_policy ? policyState(0, req.approval_policy) : undefined;
+    const policyHash = creationPolicyHash(req.key_id, approvalPolicy);
     try {
       const pub = decodePublicKeyPackage(req.public_key_package);
       members = this.checkMembers(req.members, pub.n, req.identifier);
@@ -491,7 +595,7 @@ export class CeremonyParticipant {
       const share = openBox(
         this.o.identity,
         req.sealed_share,
-        importBoxAad(req.key_id, req.identifier, groupPublicKey(pub), pub.tweak, members),
+        importBoxAad(req.key_id, req.identifier, groupPublicKey(pub), pub.tweak, members, policyHash),
         IMPORT_BOX_INFO,
       );
       key = { identifier: req.identifier, signingShare: share, public: pub };
@@ -513,6 +617,7 @@ export class CeremonyParticipant {
       keyPackage: key,
       transcriptHash: importTranscriptHash(req.key_id, members, gk),
       createdAt: this.o.clock.now(),
+      ...(approvalPolicy ? { approvalPolicy } : {}),
     });
     wipe(key.signingShare);
     this.o.store.appendAudit({ at: this.o.clock.now(), kind: 'key_import_pending', keyId: req.key_id });
@@ -522,7 +627,9 @@ export class CeremonyParticipant {
       verifying_share: toHex(vs),
       status: 'pending',
       certificate: toHex(
-        this.o.identity.sign(importCertificateDigest(req.key_id, req.identifier, gk, vs, members)),
+        this.o.identity.sign(
+          importCertificateDigest(req.key_id, req.identifier, gk, vs, members, policyHash),
+        ),
       ),
     };
   }
@@ -555,7 +662,14 @@ export class CeremonyParticipant {
         c.verifying_share === toHex(vs) &&
         verifyDigest(
           fromHex(c.certificate, 'certificate', 64),
-          importCertificateDigest(req.key_id, m.identifier, gk, vs, members),
+          importCertificateDigest(
+            req.key_id,
+            m.identifier,
+            gk,
+            vs,
+            members,
+            creationPolicyHash(req.key_id, k.approvalPolicy),
+          ),
           fromHex(m.identity, 'identity', 32),
         );
       if (!ok) {
@@ -565,6 +679,11 @@ export class CeremonyParticipant {
     this.o.store.setKeyStatus(req.key_id, 'active');
     this.o.store.appendAudit({ at: this.o.clock.now(), kind: 'key_imported', keyId: req.key_id });
     return { key_id: req.key_id, status: 'active' };
+  }
+
+  /** A change of a key's approval policy, proven by its current stewards (src/signer/approvals.ts). */
+  changeApprovalPolicy(req: KeyApprovalPolicyRequest): KeyApprovalPolicyResponse {
+    return changeApprovalPolicy(this.o, req);
   }
 
   /** Drop an imported share that was never confirmed (an active key is never dropped this way). */

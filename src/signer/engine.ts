@@ -7,7 +7,10 @@
  *    fingerprint for the same attempt is a conflict; a higher attempt number replaces
  *    (and wipes) the live attempt; a lower one is refused.
  * 3. open resolves the intent itself (digest, intent hash: DESIGN §12) and refuses a
- *    coordinator that claims another; round 2 checks everything before consuming: message,
+ *    coordinator that claims another. A multi-digest intent (a PSBT: one digest per input of
+ *    the key, each under its own derived key) gets one nonce pair per digest, all in the one
+ *    attempt; round 2 then checks every digest's package as below, writes ONE marker for the
+ *    attempt and releases all the shares, or none. Round 2 checks everything before consuming: message,
  *    exactly t commitments, all in the included set, own identifier present, own commitment
  *    byte-identical, policy (shown the decoded intent, at open and again at round 2).
  * 4. Then the consumption marker is written durably BEFORE the share is computed; a failed
@@ -17,13 +20,18 @@
  * 7. After a restart no live nonce exists (they were only in memory); markers remain.
  * 8. Responses are signed by the node identity (done by the server around this engine).
  */
+import {
+  deriveTaprootKeyPackage,
+  type TaprootDerivation,
+  taprootDerivationBytes,
+} from '../crypto/derive-key.js';
 import { decodeSigningPackage, encodeCommitments, encodeSignatureShare } from '../crypto/encoding.js';
 import { taggedFieldsHash, utf8 } from '../crypto/hash.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
 import { sortedUniqueIds } from '../crypto/identifier.js';
-import { checkSigningPackage, commit, signShare, xOnlyGroupKey } from '../crypto/signing.js';
+import { checkSigningPackage, commit, signShare } from '../crypto/signing.js';
 import type { KeyPackage, SigningCommitments, SigningNonces, SigningPackage } from '../crypto/types.js';
-import { type IntentView, type ResolvedIntent, resolveIntent } from '../domain/intent.js';
+import { type IntentView, intentKeyOf, type ResolvedIntent, resolveIntent } from '../domain/intent.js';
 import { attemptIdHex } from '../protocol/attempt.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import type {
@@ -40,6 +48,7 @@ import type {
   SignRound2Response,
 } from '../protocol/messages/sign.js';
 import { signingPackageHash } from '../protocol/transcript.js';
+import { requireApprovals } from './approvals.js';
 import { allowAll, type SigningPolicy } from './policy.js';
 import type { Clock, Rng, SignerStore, StoredKey } from './ports.js';
 
@@ -80,6 +89,23 @@ interface LiveAttempt {
   nonces: SigningNonces;
   commitments: SigningCommitments;
   expiresAt: number;
+  /**
+   * Multi-digest attempts (a PSBT intent): one part per digest, in the intent's order; the
+   * first part's nonces and commitments are the ones above. Absent for a single digest.
+   */
+  parts?: LivePart[];
+}
+
+/** One digest of a multi-digest attempt, with its own nonces (bound to its input and the attempt). */
+interface LivePart {
+  /** The PSBT input it signs. */
+  input: number;
+  /** The digest (the input's sighash), as this signer resolved it. */
+  message: Uint8Array;
+  /** The derived key it is signed under; null: the key as stored. */
+  key: TaprootDerivation | null;
+  nonces: SigningNonces;
+  commitments: SigningCommitments;
 }
 
 /** A round-2 request that passed every check (rule 3), ready for its marker. */
@@ -88,6 +114,8 @@ interface Round2Ready {
   a: LiveAttempt;
   key: StoredKey;
   pkg: SigningPackage;
+  /** Multi-digest attempts: the package of each part, in order (pkgs[0] is `pkg`). */
+  pkgs?: SigningPackage[];
 }
 
 export const DEFAULT_MAX_LIVE_ATTEMPTS = 1024;
@@ -221,6 +249,7 @@ export class SigningEngine {
     const a = this.live.get(sessionId);
     if (!a) return;
     wipe(a.nonces.hiding, a.nonces.binding);
+    for (const p of a.parts ?? []) wipe(p.nonces.hiding, p.nonces.binding);
     this.live.delete(sessionId);
   }
 
@@ -305,6 +334,15 @@ export class SigningEngine {
     if (!existing && this.live.size >= this.maxLive) {
       throw new FloeError('attempt_cap_reached', `too many live attempts (${this.maxLive}); retry later`);
     }
+    // DESIGN §13: the stewards' quorum, proven to this signer itself, before any nonce exists.
+    requireApprovals({
+      key,
+      sessionId: req.session_id,
+      intentHash: resolved.intentHash,
+      subject: resolved.view,
+      approvals: req.approvals,
+      nowMs: this.clock.now(),
+    });
     this.policy.check({
       keyId: req.key_id,
       sessionId: req.session_id,
@@ -314,6 +352,15 @@ export class SigningEngine {
     });
 
     const { nonces, commitments } = commit(key.keyPackage, this.rng);
+    // One nonce pair per digest; the first is the attempt's own (rule 1 for each of them).
+    const parts = resolved.digests?.map(
+      (d, i): LivePart => ({
+        input: d.input,
+        message: d.digest,
+        key: d.key,
+        ...(i === 0 ? { nonces, commitments } : commit(key.keyPackage, this.rng)),
+      }),
+    );
     if (existing) {
       this.drop(req.session_id);
       this.onEvent({ kind: 'replaced', sessionId: req.session_id, attempt: req.attempt });
@@ -333,6 +380,7 @@ export class SigningEngine {
       nonces,
       commitments,
       expiresAt: now + this.ttl,
+      ...(parts ? { parts } : {}),
     };
     this.live.set(req.session_id, a);
     this.highWater.set(req.session_id, { attempt: req.attempt, until: now + this.ttl });
@@ -346,6 +394,9 @@ export class SigningEngine {
       attempt: a.attempt,
       attempt_id: a.attemptId,
       commitments: encodeCommitments(a.commitments),
+      ...(a.parts
+        ? { inputs: a.parts.map((p) => ({ input: p.input, commitments: encodeCommitments(p.commitments) })) }
+        : {}),
     };
   }
 
@@ -354,14 +405,20 @@ export class SigningEngine {
    * the key package here; no intent carries one yet, and one that does is refused.
    */
   private resolve(key: StoredKey, intent: SignOpenRequest['intent']): ResolvedIntent {
-    const resolved = resolveIntent(intent, { xOnlyKey: xOnlyGroupKey(key.keyPackage.public) });
+    const resolved = resolveIntent(intent, intentKeyOf(key.keyPackage.public));
     if (resolved.tweak)
       throw new FloeError('intent_not_supported', 'per-session key tweaks are not supported yet');
     return resolved;
   }
 
-  private keyPackageFor(key: StoredKey): KeyPackage {
-    return key.keyPackage;
+  /**
+   * The key package that signs one digest: the stored one, or (a PSBT input of a derived
+   * address) its derived Taproot package, which this signer computes itself from the intent.
+   */
+  private keyPackageFor(key: StoredKey, derivation: TaprootDerivation | null = null): KeyPackage {
+    return derivation
+      ? deriveTaprootKeyPackage(key.keyPackage, derivation.derivation, derivation.merkleRoot)
+      : key.keyPackage;
   }
 
   private round2Inner(req: SignRound2Request): SignRound2Response {
@@ -389,28 +446,47 @@ export class SigningEngine {
 
     // Verify everything before consuming (rule 3). Any refusal leaves the nonces live.
     const pkg = decodeSigningPackage(req.signing_package);
-    if (!bytesEqual(pkg.message, a.message))
-      throw new FloeError('message_mismatch', 'message differs from the one opened');
-    if (pkg.commitments.length !== pub.threshold) {
-      throw new FloeError(
-        'wrong_commitment_count',
-        `signing package needs exactly ${pub.threshold} commitments`,
-      );
+    const pkgs = a.parts ? this.partPackages(req, a.parts, pkg) : undefined;
+    if (req.inputs && !a.parts) {
+      throw new FloeError('invalid_package', 'inputs: this attempt signs a single digest');
     }
-    for (const c of pkg.commitments) {
-      if (!a.included.includes(c.identifier)) {
+    const checks = a.parts
+      ? a.parts.map((p, i) => ({ pkg: pkgs![i]!, message: p.message, mine: p.commitments }))
+      : [{ pkg, message: a.message, mine: a.commitments }];
+    for (const { pkg, message, mine } of checks) {
+      if (!bytesEqual(pkg.message, message))
+        throw new FloeError('message_mismatch', 'message differs from the one opened');
+      if (pkg.commitments.length !== pub.threshold) {
         throw new FloeError(
-          'identifier_not_included',
-          `identifier ${c.identifier} is not in the attempt's included set`,
+          'wrong_commitment_count',
+          `signing package needs exactly ${pub.threshold} commitments`,
         );
       }
+      for (const c of pkg.commitments) {
+        if (!a.included.includes(c.identifier)) {
+          throw new FloeError(
+            'identifier_not_included',
+            `identifier ${c.identifier} is not in the attempt's included set`,
+          );
+        }
+      }
+      const own = pkg.commitments.find((c) => c.identifier === key.identifier);
+      if (!own)
+        throw new FloeError('own_identifier_missing', "signing package lacks this signer's commitment");
+      if (!bytesEqual(own.hiding, mine.hiding) || !bytesEqual(own.binding, mine.binding)) {
+        throw new FloeError('own_commitment_mismatch', "signing package alters this signer's commitment");
+      }
+      checkSigningPackage(pub, pkg);
     }
-    const own = pkg.commitments.find((c) => c.identifier === key.identifier);
-    if (!own) throw new FloeError('own_identifier_missing', "signing package lacks this signer's commitment");
-    if (!bytesEqual(own.hiding, a.commitments.hiding) || !bytesEqual(own.binding, a.commitments.binding)) {
-      throw new FloeError('own_commitment_mismatch', "signing package alters this signer's commitment");
-    }
-    checkSigningPackage(pub, pkg);
+    // The stewards' quorum again (rule 3: gates are re-checked now), with this round's approvals.
+    requireApprovals({
+      key,
+      sessionId: req.session_id,
+      intentHash: a.intentHash,
+      subject: a.intent,
+      approvals: req.approvals,
+      nowMs: this.clock.now(),
+    });
     this.policy.check({
       keyId: req.key_id,
       sessionId: req.session_id,
@@ -419,7 +495,45 @@ export class SigningEngine {
       phase: 'round2',
     });
 
-    return { req, a, key, pkg };
+    return { req, a, key, pkg, ...(pkgs ? { pkgs } : {}) };
+  }
+
+  /**
+   * The packages of a multi-digest attempt: exactly one per part, in order, each naming its
+   * part's input, the first equal to `signing_package`, all over the same signers (one attempt,
+   * one set of members). Their contents are checked like any package by the caller.
+   */
+  private partPackages(req: SignRound2Request, parts: readonly LivePart[], first: SigningPackage) {
+    const inputs = req.inputs;
+    if (!inputs || inputs.length !== parts.length) {
+      throw new FloeError(
+        'invalid_package',
+        `inputs: this attempt signs ${parts.length} digests, one signing package each`,
+      );
+    }
+    const pkgs = inputs.map((x, i) => {
+      if (x.input !== parts[i]!.input) {
+        throw new FloeError('invalid_package', `inputs[${i}]: expected input ${parts[i]!.input}`);
+      }
+      return decodeSigningPackage(x.signing_package);
+    });
+    const ids = (p: SigningPackage) => p.commitments.map((c) => c.identifier).join(',');
+    const same = (p: SigningPackage, q: SigningPackage) =>
+      bytesEqual(p.message, q.message) &&
+      p.commitments.length === q.commitments.length &&
+      p.commitments.every(
+        (c, j) =>
+          c.identifier === q.commitments[j]!.identifier &&
+          bytesEqual(c.hiding, q.commitments[j]!.hiding) &&
+          bytesEqual(c.binding, q.commitments[j]!.binding),
+      );
+    if (!same(first, pkgs[0]!)) {
+      throw new FloeError('invalid_package', 'signing_package differs from the package of inputs[0]');
+    }
+    if (pkgs.some((p) => ids(p) !== ids(first))) {
+      throw new FloeError('invalid_package', "inputs: every digest's package must name the same signers");
+    }
+    return pkgs;
   }
 
   /**
@@ -473,9 +587,10 @@ export class SigningEngine {
   }
 
   /** The share of a consumed attempt (its marker is durable): the nonces are used once and wiped. */
-  private share({ a, key, pkg }: Round2Ready): SignRound2Response {
+  private share({ a, key, pkg, pkgs }: Round2Ready): SignRound2Response {
     // From here the attempt is consumed whatever happens: fail closed.
     this.live.delete(a.sessionId);
+    if (a.parts) return this.shareParts(a, key, a.parts, pkgs!);
     let share: ReturnType<typeof signShare>;
     try {
       share = signShare(this.keyPackageFor(key), a.nonces, pkg);
@@ -497,6 +612,60 @@ export class SigningEngine {
           pkg,
         }),
       ),
+    };
+  }
+
+  /**
+   * Every share of a consumed multi-digest attempt: each digest under its own key package with
+   * its own nonces, each share bound to its own package hash (its key tweak included). All or
+   * nothing: a failure on any digest releases none, and every nonce is wiped either way.
+   */
+  private shareParts(
+    a: LiveAttempt,
+    key: StoredKey,
+    parts: readonly LivePart[],
+    pkgs: readonly SigningPackage[],
+  ): SignRound2Response {
+    const derived = new Map<string, KeyPackage>();
+    let shares: ReturnType<typeof signShare>[];
+    try {
+      shares = parts.map((p, i) => {
+        let kp = key.keyPackage;
+        if (p.key) {
+          const id = toHex(taprootDerivationBytes(p.key));
+          kp = derived.get(id) ?? this.keyPackageFor(key, p.key);
+          derived.set(id, kp);
+        }
+        return signShare(kp, p.nonces, pkgs[i]!);
+      });
+    } finally {
+      for (const p of parts) wipe(p.nonces.hiding, p.nonces.binding);
+      for (const kp of derived.values()) wipe(kp.signingShare);
+    }
+    this.onEvent({ kind: 'signed', sessionId: a.sessionId, attemptId: a.attemptId });
+    const attemptId = fromHex(a.attemptId, 'attempt id', 32);
+    const inputs = parts.map((p, i) => ({
+      input: p.input,
+      share: encodeSignatureShare(shares[i]!),
+      commitments: encodeCommitments(p.commitments),
+      package_hash: toHex(
+        signingPackageHash({
+          sessionId: a.sessionId,
+          attemptId,
+          intentHash: a.intentHash,
+          tweak: p.key ? taprootDerivationBytes(p.key) : null,
+          pkg: pkgs[i]!,
+        }),
+      ),
+    }));
+    const first = inputs[0]!;
+    return {
+      session_id: a.sessionId,
+      attempt_id: a.attemptId,
+      share: first.share,
+      commitments: first.commitments,
+      package_hash: first.package_hash,
+      inputs,
     };
   }
 }

@@ -164,9 +164,15 @@ export interface KeyRowFields {
   origin: string;
   transcriptHash: Uint8Array | null;
   createdAt: number;
+  /** The approval policy state's canonical JSON (signer migration 3); null or absent: none. */
+  approvalPolicy?: string | null;
 }
 
-/** The bytes a key row's MAC covers: tag and length-prefixed fields (a null transcript hash differs from an empty one). */
+/**
+ * The bytes a key row's MAC covers: tag and length-prefixed fields (a null transcript hash
+ * differs from an empty one). A row with an approval policy has one more field, its JSON: rows
+ * without one keep the bytes (and the MACs) they had, and dropping a policy breaks the MAC.
+ */
 export function keyRowBytes(f: KeyRowFields): Uint8Array {
   return lengthPrefixed(KEY_ROW_TAG, [
     utf8(f.keyId),
@@ -175,6 +181,7 @@ export function keyRowBytes(f: KeyRowFields): Uint8Array {
     utf8(f.origin),
     f.transcriptHash === null ? Uint8Array.of(0) : concatBytes(Uint8Array.of(1), f.transcriptHash),
     utf8(String(f.createdAt)),
+    ...(f.approvalPolicy != null ? [utf8(f.approvalPolicy)] : []),
   ]);
 }
 

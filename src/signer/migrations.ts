@@ -64,9 +64,19 @@ const KEY_ROW_MAC = `
 ALTER TABLE keys ADD COLUMN mac BLOB;
 `;
 
+/**
+ * The steward approval policy a key's members certified (DESIGN §13): the canonical JSON of its
+ * policy state (src/approvals/policy.ts encodePolicyState), NULL for a key without one. Bound
+ * by the key row MAC whenever it is set, so it cannot be dropped or changed outside floe.
+ */
+const APPROVAL_POLICY = `
+ALTER TABLE keys ADD COLUMN approval_policy TEXT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: '001_init', sql: INIT },
   { id: 2, name: '002_key_row_mac', sql: KEY_ROW_MAC },
+  { id: 3, name: '003_approval_policy', sql: APPROVAL_POLICY },
 ];
 
 export const SCHEMA_MIGRATIONS_DDL = `

@@ -3,14 +3,16 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { splitListen } from '../config/listen.js';
-import type { SignerConfig } from '../config/signer.js';
+import { type SignerConfig, signerBitcoinPolicy } from '../config/signer.js';
 import { backendInfo } from '../crypto/backend.js';
 import { wipe } from '../crypto/hex.js';
 import { generateIdentityKey, type NodeIdentity, softwareIdentity } from '../crypto/identity.js';
 import { FloeError } from '../protocol/errors.js';
+import { BitcoinSigningPolicy } from './bitcoin-policy.js';
 import { CeremonyParticipant } from './ceremony.js';
+import { EcdhResponder } from './ecdh.js';
 import { SigningEngine } from './engine.js';
-import { type DeterministicSecret, StandInCapture } from './keys/deterministic.js';
+import { type DeterministicSecret, deriveIdentityKey, StandInCapture } from './keys/deterministic.js';
 import type { KeySource } from './keys/key-source.js';
 import { PASSPHRASE_ENV, PassphraseKeySource, readPassphrase, readSecretFile } from './keys/passphrase.js';
 import { HSM_PIN_ENV, Pkcs11KeySource, readHsmPin } from './keys/pkcs11.js';
@@ -119,6 +121,7 @@ export async function openSignerStore(
       keySource: keys.keySource,
       create: true,
     });
+    if (keys.keySource instanceof Pkcs11KeySource) await identityFromHsm(store, keys.keySource);
     if (opts.keepDeterministic) deterministic = keys.deterministic();
   } finally {
     // An HSM source that is kept as the deterministic secret keeps its session.
@@ -134,6 +137,28 @@ export async function openSignerStore(
   return { store, identity, identityPub: identity.publicKeyHex, ...(deterministic ? { deterministic } : {}) };
 }
 
+/**
+ * With an HSM, a store without an identity gets the one its token's HMAC key gives
+ * ({@link deriveIdentityKey}), not a random one: a signer rebuilt on an empty data dir from its
+ * HSM comes back with the identity its peers pin in their rosters (DESIGN §11, §14), so the
+ * configs of a deployment survive a total loss. A store that has an identity keeps it.
+ */
+async function identityFromHsm(store: SqliteSignerStore, hsm: DeterministicSecret): Promise<void> {
+  const existing = store.getIdentity();
+  if (existing) {
+    wipe(existing);
+    return;
+  }
+  try {
+    const k = await deriveIdentityKey(hsm);
+    store.setIdentity(k);
+    wipe(k);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
 export async function startSigner(
   cfg: SignerConfig,
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -145,20 +170,35 @@ export async function startSigner(
       ? undefined
       : await readSecretFile(cfg.metrics_token_file, 'metrics token file');
   const metricsAccess: MetricsAccess = metricsToken === undefined ? {} : { token: metricsToken };
+  // The PSBT policy firewall (issue 14): this signer's own, from its own config, checked before
+  // anything opens.
+  const btcPolicy = signerBitcoinPolicy(cfg);
   const opened = await openSignerStore(cfg, env, { scryptN: opts.scryptN, keepDeterministic: true });
   const { store, identity, identityPub } = opened;
   const deterministic = opened.deterministic!;
   const metrics = new SignerMetrics();
+  const bitcoinPolicy = new BitcoinSigningPolicy({
+    policy: btcPolicy,
+    clock: systemClock,
+    ...(cfg.sign_intents ? { intents: cfg.sign_intents } : {}),
+  });
   const engine = new SigningEngine({
     store,
     clock: systemClock,
-    policy: allowAll,
+    policy: bitcoinPolicy,
     maxLiveAttempts: cfg.max_live_attempts,
     attemptTtlMs: cfg.attempt_ttl_s * 1000,
     ...(opts.rng ? { rng: opts.rng } : {}),
   });
-  const ceremonies = new CeremonyParticipant({ store, clock: systemClock, identity, roster: cfg.peers });
-  const handlers = signerHandlers({ engine, ceremonies, store, identity });
+  const ceremonies = new CeremonyParticipant({
+    store,
+    clock: systemClock,
+    identity,
+    roster: cfg.peers,
+    deterministic,
+  });
+  const ecdh = new EcdhResponder({ store, clock: systemClock, policy: allowAll });
+  const handlers = signerHandlers({ engine, ceremonies, store, identity, ecdh });
   const app = await buildSignerServer({
     handlers: opts.wrapHandlers ? opts.wrapHandlers(handlers) : handlers,
     engine,
@@ -187,6 +227,15 @@ export async function startSigner(
       `the HSM PIN comes from the environment variable ${HSM_PIN_ENV}, which this user's other processes can read (/proc/PID/environ) and child processes inherit; prefer a 0600 file (key_source.pin_file, FLOE_SIGNER_HSM_PIN_FILE)`,
     );
   }
+  app.log.info(
+    {
+      bitcoin_network: btcPolicy.network,
+      bitcoin_policy: cfg.bitcoin_policy_file ?? (cfg.bitcoin_policy !== undefined ? 'inline' : 'none'),
+    },
+    cfg.bitcoin_policy_file || cfg.bitcoin_policy !== undefined
+      ? `PSBTs of ${btcPolicy.network} are signed under this signer's bitcoin policy`
+      : `no bitcoin policy: PSBTs of ${btcPolicy.network} are signed with the network and change rules only`,
+  );
   app.log.info(
     { deterministic_secret: deterministic.origin },
     deterministic.origin === 'hsm'

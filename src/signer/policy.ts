@@ -15,17 +15,43 @@ export interface SigningContext {
   phase: 'open' | 'round2';
 }
 
+/**
+ * A threshold ECDH share (src/signer/ecdh.ts): no digest and no intent, the peer instead. What
+ * it gives the coordinator is the key's ECDH value with that peer (a NIP-04/44 conversation).
+ */
+export interface EcdhContext {
+  keyId: string;
+  phase: 'ecdh';
+  /** The coordinator's request id. */
+  requestId: string;
+  /** The peer's x-only public key, hex. */
+  peer: string;
+  /** `nip04`, `nip44` or `ecdh` (src/protocol/messages/ecdh.ts). */
+  purpose: string;
+  /** The tenant the coordinator says it acts for, if it says. */
+  tenantId?: string;
+}
+
 export interface SigningPolicy {
   /** Throws FloeError('policy_refused') to refuse. */
   check(ctx: SigningContext): void;
+  /**
+   * Threshold ECDH; throws FloeError('policy_refused') to refuse. A policy without it refuses
+   * every ECDH: one written before ECDH existed never said yes to it (fail closed).
+   */
+  checkEcdh?(ctx: EcdhContext): void;
 }
 
-export const allowAll: SigningPolicy = { check: () => {} };
+export const allowAll: SigningPolicy = { check: () => {}, checkEcdh: () => {} };
 
-/** Refuse signing with listed keys (an operator's kill switch, changeable at run time). */
+/** Refuse signing (and ECDH) with listed keys (an operator's kill switch, changeable at run time). */
 export class FrozenKeysPolicy implements SigningPolicy {
   readonly frozen = new Set<string>();
   check(ctx: SigningContext): void {
+    if (this.frozen.has(ctx.keyId))
+      throw new FloeError('policy_refused', `key ${ctx.keyId} is frozen on this signer`);
+  }
+  checkEcdh(ctx: EcdhContext): void {
     if (this.frozen.has(ctx.keyId))
       throw new FloeError('policy_refused', `key ${ctx.keyId} is frozen on this signer`);
   }

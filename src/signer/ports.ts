@@ -2,6 +2,7 @@
  * What the signer engine needs from the outside world. The engine is a pure state machine;
  * storage, time and randomness are injected so every rule can be tested on its own.
  */
+import type { PolicyState } from '../approvals/policy.js';
 import type { KeyPackage } from '../crypto/types.js';
 import type { ShareOrigin, ShareStatus } from '../domain/vocabulary.js';
 
@@ -16,6 +17,8 @@ export interface StoredKey {
   keyPackage: KeyPackage;
   /** DKG: the transcript hash this node certified. */
   transcriptHash?: Uint8Array;
+  /** The steward approval policy this node certified (DESIGN §13), and its later changes. */
+  approvalPolicy?: PolicyState;
   createdAt: number;
 }
 
@@ -46,6 +49,8 @@ export interface SignerStore {
   putKey(key: StoredKey): void;
   getKey(keyId: string): StoredKey | undefined;
   setKeyStatus(keyId: string, status: ShareStatus): void;
+  /** Replace a key's approval policy state (under the key row's MAC); unknown_key if absent. */
+  setApprovalPolicy(keyId: string, state: PolicyState): void;
   deleteKey(keyId: string): void;
   countKeys(): number;
   hasMarker(keyId: string, sessionId: string, attemptId: string): boolean;

@@ -29,6 +29,7 @@ import {
 import { ReplayGuard } from '../protocol/replay.js';
 import { parseWith } from '../protocol/schema.js';
 import type { CeremonyParticipant } from './ceremony.js';
+import type { EcdhResponder } from './ecdh.js';
 import type { SigningEngine } from './engine.js';
 import type { SignerMetrics } from './metrics.js';
 import type { Clock, SignerStore } from './ports.js';
@@ -182,8 +183,12 @@ export async function buildMetricsServer(
 
 /** One function per signer message: the table the HTTP adapter dispatches to. */
 export type SignerHandlers = {
-  [K in SignerMessageName]: (body: RequestOf<K>) => ResponseOf<K>;
+  [K in SignerMessageName]: (
+    body: RequestOf<K>,
+  ) => K extends AsyncSignerMessage ? ResponseOf<K> | Promise<ResponseOf<K>> : ResponseOf<K>;
 };
+/** Messages whose handler may answer later: a deterministic DKG round 1 asks the HSM first. */
+export type AsyncSignerMessage = 'dkgRound1';
 
 /** The production handler table: the engine (DESIGN §4) and the ceremonies (DESIGN §8). */
 export function signerHandlers(o: {
@@ -191,6 +196,8 @@ export function signerHandlers(o: {
   ceremonies: CeremonyParticipant;
   store: SignerStore;
   identity: NodeIdentity;
+  /** Threshold ECDH (src/signer/ecdh.ts). */
+  ecdh: EcdhResponder;
 }): SignerHandlers {
   return {
     nodeInfo: () => ({
@@ -199,7 +206,7 @@ export function signerHandlers(o: {
       keys: o.store.countKeys(),
       live_attempts: o.engine.liveAttempts,
     }),
-    dkgRound1: (b) => o.ceremonies.dkgRound1(b),
+    dkgRound1: (b) => (b.deterministic ? o.ceremonies.dkgRound1Deterministic(b) : o.ceremonies.dkgRound1(b)),
     dkgRound2: (b) => o.ceremonies.dkgRound2(b),
     dkgRound3: (b) => o.ceremonies.dkgRound3(b),
     dkgCertify: (b) => o.ceremonies.dkgCertify(b),
@@ -212,6 +219,8 @@ export function signerHandlers(o: {
     signOpenBatch: (b) => o.engine.openBatch(b),
     signRound2Batch: (b) => o.engine.round2Batch(b),
     signAbort: (b) => o.engine.abort(b),
+    keyApprovalPolicy: (b) => o.ceremonies.changeApprovalPolicy(b),
+    ecdhShare: (b) => o.ecdh.share(b),
   };
 }
 
@@ -273,7 +282,8 @@ export async function buildSignerServer(o: SignerServerOptions): Promise<Fastify
           throw new FloeError('invalid_request', 'body is not JSON');
         }
         const body = parseWith(spec.request, json, spec.type);
-        const result = (handlers[name] as (b: unknown) => unknown)(body);
+        let result = (handlers[name] as (b: unknown) => unknown)(body);
+        if (result instanceof Promise) result = await result;
         text = JSON.stringify(parseWith(spec.response, result, `${spec.type} response`));
         o.metrics.requests.inc({ type: spec.type, outcome: 'ok' });
       } catch (e) {

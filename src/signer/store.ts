@@ -16,6 +16,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { decodePolicyState, encodePolicyState, type PolicyState } from '../approvals/policy.js';
 import { decodeKeyPackage, encodeKeyPackage } from '../crypto/encoding.js';
 import { parseScalar } from '../crypto/group.js';
 import { wipe } from '../crypto/hex.js';
@@ -80,6 +81,8 @@ interface KeyRow {
   transcript_hash: Buffer | null;
   created_at: number;
   mac: Buffer | null;
+  /** The approval policy state's canonical JSON (migration 3), under the MAC when set. */
+  approval_policy: string | null;
 }
 
 function rowFields(r: Omit<KeyRow, 'sealed' | 'mac'>): KeyRowFields {
@@ -90,10 +93,12 @@ function rowFields(r: Omit<KeyRow, 'sealed' | 'mac'>): KeyRowFields {
     origin: r.origin,
     transcriptHash: r.transcript_hash,
     createdAt: r.created_at,
+    approvalPolicy: r.approval_policy,
   };
 }
 
-const KEY_COLUMNS = 'key_id, identifier, status, origin, sealed, transcript_hash, created_at, mac';
+const KEY_COLUMNS =
+  'key_id, identifier, status, origin, sealed, transcript_hash, created_at, mac, approval_policy';
 
 interface MarkerRow {
   key_id: string;
@@ -212,6 +217,7 @@ export class SqliteSignerStore implements SignerStore {
     insertKey: Statement;
     getKey: Statement;
     setStatus: Statement;
+    setApprovalPolicy: Statement;
     deleteKey: Statement;
     countKeys: Statement;
     hasMarker: Statement;
@@ -231,10 +237,11 @@ export class SqliteSignerStore implements SignerStore {
     this.#s = {
       insertKey: db.prepare(
         `INSERT INTO keys (${KEY_COLUMNS})
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
       ),
       getKey: db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE key_id = ?`),
       setStatus: db.prepare('UPDATE keys SET status = ?, mac = ? WHERE key_id = ?'),
+      setApprovalPolicy: db.prepare('UPDATE keys SET approval_policy = ?, mac = ? WHERE key_id = ?'),
       deleteKey: db.prepare('DELETE FROM keys WHERE key_id = ?'),
       countKeys: db.prepare('SELECT count(*) AS n FROM keys'),
       hasMarker: db.prepare(
@@ -400,6 +407,7 @@ export class SqliteSignerStore implements SignerStore {
       origin: key.origin,
       transcriptHash: key.transcriptHash ?? null,
       createdAt: key.createdAt,
+      approvalPolicy: key.approvalPolicy ? encodePolicyState(key.approvalPolicy) : null,
     };
     const r = this.#s.insertKey.run(
       key.keyId,
@@ -410,6 +418,7 @@ export class SqliteSignerStore implements SignerStore {
       fields.transcriptHash,
       key.createdAt,
       this.#rowMac.mac(fields),
+      fields.approvalPolicy,
     );
     if (r.changes === 0) throw new FloeError('key_exists', `key ${key.keyId} already exists on this node`);
   }
@@ -481,6 +490,14 @@ export class SqliteSignerStore implements SignerStore {
       createdAt: row.created_at,
     };
     if (row.transcript_hash !== null) out.transcriptHash = toBytes(row.transcript_hash);
+    if (row.approval_policy !== null) {
+      try {
+        out.approvalPolicy = decodePolicyState(row.approval_policy);
+      } catch {
+        wipe(keyPackage.signingShare);
+        throw new FloeError('internal', `stored approval policy for key ${keyId} is malformed`);
+      }
+    }
     return out;
   }
 
@@ -502,6 +519,26 @@ export class SqliteSignerStore implements SignerStore {
     });
     const cached = this.#keys.get(keyId);
     if (cached) cached.status = status;
+  }
+
+  /**
+   * Replace a key's approval policy state (DESIGN §13): the row's MAC is checked, then the new
+   * state and MAC are written in one transaction, as for a status change.
+   */
+  setApprovalPolicy(keyId: string, state: PolicyState): void {
+    const json = encodePolicyState(state);
+    inTransaction(this.#db, () => {
+      const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
+      if (row === undefined) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
+      this.#checkRow(row);
+      this.#s.setApprovalPolicy.run(
+        json,
+        this.#rowMac.mac({ ...rowFields(row), approvalPolicy: json }),
+        keyId,
+      );
+    });
+    const cached = this.#keys.get(keyId);
+    if (cached) cached.approvalPolicy = decodePolicyState(json);
   }
 
   /** Delete a key (its sealed record is overwritten: secure_delete). No-op if absent. */

@@ -1,7 +1,7 @@
 /**
  * Signing intents through a real cluster (DESIGN §12): a Nostr event is signed as an event
  * that nostr-tools accepts, a message session is as before, malformed events get specific
- * codes and change nothing, PSBTs wait for the Bitcoin work. Also the approval stage's ways
+ * codes and change nothing (PSBTs: test/coordinator/psbt.test.ts). Also the approval stage's ways
  * out of `awaiting_approval` with an approval gate that asks for every session.
  */
 import assert from 'node:assert/strict';
@@ -128,12 +128,12 @@ describe('nostr_event intents', () => {
     assert.equal(await snapshot(), before, 'nothing changed');
   });
 
-  it('a bitcoin_psbt intent is refused with intent_not_supported and changes nothing', async () => {
+  it('a malformed bitcoin_psbt intent is refused with psbt_invalid and changes nothing', async () => {
     const before = await snapshot();
     assertProblem(
       await cluster.api('POST', '/v1/sessions', { key_id: key.id, bitcoin_psbt: 'cHNidP8BAA==' }),
-      422,
-      'intent_not_supported',
+      400,
+      'psbt_invalid',
       'psbt',
     );
     assert.equal(await snapshot(), before);

@@ -17,6 +17,12 @@ const TENANT_TABLES = [
   'signing_sessions',
   'nonce_commitments',
   'audit_events',
+  'bunkers',
+  'bunker_clients',
+  'bunker_secrets',
+  'bunker_approvals',
+  'passphrase_addresses',
+  'session_approvals',
 ];
 
 describe('migrations', () => {

@@ -90,10 +90,16 @@ describe('intents', () => {
     assert.deepEqual(filled, { kind: 1, content: 'x', tags: [], created_at: now });
   });
 
-  it('a PSBT intent is refused until the Bitcoin work fills it in', () => {
+  it('a malformed PSBT intent is refused with psbt_invalid', () => {
+    const groupKey = Uint8Array.from([2, ...KEY]);
     assert.equal(
-      code(() => resolveIntent({ type: 'bitcoin_psbt', psbt: 'cHNidP8=' }, { xOnlyKey: KEY })),
-      'intent_not_supported',
+      code(() =>
+        resolveIntent(
+          { type: 'bitcoin_psbt', psbt: 'cHNidP8=', network: 'regtest' },
+          { xOnlyKey: KEY, groupKey },
+        ),
+      ),
+      'psbt_invalid',
     );
   });
 });

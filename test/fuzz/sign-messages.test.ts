@@ -103,7 +103,7 @@ describe('signing message fuzzing (fast-check, real SQLite stores)', () => {
             },
           },
         }),
-        (b) => ({ ...b, intent: { type: 'bitcoin_psbt', psbt: 'cHNidP8BAA==' } }),
+        (b) => ({ ...b, intent: { type: 'bitcoin_psbt', psbt: 'cHNidP8BAA==', network: 'regtest' } }),
       ];
       let body = await mutate(valid, muts, ctx, domain);
       if (fix !== 'none') {

@@ -62,6 +62,8 @@ export interface ClusterOptions {
   /** Run the coordinator as a child process (for kill -9 tests). */
   coordinatorProcess?: boolean;
   env?: Record<string, string>;
+  /** Environment of signer i (0-based), read at every (re)start: e.g. its bitcoin policy file. */
+  signerEnv?: (i: number) => Record<string, string>;
 }
 
 const PASS = 'test cluster passphrase';
@@ -82,6 +84,7 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
       peers,
       ...(listen ? { listen } : {}),
       ...(o.faults?.[i] ? { faults: o.faults[i] } : {}),
+      ...(o.signerEnv ? { env: o.signerEnv(i) } : {}),
     });
   const signers = await Promise.all(signerDirs.map((_, i) => startSigner(i)));
 

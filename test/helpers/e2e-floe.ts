@@ -151,14 +151,26 @@ export function spawnUp(args: string[], o: { cwd: string; env?: Record<string, s
 export async function startUp(
   extra: string[],
   o: { cwd: string; signers: number; env?: Record<string, string> },
-): Promise<{ up: UpProcess; port: number; signerPortBase: number }> {
+): Promise<{ up: UpProcess; port: number; signerPortBase: number; addressPort: number; relayPort: number }> {
   for (let attempt = 0; ; attempt++) {
-    const base = await freePortRange(o.signers + 1);
-    const args = ['--port', String(base), '--signer-port-base', String(base + 1), ...extra];
+    const base = await freePortRange(o.signers + 3);
+    const addressPort = base + o.signers + 1;
+    const relayPort = base + o.signers + 2;
+    const args = [
+      '--port',
+      String(base),
+      '--signer-port-base',
+      String(base + 1),
+      '--address-port',
+      String(addressPort),
+      '--relay-port',
+      String(relayPort),
+      ...extra,
+    ];
     const up = spawnUp(args, o);
     try {
       await up.waitFor(/Press Ctrl-C/);
-      return { up, port: base, signerPortBase: base + 1 };
+      return { up, port: base, signerPortBase: base + 1, addressPort, relayPort };
     } catch (e) {
       await up.stop('SIGKILL');
       if (attempt < 2 && /is in use/.test(up.stderr())) continue;

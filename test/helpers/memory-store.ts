@@ -2,6 +2,7 @@
  * In-memory SignerStore for the engine's unit tests (the engine is pure; the SQLite store
  * has its own tests). `failMarkers` makes marker writes throw, as a full disk would.
  */
+import type { PolicyState } from '../../src/approvals/policy.js';
 import { FloeError } from '../../src/protocol/errors.js';
 import type {
   AuditEntry,
@@ -29,6 +30,11 @@ export class MemoryStore implements SignerStore {
   setKeyStatus(keyId: string, status: ShareStatus): void {
     const k = this.keys.get(keyId);
     if (k) k.status = status;
+  }
+  setApprovalPolicy(keyId: string, state: PolicyState): void {
+    const k = this.keys.get(keyId);
+    if (!k) throw new FloeError('unknown_key', 'no key');
+    k.approvalPolicy = structuredClone(state);
   }
   deleteKey(keyId: string): void {
     this.keys.delete(keyId);

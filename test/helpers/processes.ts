@@ -121,6 +121,8 @@ export async function startSignerProcess(o: {
   peers?: readonly string[];
   listen?: string;
   faults?: string;
+  /** More environment (e.g. FLOE_SIGNER_BITCOIN_POLICY_FILE: a policy only this signer holds). */
+  env?: Record<string, string>;
 }): Promise<SignerProcess> {
   const env = {
     FLOE_SIGNER_DATA_DIR: o.dataDir,
@@ -129,6 +131,7 @@ export async function startSignerProcess(o: {
     ...(o.peers?.length ? { FLOE_SIGNER_PEERS: o.peers.join(',') } : {}),
     FLOE_SIGNER_PASSPHRASE: o.passphrase,
     FLOE_LOG_LEVEL: 'warn',
+    ...o.env,
   };
   const s = o.faults
     ? spawnScript(BYZANTINE_SIGNER, [], { ...env, [FAULTS_ENV]: o.faults })

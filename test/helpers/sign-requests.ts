@@ -1,6 +1,6 @@
 /** `sign.open` requests as a coordinator builds them (intent, digest, intent hash, attempt id v2). */
 import { toHex } from '../../src/crypto/hex.js';
-import { type Intent, resolveIntent } from '../../src/domain/intent.js';
+import { type Intent, type IntentKey, resolveIntent } from '../../src/domain/intent.js';
 import { attemptIdHex } from '../../src/protocol/attempt.js';
 import type { SignOpenRequest } from '../../src/protocol/messages/sign.js';
 
@@ -19,9 +19,11 @@ export function openRequest(o: {
   included: number[];
   intent: Intent | Uint8Array;
   xOnlyKey?: Uint8Array;
+  /** The whole key context (bitcoin_psbt intents need the group key): intentKeyOf(pub). */
+  intentKey?: IntentKey;
 }): SignOpenRequest {
   const intent = o.intent instanceof Uint8Array ? messageIntent(o.intent) : o.intent;
-  const r = resolveIntent(intent, { xOnlyKey: o.xOnlyKey ?? new Uint8Array(32) });
+  const r = resolveIntent(intent, o.intentKey ?? { xOnlyKey: o.xOnlyKey ?? new Uint8Array(32) });
   return {
     key_id: o.keyId ?? 'k1',
     session_id: o.sessionId,

@@ -485,13 +485,18 @@ describe('signer engine: intents (DESIGN §12)', () => {
     assert.equal(e.liveAttempts, 0, 'nothing was opened');
   });
 
-  it('a PSBT intent is not supported yet', () => {
+  it('a malformed PSBT intent is refused at open (psbt_invalid), nothing opened', () => {
     const { nodes } = makeCluster(2, 3);
     const req = openRequest({ sessionId: 's', attempt: 1, included: [1, 2], intent: new Uint8Array(32) });
     refuses(
-      () => nodes[0]!.engine.open({ ...req, intent: { type: 'bitcoin_psbt', psbt: 'cHNidP8=' } }),
-      'intent_not_supported',
+      () =>
+        nodes[0]!.engine.open({
+          ...req,
+          intent: { type: 'bitcoin_psbt', psbt: 'cHNidP8=', network: 'regtest' },
+        }),
+      'psbt_invalid',
     );
+    assert.equal(nodes[0]!.engine.liveAttempts, 0);
   });
 
   it('the policy sees the decoded intent at open and again at round 2', () => {

@@ -31,6 +31,8 @@ export interface Limits {
   authToken: LimitCheck;
   /** Creating API tokens (and tenants, which come with one), per tenant of the caller. */
   tokenCreate: LimitCheck;
+  /** Per-passphrase address DKGs (DESIGN §14), per tenant of the caller. */
+  addressCreate: LimitCheck;
 }
 
 declare module 'fastify' {
@@ -52,6 +54,8 @@ export interface RateLimitSettings {
   authPerMinute: number;
   /** API tokens a tenant may create per hour. */
   tokenCreatePerHour: number;
+  /** Per-passphrase address DKGs a tenant may start per minute (default 600). */
+  addressCreatePerMinute?: number;
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
@@ -59,6 +63,7 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   burst: 200,
   authPerMinute: 30,
   tokenCreatePerHour: 100,
+  addressCreatePerMinute: 600,
 };
 
 export interface AuthOptions {
@@ -107,6 +112,12 @@ const plugin: FastifyPluginAsync<AuthOptions> = async (app, o) => {
       limit: perHourLimit(rl.tokenCreatePerHour),
       key: (req) => principal(req).tenantId,
       what: 'creating tokens in this tenant',
+    }),
+    addressCreate: limiter(app, {
+      name: 'address-create',
+      limit: perMinuteLimit(rl.addressCreatePerMinute ?? 600),
+      key: (req) => principal(req).tenantId,
+      what: 'creating address keys in this tenant',
     }),
   });
   app.decorateRequest('principal', undefined);

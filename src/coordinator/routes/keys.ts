@@ -1,4 +1,7 @@
-/** /v1/keys: DKG (POST /v1/keys), dealer import (POST /v1/keys/import), reading keys. */
+/**
+ * /v1/keys: DKG (POST /v1/keys), dealer import (POST /v1/keys/import), reading keys, changing
+ * a key's default relays (PATCH /v1/keys/:id).
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   CreateKeyBody,
@@ -8,6 +11,7 @@ import {
   KeyObject,
   List,
   ListQuery,
+  UpdateKeyBody,
 } from '../../protocol/api.js';
 import type { KeyService } from '../services/keys.js';
 import { principal } from './auth-plugin.js';
@@ -55,5 +59,20 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
     '/v1/keys/:id',
     { ...viewer, schema: { tags: ['keys'], params: IdParams, response: { 200: KeyObject, ...errors } } },
     async (req) => keys.get(principal(req), req.params.id),
+  );
+  app.patch(
+    '/v1/keys/:id',
+    {
+      ...operator,
+      schema: {
+        tags: ['keys'],
+        description:
+          'Change a key: its default relays (ws/wss, at most 20, normalized and deduplicated), used by sessions that ask to publish without naming relays. [] clears them.',
+        params: IdParams,
+        body: UpdateKeyBody,
+        response: { 200: KeyObject, ...errors },
+      },
+    },
+    async (req) => keys.update(principal(req), req.params.id, req.body),
   );
 };

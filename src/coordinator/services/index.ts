@@ -3,16 +3,22 @@
  * and the orchestration they share. Holds no secret key material: only its identity (to sign
  * envelopes to signers); the HTTP layer holds the JWT secret.
  */
+import type { NetworkName } from '../../bitcoin/network.js';
 import type { NodeIdentity } from '../../crypto/identity.js';
 import { newId } from '../../domain/ids.js';
 import type { Backend } from '../backend.js';
 import { BatchSigning } from '../batch.js';
+import { BunkerHost, type BunkerHostConfig } from '../bunkers/host.js';
+import { BunkerService } from '../bunkers/service.js';
 import { CeremonyDriver } from '../ceremonies.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { type SigningEvent, SigningOrchestrator } from '../signing.js';
-import { type ApprovalGate, noApprovals } from './approvals.js';
+import { AddressService, type AddressSettings } from './addresses.js';
+import { type ApprovalGate, StewardApprovals } from './approvals.js';
+import { EcdhService } from './ecdh.js';
 import { Jobs } from './jobs.js';
 import { KeyService } from './keys.js';
+import { Publisher, type PublishSettings } from './publish.js';
 import { SignerRegistry } from './registry.js';
 import { SessionService } from './sessions.js';
 
@@ -43,6 +49,21 @@ export interface CoordinatorOptions {
   /** The tenant whose admins manage the shared signer registry. Default `default`. */
   systemTenant?: string;
   approvals?: ApprovalGate;
+  /**
+   * Relays for the requests to stewards of keys without relays of their own, and for reading
+   * their decisions (config `approval_relays`). Default none: decisions come by the API only.
+   */
+  approvalRelays?: string[];
+  /** Publishing signed Nostr events to relays: tries, backoff, per-relay deadline (services/publish.ts). */
+  publish?: Partial<PublishSettings>;
+  /** NIP-46 bunkers (../bunkers/): the database and the sealing key; without them none run here. */
+  bunkers?: BunkerHostConfig;
+  /** Refuse keys that break the threshold rules instead of warning (config `strict_thresholds`). */
+  strictThresholds?: boolean;
+  /** Bitcoin addresses (DESIGN §14): the address secret, network and per-passphrase key group. */
+  addresses?: Omit<AddressSettings, 'strictThresholds'>;
+  /** The network of bitcoin_psbt sessions (config bitcoin_network). Default: the addresses', else regtest. */
+  bitcoinNetwork?: NetworkName;
   log?: { info: (o: object, m?: string) => void; warn: (o: object, m?: string) => void };
 }
 
@@ -57,6 +78,17 @@ export class Coordinator {
   readonly jobs: Jobs;
   readonly signing: SigningOrchestrator;
   readonly ceremonies: CeremonyDriver;
+  /** Steward approvals (DESIGN §13): requests, decisions, policy changes (routes/approvals.ts). */
+  readonly approvals: StewardApprovals;
+  /** Addresses per passphrase and derived (DESIGN §14); undefined without `addresses` options. */
+  readonly addresses: AddressService | undefined;
+  /** Runs this database's bunkers (leases); undefined without `bunkers` options. */
+  readonly bunkerHost: BunkerHost | undefined;
+  /** The bunker API (routes/bunker.ts). */
+  readonly bunkers: BunkerService | undefined;
+  /** Threshold ECDH of a key with a peer, and NIP-04 / NIP-44 over it (DESIGN §14). */
+  readonly ecdh: EcdhService;
+  readonly publisher: Publisher;
 
   constructor(o: CoordinatorOptions) {
     const now = o.now ?? Date.now;
@@ -73,6 +105,16 @@ export class Coordinator {
       onChange: () => this.signing.forgetSigners(),
     });
     const clientFor = this.registry.clientFor.bind(this.registry);
+    this.approvals = new StewardApprovals({
+      backend: o.backend,
+      registry: this.registry,
+      identity: o.identity,
+      now,
+      relays: o.approvalRelays ?? [],
+      roundTimeoutMs,
+      ...(o.log ? { log: o.log } : {}),
+    });
+    const approvalsFor = this.approvals.approvalsFor.bind(this.approvals);
     const signingEvents = (e: SigningEvent) => {
       if (e.kind === 'round') m.roundLatency.observe({ round: e.round }, e.ms / 1000);
       if (e.kind === 'fault') m.signerFaults.inc({ signer: e.signerId, fault: e.fault.split(':')[0]! });
@@ -91,6 +133,15 @@ export class Coordinator {
       staleAfterMs: o.signerStaleAfterMs ?? 10_000,
       latencyBucketMs: o.latencyBucketMs ?? 100,
       spreadLoad: o.selection !== 'ordered',
+      approvalsFor,
+      onEvent: signingEvents,
+    });
+    this.ecdh = new EcdhService({
+      store: o.backend,
+      orchestrator: this.signing,
+      clientFor,
+      roundTimeoutMs,
+      quarantineAfter: o.quarantineAfter ?? 3,
       onEvent: signingEvents,
     });
     this.ceremonies = new CeremonyDriver({
@@ -106,7 +157,18 @@ export class Coordinator {
       registry: this.registry,
       ceremonies: this.ceremonies,
       metrics: m,
+      strictThresholds: o.strictThresholds ?? false,
     });
+    this.addresses = o.addresses
+      ? new AddressService({
+          backend: o.backend,
+          registry: this.registry,
+          ceremonies: this.ceremonies,
+          metrics: m,
+          settings: { ...o.addresses, strictThresholds: o.strictThresholds ?? false },
+          now,
+        })
+      : undefined;
     const batch = new BatchSigning({
       store: o.backend,
       clientFor,
@@ -114,23 +176,53 @@ export class Coordinator {
       now,
       roundTimeoutMs,
       quarantineAfter: o.quarantineAfter ?? 3,
+      approvalsFor,
       onEvent: signingEvents,
+    });
+    this.publisher = new Publisher({
+      backend: o.backend,
+      instanceId: this.instanceId,
+      now,
+      ...(o.publish ? { settings: o.publish } : {}),
+      ...(o.log ? { log: o.log } : {}),
     });
     this.sessions = new SessionService({
       backend: o.backend,
       orchestrator: this.signing,
       batch,
-      approvals: o.approvals ?? noApprovals,
+      approvals: o.approvals ?? this.approvals,
       now,
       sessionTtlMs: o.sessionTtlMs ?? 10 * 60_000,
       ...(o.nostrCreatedAtSkewS === undefined ? {} : { nostrCreatedAtSkewS: o.nostrCreatedAtSkewS }),
+      bitcoinNetwork: o.bitcoinNetwork ?? o.addresses?.network.name ?? 'regtest',
       ...(o.log ? { log: o.log } : {}),
+      onCompleted: (s) => this.publisher.completed(s),
     });
+    this.approvals.bind({ sessions: this.sessions, keys: this.keys });
+    const audit = (t: string, k: string, st: string, sid: string, d: unknown) =>
+      o.backend.audit(t, k, st, sid, d);
+    const getKey = (t: string, k: string) => o.backend.getKey(t, k);
+    this.bunkerHost = o.bunkers
+      ? new BunkerHost({
+          ...o.bunkers,
+          instanceId: this.instanceId,
+          sessions: this.sessions,
+          getKey,
+          audit,
+          ecdh: () => this.ecdh,
+          now,
+          ...(o.log ? { log: o.log } : {}),
+        })
+      : undefined;
+    this.bunkers = this.bunkerHost
+      ? new BunkerService({ host: this.bunkerHost, getKey, audit, now })
+      : undefined;
     this.jobs = new Jobs({
       backend: o.backend,
       instanceId: this.instanceId,
       sessions: this.sessions,
       registry: this.registry,
+      publisher: this.publisher,
       metrics: m,
       intervalMs: o.jobIntervalMs ?? 2000,
       resumeAfterMs: o.resumeAfterMs ?? 15_000,
@@ -141,10 +233,22 @@ export class Coordinator {
 
   start(): void {
     this.jobs.start();
+    void this.approvals.start();
+    this.bunkerHost?.start();
   }
 
   async close(): Promise<void> {
+    // first: their requests in progress still need the sessions
+    await this.bunkerHost?.close();
     this.jobs.stop();
-    await Promise.allSettled([...this.sessions.inFlight(), ...this.keys.inFlight()]);
+    await Promise.allSettled([
+      ...this.sessions.inFlight(),
+      ...this.keys.inFlight(),
+      ...(this.addresses?.inFlight() ?? []),
+    ]);
+    await this.approvals.close();
+    // After the sessions: a drive completing now still starts its first publishing round.
+    this.publisher.close();
+    await Promise.allSettled(this.publisher.inFlight());
   }
 }

@@ -2,7 +2,7 @@
  * The coordinator's periodic work: expire sessions and DKG ceremonies past their deadlines,
  * clean up old sessions and rate-limit rows that carry no information any more (one
  * coordinator at a time, under an advisory lock), resume sessions a crashed coordinator left
- * behind, refresh the session and signer-quarantine gauges, and probe the signers.
+ * behind, run due rounds of publishing signed Nostr events (services/publish.ts), refresh the session and signer-quarantine gauges, and probe the signers.
  */
 import type { Backend } from '../backend.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -21,6 +21,8 @@ export class Jobs {
       backend: Backend;
       sessions: SessionService;
       registry: SignerRegistry;
+      /** Publishing rounds that are due (a retry, or left behind by a crashed coordinator). */
+      publisher?: { runDue(): Promise<number> };
       metrics: CoordinatorMetrics;
       intervalMs: number;
       /** A live session not updated for this long is claimed and resumed by one coordinator. */
@@ -61,6 +63,7 @@ export class Jobs {
       for (const s of claimed) {
         if (!this.o.sessions.isDriving(s.sessionId)) this.o.sessions.drive(s.tenantId, s.sessionId);
       }
+      await this.o.publisher?.runDue();
       const counts = await backend.countSessionsByStatus();
       for (const [status, n] of Object.entries(counts)) this.o.metrics.sessionsByStatus.set({ status }, n);
       await this.refreshSignerGauges();

@@ -1,12 +1,23 @@
 /** Keys of a tenant: DKG ceremonies, dealer imports, and reading them back (DESIGN §8). */
+import { normalizePolicy } from '../../approvals/policy.js';
 import { npubEncode } from '../../crypto/bech32.js';
 import { fromHex } from '../../crypto/hex.js';
 import type { CeremonyRecord, KeyRecord, Principal } from '../../domain/records.js';
-import type { CreateKeyBody, ImportedKeyObject, ImportKeyBody, KeyObject, Page } from '../../protocol/api.js';
+import { thresholdHint, thresholdWarnings } from '../../domain/threshold-rules.js';
+import type {
+  CreateKeyBody,
+  ImportedKeyObject,
+  ImportKeyBody,
+  KeyObject,
+  Page,
+  UpdateKeyBody,
+} from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
 import type { CeremonyDriver } from '../ceremonies.js';
 import type { CoordinatorMetrics } from '../metrics.js';
+import { approvalPolicyObject } from './approvals.js';
+import { normalizeRelays } from './publish.js';
 import type { SignerRegistry } from './registry.js';
 import { within } from './wait.js';
 
@@ -25,6 +36,8 @@ export function keyObject(k: KeyRecord, c?: CeremonyRecord): KeyObject {
     tweak: (k.tweak as Record<string, unknown> | null) ?? null,
     members: k.members,
     ...(c ? { ceremony: { id: c.id, status: c.status, error_code: c.errorCode, culprits: c.culprits } } : {}),
+    relays: k.relays ?? [],
+    ...approvalPolicyObject(k),
     created_at: k.createdAt,
   };
 }
@@ -38,17 +51,30 @@ export class KeyService {
       registry: SignerRegistry;
       ceremonies: CeremonyDriver;
       metrics: CoordinatorMetrics;
+      /** Refuse every key that breaks the threshold rules (config `strict_thresholds`). */
+      strictThresholds?: boolean;
     },
   ) {}
 
-  /** Start a DKG ceremony; with `wait`, answer once it is done or the wait is over. */
+  /**
+   * Start a DKG ceremony; with `wait`, answer once it is done or the wait is over. The threshold
+   * rules (src/domain/threshold-rules.ts) give warnings, or a refusal when strict.
+   */
   async create(p: Principal, body: CreateKeyBody): Promise<KeyObject> {
     const signers = await this.o.registry.resolve(body.signers);
+    const warnings = thresholdWarnings(body.threshold, signers.length);
+    if (warnings.length && (body.strict_thresholds || this.o.strictThresholds)) {
+      throw new FloeError('threshold_unsafe', warnings.map((w) => w.detail).join('; '), {
+        rules: warnings.map((w) => w.rule),
+        hint: thresholdHint(body.threshold),
+      });
+    }
     const { key, ceremony } = await this.o.ceremonies.createDkg(
       p.tenantId,
       signers,
       body.threshold,
       body.label ?? null,
+      body.approval_policy ? normalizePolicy(body.approval_policy) : null,
     );
     const m = this.o.metrics.ceremonies;
     m.inc({ status: 'started' });
@@ -66,7 +92,8 @@ export class KeyService {
     this.running.set(key.id, run);
     run.catch(() => {});
     if (body.wait) await within(run, body.wait);
-    return this.get(p, key.id);
+    const created = await this.get(p, key.id);
+    return warnings.length ? { ...created, warnings } : created;
   }
 
   /** Relay a dealer split made by the client (the coordinator never sees a share). */
@@ -82,6 +109,7 @@ export class KeyService {
       body.sealed_shares,
       body.label ?? null,
       body.key_id,
+      body.approval_policy ? normalizePolicy(body.approval_policy) : null,
     );
     const member = (id: number) => key.members.find((m) => m.identifier === id)!;
     return {
@@ -104,6 +132,22 @@ export class KeyService {
     const k = await this.record(p, id);
     const c = k.origin === 'dkg' ? await this.o.backend.getCeremonyForKey(p.tenantId, id) : undefined;
     return keyObject(k, c);
+  }
+
+  /**
+   * Change a key (PATCH /v1/keys/:id): its default relays (normalized, deduplicated, ws/wss
+   * only). Everything is checked before anything is written; the change is audited.
+   */
+  async update(p: Principal, id: string, body: UpdateKeyBody): Promise<KeyObject> {
+    if (body.relays === undefined) throw new FloeError('invalid_request', 'nothing to change');
+    const relays = normalizeRelays(body.relays, 'relays');
+    const k = await this.o.backend.setKeyRelays(p.tenantId, id, relays, {
+      actor: p.tokenId,
+      kind: 'key.relays_updated',
+      data: { relays },
+    });
+    if (!k) throw new FloeError('not_found', `no key ${id}`);
+    return this.get(p, id);
   }
 
   async list(p: Principal, limit: number, cursor: string | null): Promise<Page<KeyObject>> {

@@ -3,12 +3,15 @@
  * (waiting for its stewards or ready to sign), and the orchestrator drives it to a signature.
  */
 import { createHash } from 'node:crypto';
+import type { NetworkName } from '../../bitcoin/network.js';
 import { fromHex, toHex } from '../../crypto/hex.js';
 import { newId } from '../../domain/ids.js';
 import {
+  canonicalPsbt,
   checkNostrEventTemplate,
   type Intent,
   NOSTR_CREATED_AT_SKEW_S,
+  type ResolvedIntent,
   resolveIntent,
   unsignedEvent,
 } from '../../domain/intent.js';
@@ -20,8 +23,10 @@ import { FloeError, isFloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
 import type { BatchSigning } from '../batch.js';
 import type { NewSession } from '../ports.js';
+import { psbtSummary, resolveForKey } from '../psbt.js';
 import type { Known, SigningOrchestrator } from '../signing.js';
 import type { ApprovalGate, ApprovalOutcome } from './approvals.js';
+import { publishObject, publishRelaysOf } from './publish.js';
 import { sleep, within } from './wait.js';
 
 /** The API object of a session; `xOnlyKey` (the key's, hex) rebuilds a signed Nostr event. */
@@ -50,6 +55,22 @@ export function sessionObject(s: SessionRecord, xOnlyKey: string | null): Sessio
     updated_at: s.updatedAt,
     expires_at: s.expiresAt,
     completed_at: s.completedAt,
+    ...publishObject(s),
+    ...bitcoinObject(s),
+    ...(s.policyRefusals?.length ? { policy_refusals: s.policyRefusals } : {}),
+  };
+}
+
+/** A bitcoin_psbt session's members: the signed PSBT, raw transaction, txid and the summary. */
+function bitcoinObject(s: SessionRecord): Partial<SessionObject> {
+  const b = s.bitcoin;
+  if (!b) return {};
+  const { psbt, raw_tx, finalize: _f, ...summary } = b;
+  return {
+    ...(psbt ? { psbt } : {}),
+    ...(raw_tx ? { raw_tx } : {}),
+    txid: b.txid,
+    bitcoin: summary,
   };
 }
 
@@ -58,7 +79,10 @@ export function sessionObject(s: SessionRecord, xOnlyKey: string | null): Sessio
  * events are checked here so that each mistake has its own code; `nowS` fills a missing
  * created_at.
  */
-export function intentOfRequest(body: CreateSessionBody, o: { nowS: number; maxSkewS: number }): Intent {
+export function intentOfRequest(
+  body: CreateSessionBody,
+  o: { nowS: number; maxSkewS: number; bitcoinNetwork?: NetworkName },
+): Intent {
   const given = (['message', 'nostr_event', 'bitcoin_psbt'] as const).filter((k) => body[k] !== undefined);
   if (given.length !== 1) {
     throw new FloeError('invalid_request', 'give exactly one of message, nostr_event, bitcoin_psbt', {
@@ -69,7 +93,11 @@ export function intentOfRequest(body: CreateSessionBody, o: { nowS: number; maxS
   if (body.nostr_event !== undefined) {
     return { type: 'nostr_event', event: checkNostrEventTemplate(body.nostr_event, o) };
   }
-  return { type: 'bitcoin_psbt', psbt: body.bitcoin_psbt! };
+  return {
+    type: 'bitcoin_psbt',
+    psbt: canonicalPsbt(body.bitcoin_psbt!),
+    network: o.bitcoinNetwork ?? 'regtest',
+  };
 }
 
 /** What an idempotency key stands for: the request as sent (a defaulted created_at is not part of it). */
@@ -80,6 +108,9 @@ function requestFingerprint(body: CreateSessionBody): string {
     body.message ?? null,
     e ? [e.kind, e.content, e.tags ?? null, e.created_at ?? null] : null,
     body.bitcoin_psbt ?? null,
+    // Only when present, so fingerprints of requests without it stay what they were.
+    ...(body.publish ? [body.publish.relays ?? null] : []),
+    ...(body.finalize !== undefined ? [{ finalize: body.finalize }] : []),
   ];
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
@@ -100,6 +131,10 @@ export class SessionService {
       /** How far a Nostr event's created_at may be from now. */
       nostrCreatedAtSkewS?: number;
       log?: { warn: (o: object, m?: string) => void };
+      /** The network of bitcoin_psbt sessions (config bitcoin_network). Default regtest. */
+      bitcoinNetwork?: NetworkName;
+      /** Called with every session a drive here completed (publishing, services/publish.ts). */
+      onCompleted?: (s: SessionRecord) => void;
     },
   ) {}
 
@@ -112,13 +147,23 @@ export class SessionService {
     const intent = intentOfRequest(body, {
       nowS: Math.floor(now / 1000),
       maxSkewS: this.o.nostrCreatedAtSkewS ?? NOSTR_CREATED_AT_SKEW_S,
+      ...(this.o.bitcoinNetwork ? { bitcoinNetwork: this.o.bitcoinNetwork } : {}),
     });
+    if (body.finalize !== undefined && intent.type !== 'bitcoin_psbt') {
+      throw new FloeError('invalid_request', 'finalize: only for bitcoin_psbt sessions');
+    }
     const key = await this.o.backend.getKey(p.tenantId, body.key_id);
     if (!key) throw new FloeError('not_found', `no key ${body.key_id}`);
     if (key.status !== 'active' || !key.xOnlyPublicKey) {
       throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
     }
-    const resolved = resolveIntent(intent, { xOnlyKey: fromHex(key.xOnlyPublicKey, 'key', 32) });
+    // A PSBT is read against the key's package (own output key, root xpub); the others need
+    // only its x-only key.
+    const resolved =
+      intent.type === 'bitcoin_psbt'
+        ? resolveForKey(intent, key)
+        : resolveIntent(intent, { xOnlyKey: fromHex(key.xOnlyPublicKey, 'key', 32) });
+    const publishRelays = publishRelaysOf(body, key);
     const { session, created } = await this.o.backend.insertSession(
       {
         sessionId: newId('session'),
@@ -134,20 +179,39 @@ export class SessionService {
         createdBy: p.tokenId,
         idempotencyKey: idempotencyKey ?? null,
         createdAt: now,
-        expiresAt: now + this.o.sessionTtlMs,
+        expiresAt: this.expiry(key, resolved, now),
+        publishRelays,
+        ...(resolved.psbt
+          ? {
+              bitcoin: psbtSummary(
+                resolved.psbt.view,
+                resolved.digests!.map((d) => d.input),
+                body.finalize ?? false,
+              ),
+            }
+          : {}),
       },
       { kind: 'session.created', data: { key_id: key.id, intent_type: resolved.type } },
     );
     let s = session;
+    // Waiting for its stewards (DESIGN §13): ask them, once.
+    if (s.status === 'awaiting_approval' && created) this.o.approvals.requested?.(s, key, resolved);
     if (s.status !== 'awaiting_approval') {
       // Created just now: the orchestrator needs neither to read it nor its key again.
-      const run = this.drive(p.tenantId, session.sessionId, created ? { session, key } : {});
+      const run = this.drive(
+        p.tenantId,
+        session.sessionId,
+        created ? { session, key, ...(resolved.psbt ? { resolved } : {}) } : {},
+      );
       if (body.wait) {
         const done = await within(run, body.wait);
         s = done ?? (await this.o.backend.getSession(p.tenantId, session.sessionId)) ?? session;
       }
     }
-    return { session: sessionObject(s, key.xOnlyPublicKey), created };
+    return {
+      session: await this.withApprovals(p.tenantId, s, sessionObject(s, key.xOnlyPublicKey)),
+      created,
+    };
   }
 
   /**
@@ -167,12 +231,21 @@ export class SessionService {
       throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
     }
     const xOnlyKey = fromHex(key.xOnlyPublicKey, 'key', 32);
+    const resolvedOf = new Map<string, ResolvedIntent>();
     const list: NewSession[] = body.items.map((item, i) => {
       try {
+        if (item.bitcoin_psbt !== undefined) {
+          // One PSBT is already one attempt for all its inputs; batches carry single digests.
+          throw new FloeError('intent_not_supported', 'bitcoin_psbt cannot be signed in a batch', {
+            hint: 'POST /v1/sessions with bitcoin_psbt: every input of the key is signed in one attempt',
+          });
+        }
         const intent = intentOfRequest({ key_id: body.key_id, ...item }, opts);
         const resolved = resolveIntent(intent, { xOnlyKey });
+        const sessionId = newId('session');
+        resolvedOf.set(sessionId, resolved);
         return {
-          sessionId: newId('session'),
+          sessionId,
           tenantId: p.tenantId,
           keyId: key.id,
           messageHash: toHex(resolved.digest),
@@ -185,7 +258,8 @@ export class SessionService {
           createdBy: p.tokenId,
           idempotencyKey: null,
           createdAt: now,
-          expiresAt: now + this.o.sessionTtlMs,
+          expiresAt: this.expiry(key, resolved, now),
+          publishRelays: publishRelaysOf(item, key),
         };
       } catch (e) {
         if (isFloeError(e)) throw new FloeError(e.code, `items[${i}]: ${e.message}`, { ...e.extra, item: i });
@@ -196,6 +270,10 @@ export class SessionService {
       kind: 'session.created',
       data: { key_id: key.id, batch: true },
     });
+    for (const s of created) {
+      if (s.status === 'awaiting_approval')
+        this.o.approvals.requested?.(s, key, resolvedOf.get(s.sessionId)!);
+    }
     const pending = created.filter((s) => s.status === 'pending');
     const result = new Map(created.map((s) => [s.sessionId, s]));
     if (pending.length) {
@@ -204,6 +282,7 @@ export class SessionService {
       for (const [i, s] of pending.entries()) {
         const one = run.then((all) => all[i]!);
         this.driving.set(s.sessionId, one);
+        this.whenCompleted(one);
         one
           .catch((e) =>
             this.o.log?.warn(
@@ -235,6 +314,7 @@ export class SessionService {
         .drive(tenantId, sessionId, known)
         .finally(() => this.driving.delete(sessionId));
       this.driving.set(sessionId, run);
+      this.whenCompleted(run);
       run.catch((e) =>
         this.o.log?.warn(
           { session: sessionId, err: e instanceof Error ? e.message : 'error' },
@@ -243,6 +323,15 @@ export class SessionService {
       );
     }
     return run;
+  }
+
+  private whenCompleted(run: Promise<SessionRecord>): void {
+    const hook = this.o.onCompleted;
+    if (hook)
+      run.then(
+        (s) => s.status === 'completed' && hook(s),
+        () => {},
+      );
   }
 
   isDriving(sessionId: string): boolean {
@@ -318,7 +407,8 @@ export class SessionService {
         ['awaiting_approval'],
         0,
         'pending',
-        {},
+        // Signing gets its own time from now: the stewards may have used all of theirs.
+        { expiresAt: this.o.now() + this.o.sessionTtlMs },
         { kind: 'session.approved', data: {} },
       );
       if (s) this.drive(tenantId, sessionId);
@@ -336,7 +426,26 @@ export class SessionService {
   }
 
   private async object(tenantId: string, s: SessionRecord): Promise<SessionObject> {
-    return sessionObject(s, s.intentType === 'nostr_event' ? await this.xOnlyKey(tenantId, s.keyId) : null);
+    return this.withApprovals(
+      tenantId,
+      s,
+      sessionObject(s, s.intentType === 'nostr_event' ? await this.xOnlyKey(tenantId, s.keyId) : null),
+    );
+  }
+
+  /** The stewards' decisions on the session, when its key has an approval policy (DESIGN §13). */
+  private async withApprovals(tenantId: string, s: SessionRecord, o: SessionObject): Promise<SessionObject> {
+    const d = await this.o.approvals.decisions?.(tenantId, [s]);
+    const list = d?.get(s.sessionId);
+    return list ? { ...o, approvals: list } : o;
+  }
+
+  /** A session waiting for its stewards expires at their deadline (DESIGN §13), others after the TTL. */
+  private expiry(key: KeyRecord, resolved: ResolvedIntent, now: number): number {
+    const gate = this.o.approvals;
+    return gate.approvalDeadline && gate.initialStatus(key, resolved) === 'awaiting_approval'
+      ? gate.approvalDeadline(key, now)
+      : now + this.o.sessionTtlMs;
   }
 
   private async xOnlyKey(tenantId: string, keyId: string): Promise<string | null> {

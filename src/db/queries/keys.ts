@@ -151,3 +151,18 @@ export async function updateKey(
     return keyExists(e);
   }
 }
+
+/** Sets a key's default relays (normalized URLs, migration 012). Null if there is no such key. */
+export async function setKeyRelays(
+  q: Queryable,
+  id: string,
+  relays: readonly string[],
+  at: number,
+): Promise<KeyRow | null> {
+  const r = await q.query('UPDATE keys SET relays = $1::jsonb, updated_at = $2 WHERE id = $3 RETURNING *', [
+    json(relays),
+    at,
+    id,
+  ]);
+  return r.rows[0] ? toKey(r.rows[0]) : null;
+}

@@ -15,6 +15,8 @@ export interface NonceCommitmentRow {
   attempt: number;
   participant: number;
   signerId: string;
+  /** The PSBT input of a multi-digest attempt (migration 015); 0 for a single digest. */
+  inputIndex: number;
   /** hiding || binding, 132 hex characters. */
   nonceCommitment: string;
   nonceUsed: boolean;
@@ -27,6 +29,8 @@ export interface CommitmentInput {
   participant: number;
   signerId: string;
   commitment: string;
+  /** Multi-digest attempts: the PSBT input this commitment is for (default 0). */
+  inputIndex?: number;
 }
 
 const COMMITMENT_RE = /^0[23][0-9a-f]{64}0[23][0-9a-f]{64}$/;
@@ -65,6 +69,12 @@ export async function insertCommitments(
     if (!Number.isInteger(r.participant) || r.participant < 1 || r.participant > 255) {
       throw new FloeError('invalid_encoding', 'commitment: participant must be an integer from 1 to 255');
     }
+    if (
+      r.inputIndex !== undefined &&
+      (!Number.isInteger(r.inputIndex) || r.inputIndex < 0 || r.inputIndex > 65_535)
+    ) {
+      throw new FloeError('invalid_encoding', 'commitment: input index must be an integer from 0 to 65535');
+    }
     if (!COMMITMENT_RE.test(r.commitment)) {
       throw new FloeError('invalid_encoding', 'commitment: expected two 33-byte compressed points in hex');
     }
@@ -84,10 +94,12 @@ export async function insertCommitments(
   let inserted: NonceCommitmentRow[];
   try {
     const r = await q.query(
-      `INSERT INTO nonce_commitments (tenant_id, session_id, attempt, participant, signer_id, nonce_commitment, created_at)
-       SELECT s.tenant_id, s.session_id, $2, c.participant, c.signer_id, c.commitment, $3
+      `INSERT INTO nonce_commitments (tenant_id, session_id, attempt, participant, signer_id, nonce_commitment,
+         created_at, input_index)
+       SELECT s.tenant_id, s.session_id, $2, c.participant, c.signer_id, c.commitment, $3, c.input_index
          FROM signing_sessions s
-        CROSS JOIN jsonb_to_recordset($4::jsonb) AS c (participant integer, signer_id text, commitment text)
+        CROSS JOIN jsonb_to_recordset($4::jsonb)
+             AS c (participant integer, signer_id text, commitment text, input_index integer)
         WHERE s.session_id = $1 AND s.attempt = $2 AND s.status = 'nonce_collection'
        RETURNING *`,
       [
@@ -95,7 +107,12 @@ export async function insertCommitments(
         attempt,
         now,
         json(
-          rows.map((r) => ({ participant: r.participant, signer_id: r.signerId, commitment: r.commitment })),
+          rows.map((r) => ({
+            participant: r.participant,
+            signer_id: r.signerId,
+            commitment: r.commitment,
+            input_index: r.inputIndex ?? 0,
+          })),
         ),
       ],
     );
@@ -156,11 +173,12 @@ export async function listCommitments(
 ): Promise<NonceCommitmentRow[]> {
   const r =
     attempt === undefined
-      ? await q.query('SELECT * FROM nonce_commitments WHERE session_id = $1 ORDER BY attempt, participant', [
-          sessionId,
-        ])
+      ? await q.query(
+          'SELECT * FROM nonce_commitments WHERE session_id = $1 ORDER BY attempt, participant, input_index',
+          [sessionId],
+        )
       : await q.query(
-          'SELECT * FROM nonce_commitments WHERE session_id = $1 AND attempt = $2 ORDER BY participant',
+          'SELECT * FROM nonce_commitments WHERE session_id = $1 AND attempt = $2 ORDER BY participant, input_index',
           [sessionId, attempt],
         );
   return r.rows.map(toRow);

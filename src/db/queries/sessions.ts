@@ -29,6 +29,9 @@ export type { SessionStatus };
 export interface SessionRow extends SessionRecord {
   /** Hash of the request that carried the idempotency key: the same key with another request is a conflict. */
   idempotencyFingerprint: string | null;
+  /** The coordinator holding the publishing round, and until when (migration 012). */
+  publishLeaseOwner?: string | null;
+  publishLeaseUntil?: number | null;
 }
 
 export interface NewSession {
@@ -50,6 +53,8 @@ export interface NewSession {
   idempotencyFingerprint?: string | null;
   createdAt: number;
   expiresAt: number;
+  /** nostr_event: relays to publish to once completed (migration 012); absent or null: none. */
+  publishRelays?: readonly string[] | null;
 }
 
 export type SessionPatch = Partial<
@@ -68,6 +73,11 @@ export type SessionPatch = Partial<
     | 'signingStartedAt'
     | 'completedAt'
     | 'failedAt'
+    // bitcoin_psbt sessions and policy refusals (migration 015)
+    | 'bitcoin'
+    | 'policyRefusals'
+    // a session leaving awaiting_approval gets the signing TTL from then (DESIGN §13)
+    | 'expiresAt'
   >
 >;
 
@@ -85,6 +95,9 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, { col: string; json?: boolean }>
   signingStartedAt: { col: 'signing_started_at' },
   completedAt: { col: 'completed_at' },
   failedAt: { col: 'failed_at' },
+  bitcoin: { col: 'bitcoin', json: true },
+  policyRefusals: { col: 'policy_refusals', json: true },
+  expiresAt: { col: 'expires_at' },
 };
 
 /** Timestamp stamped when a session enters a status (unless the patch sets it). */
@@ -111,9 +124,9 @@ export async function insertSession(
     const r = await q.query(
       `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, intent_type, intent,
          intent_hash, status, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
-         created_at, updated_at, expires_at)
+         created_at, updated_at, expires_at, publish_relays, publish_status)
        VALUES ($1, coalesce($2, floe_current_tenant()), $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb, $10, $11,
-         $12, $13, $14, $14, $15)
+         $12, $13, $14, $14, $15, $16::jsonb, CASE WHEN $16::jsonb IS NULL THEN NULL ELSE 'pending' END)
        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
        RETURNING *`,
       [
@@ -132,6 +145,7 @@ export async function insertSession(
         s.idempotencyFingerprint ?? null,
         s.createdAt,
         s.expiresAt,
+        s.publishRelays ? json(s.publishRelays) : null,
       ],
     );
     if (r.rows[0]) inserted = toSession(r.rows[0]);
@@ -332,4 +346,64 @@ export async function countSessionsByStatus(q: Queryable): Promise<Record<string
     'SELECT status, count FROM floe_count_sessions_by_status()',
   );
   return Object.fromEntries(r.rows.map((x) => [x.status, Number(x.count)]));
+}
+
+// ---------------------------------------------------------------- publishing (migration 012)
+
+/**
+ * Claim the publishing round of one completed session for `owner` until now + `leaseMs`: only
+ * while publishing is pending, due, and not leased by anyone. Null otherwise.
+ */
+export async function claimPublish(
+  q: Queryable,
+  sessionId: string,
+  o: { owner: string; leaseMs: number; now: number },
+): Promise<SessionRow | null> {
+  const r = await q.query(
+    `UPDATE signing_sessions SET publish_lease_owner = $1, publish_lease_until = $2::bigint + $3::bigint
+      WHERE session_id = $4 AND status = 'completed' AND publish_status = 'pending'
+        AND coalesce(publish_next_at, 0) <= $2 AND coalesce(publish_lease_until, 0) < $2
+      RETURNING *`,
+    [o.owner, o.now, o.leaseMs, sessionId],
+  );
+  return r.rows[0] ? toSession(r.rows[0]) : null;
+}
+
+/** Claim due publishing rounds in every tenant, each for one caller only (floe_claim_due_publishes). */
+export async function claimDuePublishes(
+  q: Queryable,
+  o: { owner: string; leaseMs: number; limit: number; now?: number },
+): Promise<{ tenantId: string; sessionId: string }[]> {
+  const r = await q.query<{ tenant_id: string; session_id: string }>(
+    'SELECT tenant_id, session_id FROM floe_claim_due_publishes($1, $2, $3, $4)',
+    [o.owner, o.leaseMs, o.limit, o.now ?? null],
+  );
+  return r.rows.map((x) => ({ tenantId: x.tenant_id, sessionId: x.session_id }));
+}
+
+/**
+ * Record a publishing round and release the lease, only if `owner` still holds it (a
+ * coordinator whose lease was taken over writes nothing). Null when it did not.
+ */
+export async function recordPublish(
+  q: Queryable,
+  sessionId: string,
+  o: {
+    owner: string;
+    results: unknown[];
+    status: 'pending' | 'done';
+    nextAt: number | null;
+    now: number;
+  },
+): Promise<SessionRow | null> {
+  const r = await q.query(
+    `UPDATE signing_sessions
+        SET publish_results = $1::jsonb, publish_status = $2, publish_next_at = $3,
+            publish_lease_until = NULL, updated_at = $4
+      WHERE session_id = $5 AND status = 'completed' AND publish_status = 'pending'
+        AND publish_lease_owner = $6
+      RETURNING *`,
+    [json(o.results), o.status, o.nextAt, o.now, sessionId, o.owner],
+  );
+  return r.rows[0] ? toSession(r.rows[0]) : null;
 }

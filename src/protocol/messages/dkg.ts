@@ -1,6 +1,7 @@
 /** DKG ceremony messages, coordinator → signer (DESIGN §8). */
 import { type Static, Type } from '@sinclair/typebox';
 import { Hex, Id, Identifier, Strict } from '../schema.js';
+import { ApprovalPolicySchema } from './approvals.js';
 import { DkgRound1Schema, PublicKeyPackageSchema, SealedBoxSchema } from './frost.js';
 
 export const CeremonyId = Id('ceremony id');
@@ -19,6 +20,25 @@ export const DkgRound1Request = Strict({
   /** This signer's identifier in the ceremony. */
   identifier: Identifier,
   participants: Type.Array(Participant, { minItems: 2, maxItems: 255 }),
+  /**
+   * The key's steward approval policy (DESIGN §13), bound into the transcript every member
+   * certifies and kept by each member: its shares sign only with the stewards' quorum.
+   */
+  approval_policy: Type.Optional(ApprovalPolicySchema),
+  /**
+   * A deterministic DKG (DESIGN §14, per-passphrase addresses): the signer draws its polynomial
+   * and proof nonce from its deterministic secret (HSM HMAC) over this passphrase id, the
+   * threshold, n, its identifier and the members, so the same request on any rebuild with the
+   * same HSM gives the same key. Absent: fresh randomness, as always.
+   */
+  deterministic: Type.Optional(
+    Strict({
+      passphrase_id: Hex(
+        32,
+        "not the passphrase: the coordinator's HMAC of it (under its address secret, per tenant)",
+      ),
+    }),
+  ),
 });
 export const DkgRound1Response = Strict({
   ceremony_id: CeremonyId,

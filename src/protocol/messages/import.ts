@@ -7,6 +7,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { Hex, Identifier, Strict } from '../schema.js';
+import { ApprovalPolicySchema } from './approvals.js';
 import { KeyId, Participant } from './dkg.js';
 import { PublicKeyPackageSchema, SealedBoxSchema } from './frost.js';
 
@@ -20,6 +21,11 @@ export const KeyImportRequest = Strict({
   public_key_package: PublicKeyPackageSchema,
   /** The 32-byte signing share, sealed to this signer's identity key by an ephemeral key. */
   sealed_share: SealedBoxSchema,
+  /**
+   * The key's steward approval policy (DESIGN §13): bound into the box's associated data by the
+   * client and into the import certificate, so a coordinator can neither drop nor change it.
+   */
+  approval_policy: Type.Optional(ApprovalPolicySchema),
 });
 export const KeyImportResponse = Strict({
   key_id: KeyId,

@@ -4,7 +4,9 @@
  * is the request type with `.response` appended.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
+import * as approvals from './approvals.js';
 import * as dkg from './dkg.js';
+import * as ecdh from './ecdh.js';
 import * as imp from './import.js';
 import * as node from './node.js';
 import * as sign from './sign.js';
@@ -58,6 +60,13 @@ export const SIGNER_MESSAGES = {
     sign.SignRound2BatchResponse,
   ),
   signAbort: spec('sign.abort', '/v1/sign/abort', sign.SignAbortRequest, sign.SignAbortResponse),
+  keyApprovalPolicy: spec(
+    'key.approval_policy',
+    '/v1/keys/approval-policy',
+    approvals.KeyApprovalPolicyRequest,
+    approvals.KeyApprovalPolicyResponse,
+  ),
+  ecdhShare: spec('ecdh.share', '/v1/ecdh/share', ecdh.EcdhShareRequest, ecdh.EcdhShareResponse),
 } as const;
 
 export type SignerMessages = typeof SIGNER_MESSAGES;
@@ -67,7 +76,9 @@ export type ResponseOf<K extends SignerMessageName> = Static<SignerMessages[K]['
 
 export const responseType = (type: string) => `${type}.response`;
 
+export * from './approvals.js';
 export * from './dkg.js';
+export * from './ecdh.js';
 export * from './frost.js';
 export * from './import.js';
 export * from './intent.js';

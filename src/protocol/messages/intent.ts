@@ -3,8 +3,9 @@
  * strict, so a signer refuses anything it would not resolve itself.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { NETWORK_NAMES } from '../../bitcoin/network.js';
 import { DEFAULT_EVENT_LIMITS } from '../../nostr/event.js';
-import { Hex, Strict } from '../schema.js';
+import { Hex, literalUnion, Strict } from '../schema.js';
 
 export const NostrEventTemplateSchema = Strict(
   {
@@ -27,6 +28,8 @@ export const NostrEventIntentSchema = Strict({
 export const PsbtIntentSchema = Strict({
   type: Type.Literal('bitcoin_psbt'),
   psbt: Type.String({ pattern: '^[A-Za-z0-9+/]+={0,2}$', maxLength: 4 * 1024 * 1024 }),
+  /** The coordinator's network (config bitcoin_network); a signer of another refuses (network_mismatch). */
+  network: literalUnion(NETWORK_NAMES, 'Bitcoin network the PSBT is for'),
 });
 
 export const IntentSchema = Type.Union([MessageIntentSchema, NostrEventIntentSchema, PsbtIntentSchema]);

@@ -1,12 +1,31 @@
 /** Signing messages, coordinator → signer (DESIGN §4, §7). */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Hex, Id, Identifier, Strict } from '../schema.js';
+import { ApprovalEvents } from './approvals.js';
 import { KeyId } from './dkg.js';
 import { CommitmentsSchema, SignatureShareSchema, SigningPackageSchema } from './frost.js';
 import { IntentSchema } from './intent.js';
 
 export const SessionId = Id('signing session id');
 export const AttemptNumber = Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'attempt number' });
+
+/**
+ * Multi-digest attempts (a PSBT intent: one digest per input of the key, DESIGN §12). The open
+ * answer, the round-2 request and its answer each carry `inputs`, one entry per digest in the
+ * order the intent resolves them (input order), each naming its PSBT input; the single-digest
+ * members (`commitments`, `signing_package`, `share`, `package_hash`) then repeat the first
+ * entry's, so every rule about them holds as before. Single-digest attempts have no `inputs`.
+ */
+export const MAX_ATTEMPT_DIGESTS = 256;
+const InputIndex = Type.Integer({ minimum: 0, maximum: 65_535, description: 'PSBT input index' });
+const inputsOf = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string) =>
+  Type.Optional(
+    Type.Array(Strict({ input: InputIndex, ...props }), {
+      minItems: 1,
+      maxItems: MAX_ATTEMPT_DIGESTS,
+      description,
+    }),
+  );
 
 /** Round 1: open an attempt and commit to fresh nonces. Idempotent per request fingerprint. */
 export const SignOpenRequest = Strict({
@@ -23,12 +42,21 @@ export const SignOpenRequest = Strict({
   intent_hash: Hex(32),
   /** attempt_id derived from the fields above (DESIGN §4); the signer recomputes it. */
   attempt_id: Hex(32),
+  /**
+   * The stewards' signed decisions (DESIGN §13): a key under an approval policy signs only when
+   * they prove its quorum for this session and intent, checked by the signer itself.
+   */
+  approvals: Type.Optional(ApprovalEvents),
 });
 export const SignOpenResponse = Strict({
   session_id: SessionId,
   attempt: AttemptNumber,
   attempt_id: Hex(32),
   commitments: CommitmentsSchema,
+  inputs: inputsOf(
+    { commitments: CommitmentsSchema },
+    "multi-digest attempts: this signer's commitments for each digest (one nonce pair each)",
+  ),
 });
 
 /** Round 2: sign with the nonces of an open attempt. */
@@ -37,6 +65,12 @@ export const SignRound2Request = Strict({
   session_id: SessionId,
   attempt_id: Hex(32),
   signing_package: SigningPackageSchema,
+  inputs: inputsOf(
+    { signing_package: SigningPackageSchema },
+    'multi-digest attempts: one package per digest',
+  ),
+  /** The stewards' decisions again: the quorum is checked again before a share leaves (DESIGN §4.3). */
+  approvals: Type.Optional(ApprovalEvents),
 });
 export const SignRound2Response = Strict({
   session_id: SessionId,
@@ -49,6 +83,10 @@ export const SignRound2Response = Strict({
    * over: the signed response binds the share to it, so blame can be checked by anyone.
    */
   package_hash: Hex(32),
+  inputs: inputsOf(
+    { share: SignatureShareSchema, commitments: CommitmentsSchema, package_hash: Hex(32) },
+    'multi-digest attempts: the share of each digest, bound to its own package (and key tweak)',
+  ),
 });
 
 /**
