@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HDKey } from '@scure/bip32';
 import * as bitcoin from 'bitcoinjs-lib';
+import pg from 'pg';
 import * as ecc from 'tiny-secp256k1';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { request } from '../helpers/http.js';
@@ -293,10 +294,35 @@ describe('addresses through the coordinator API (real cluster)', () => {
     assert.ok(log.includes('"reqId"'), 'the coordinator logged requests (the search means something)');
     if (log.includes(PASSPHRASE)) leaks.push('coordinator log');
     if (responses.some((r) => r.includes(PASSPHRASE))) leaks.push('a response');
+    if (c.databaseUrl) {
+      // On the Postgres server the database is not under the cluster's directory: search every
+      // row of every table, as text.
+      const db = new pg.Client({ connectionString: c.databaseUrl });
+      await db.connect();
+      try {
+        const tables = await db.query<{ t: string }>(
+          "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        );
+        assert.ok(
+          tables.rows.some((r) => r.t === 'passphrase_addresses'),
+          'the database was searched',
+        );
+        for (const { t } of tables.rows) {
+          const r = await db.query(
+            `SELECT count(*)::int AS n FROM "${t}" x WHERE x::text LIKE '%' || $1 || '%'`,
+            [PASSPHRASE],
+          );
+          if (r.rows[0].n > 0) leaks.push(`table ${t}`);
+        }
+      } finally {
+        await db.end();
+      }
+    } else {
+      assert.ok(
+        filesUnder(join(c.dir, 'coordinator')).some((f) => f.includes('pgdata')),
+        'the database was searched',
+      );
+    }
     assert.deepEqual(leaks, []);
-    assert.ok(
-      filesUnder(join(c.dir, 'coordinator')).some((f) => f.includes('pgdata')),
-      'the database was searched',
-    );
   });
 });

@@ -179,7 +179,7 @@ describe('floe drill regenerate (SoftHSM2 tokens, real processes)', { skip }, ()
     assert.match(r.stderr, /signer-1 has no HSM/);
   });
 
-  it('after the drill, the regenerated cluster signs a PSBT spending from a regenerated address (when PSBT sessions exist)', async (t) => {
+  it('after the drill, the regenerated cluster signs a PSBT spending from a regenerated address', async () => {
     const drill = spawnFloe(
       [
         'drill',
@@ -219,10 +219,6 @@ describe('floe drill regenerate (SoftHSM2 tokens, real processes)', { skip }, ()
       token,
       json: { key_id: a.body.key_id, bitcoin_psbt: psbt.toBase64(), wait: 60_000 },
     });
-    if (s.status >= 400 && s.body.code === 'intent_not_supported') {
-      t.skip(`this build does not sign bitcoin_psbt sessions yet (${s.body.detail})`);
-      return;
-    }
     assert.ok(s.status === 201 || s.status === 200, s.text);
     assert.equal(s.body.status, 'completed', s.text);
     const signed = bitcoin.Psbt.fromBase64(s.body.psbt, { network: NET });

@@ -38,6 +38,8 @@ export interface TestCluster {
   /** In-process coordinator (undefined when it runs as a child process). */
   coordinator?: RunningCoordinator;
   coordinatorProcess?: Spawned;
+  /** The coordinator's database on the Postgres server (unset on PGlite: it is under `dir`). */
+  databaseUrl?: string;
   api<T = any>(
     method: string,
     path: string,
@@ -132,6 +134,7 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
     signers,
     ...(coordinator ? { coordinator } : {}),
     ...(proc ? { coordinatorProcess: proc } : {}),
+    ...(database ? { databaseUrl: database.url } : {}),
     api,
     registerSigners: () => registerSigners(api, signers),
     createKey: (threshold, signerIds) => createKey(api, threshold, signerIds, 30_000),
