@@ -23,6 +23,10 @@ const TENANT_TABLES = [
   'bunker_approvals',
   'passphrase_addresses',
   'session_approvals',
+  'webhooks',
+  'webhook_deliveries',
+  'webhook_attempts',
+  'webhook_cursors',
 ];
 
 describe('migrations', () => {

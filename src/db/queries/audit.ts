@@ -11,6 +11,10 @@ export interface AuditRow {
   subjectType: string | null;
   subjectId: string | null;
   data: unknown;
+  /** The hash of the tenant's previous row (migration 017; 64 zeros for the first). */
+  prevHash: string;
+  /** This row's hash (src/domain/audit-chain.ts). */
+  hash: string;
 }
 
 export interface NewAuditEvent {
@@ -67,6 +71,18 @@ export async function listAudit(
   const r = await q.query(
     `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${params.length}`,
     params,
+  );
+  return r.rows.map(toAudit);
+}
+
+/** The chain of the transaction's tenant in id order (its order), after `afterId`. */
+export async function listAuditChain(
+  q: Queryable,
+  o: { afterId?: number; limit?: number } = {},
+): Promise<AuditRow[]> {
+  const r = await q.query(
+    `SELECT * FROM audit_events WHERE tenant_id = floe_current_tenant() AND id > $1 ORDER BY id LIMIT $2`,
+    [o.afterId ?? 0, clampLimit(o.limit, 100, 1000)],
   );
   return r.rows.map(toAudit);
 }
