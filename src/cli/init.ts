@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { displayPath } from '../cluster/layout.js';
+import { loadOrCreateOperatorKey, OPERATOR_KEY_FILE } from '../config/operator-key.js';
 import { writeSecretFile } from '../config/secret-file.js';
 import { coordinatorIdentity } from '../coordinator/node.js';
 import { openSignerStore } from '../signer/node.js';
@@ -152,12 +153,15 @@ export async function init(o: InitOptions): Promise<void> {
   // from a secret manager at start-up (FLOE_SIGNER_PASSPHRASE_FILE or FLOE_SIGNER_PASSPHRASE),
   // never from the bundle.
   const peers = signers.map((s) => s.identity);
+  // The kill switch's operator key: kept by the operator (off the servers), pinned by every signer.
+  const operator = loadOrCreateOperatorKey(join(out, OPERATOR_KEY_FILE));
   for (const s of signers) {
     const config = {
       data_dir: s.data_dir,
       listen: s.listen,
       coordinators: [coordinatorId],
       peers,
+      operators: [operator],
       ...(s.tls ? { tls: s.tls } : {}),
       ...(s.key_source ? { key_source: s.key_source } : {}),
       log_level: 'info',

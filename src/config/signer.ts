@@ -9,6 +9,11 @@
  *                                                  import refuse any member outside it. Set by an operator on
  *                                                  the signer (floe init / floe up write it), never through the
  *                                                  coordinator.
+ *   operators           FLOE_SIGNER_OPERATORS      operator keys (x-only hex, comma separated) whose signed
+ *                                                  instructions (freeze / unfreeze a key: the kill switch,
+ *                                                  src/signer/freeze.ts) this node applies. Set on the signer
+ *                                                  (floe init / floe up pin .floe/operator.key's), never
+ *                                                  through the coordinator; none: instructions are refused.
  *   passphrase_file     FLOE_SIGNER_PASSPHRASE_FILE  (or the passphrase itself in FLOE_SIGNER_PASSPHRASE)
  *   tls.cert / tls.key  FLOE_SIGNER_TLS_CERT / _KEY  PEM files: serve HTTPS
  *   max_live_attempts   FLOE_SIGNER_MAX_LIVE_ATTEMPTS  default 1024
@@ -55,6 +60,7 @@ export const SignerConfigSchema = Type.Object(
     listen: Type.String({ pattern: '^[^:]+:[0-9]{1,5}$' }),
     coordinators: Type.Array(Hex(32), { minItems: 1, maxItems: 64 }),
     peers: Type.Array(Hex(32), { maxItems: 255, uniqueItems: true }),
+    operators: Type.Optional(Type.Array(Hex(32), { maxItems: 16, uniqueItems: true })),
     passphrase_file: Type.Optional(Type.String({ minLength: 1 })),
     tls: Type.Optional(
       Type.Object({ cert: Type.String(), key: Type.String() }, { additionalProperties: false }),
@@ -187,6 +193,7 @@ export function loadSignerConfig(
   set('listen', env.FLOE_SIGNER_LISTEN);
   set('coordinators', envList(env.FLOE_SIGNER_COORDINATORS));
   set('peers', envList(env.FLOE_SIGNER_PEERS));
+  set('operators', envList(env.FLOE_SIGNER_OPERATORS));
   set('passphrase_file', env.FLOE_SIGNER_PASSPHRASE_FILE);
   set('max_live_attempts', env.FLOE_SIGNER_MAX_LIVE_ATTEMPTS && Number(env.FLOE_SIGNER_MAX_LIVE_ATTEMPTS));
   set('attempt_ttl_s', env.FLOE_SIGNER_ATTEMPT_TTL_S && Number(env.FLOE_SIGNER_ATTEMPT_TTL_S));

@@ -1,6 +1,6 @@
 /**
  * Choosing the signers of an attempt: `t` members of the key that are active, not
- * quarantined (unless an admin override says so), not excluded in this session (culprits
+ * quarantined (unless an admin override says so), not last found unreachable, not excluded in this session (culprits
  * and members that failed to answer), preferring healthy and fast ones.
  */
 export interface Candidate {
@@ -12,10 +12,26 @@ export interface Candidate {
   faultCount: number;
   lastLatencyMs: number | null;
   lastSeenAt: number | null;
+  /** Last found unreachable by this coordinator (a failed probe or request; ./reachability.ts). */
+  unreachable?: boolean;
 }
 
 export function eligible(c: Candidate, excluded: ReadonlySet<number>): boolean {
-  return c.status === 'active' && (!c.quarantined || c.quarantineOverride) && !excluded.has(c.identifier);
+  return (
+    c.status === 'active' &&
+    (!c.quarantined || c.quarantineOverride) &&
+    !c.unreachable &&
+    !excluded.has(c.identifier)
+  );
+}
+
+/** Why a candidate is not eligible, in words for an error message (undefined: it is eligible). */
+export function ineligibility(c: Candidate, excluded: ReadonlySet<number>): string | undefined {
+  if (c.status !== 'active') return 'disabled';
+  if (c.quarantined && !c.quarantineOverride) return 'quarantined';
+  if (c.unreachable) return 'unreachable';
+  if (excluded.has(c.identifier)) return 'excluded from this session';
+  return undefined;
 }
 
 /**

@@ -36,7 +36,8 @@ import type { SignOpenResponse, SignRound2Response } from '../protocol/messages/
 import { signingPackageHash } from '../protocol/transcript.js';
 import type { CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
 import { type MultiDigest, multiDigestOf, psbtSummary, signedPsbt } from './psbt.js';
-import { type Candidate, chooseSubset } from './selection.js';
+import type { SignerReachability } from './reachability.js';
+import { type Candidate, chooseSubset, ineligibility } from './selection.js';
 import type { SignerClient } from './signer-client.js';
 
 export interface SigningOptions {
@@ -70,6 +71,14 @@ export interface SigningOptions {
    * key has an approval policy (DESIGN §13; services/approvals.ts). Default: none.
    */
   approvalsFor?: (key: KeyRecord, session: SessionRecord) => Promise<ApprovalEventJson[] | undefined>;
+  /**
+   * What this coordinator last learned about reaching each signer (shared with the health job):
+   * a signer last found unreachable is not chosen, so a session that cannot make a quorum of
+   * reachable signers fails at once (`no_quorum`, naming them) instead of timing out.
+   */
+  reachability?: SignerReachability;
+  /** How long the re-check of a signer marked unreachable before failing fast may take. Default 1 s. */
+  recheckTimeoutMs?: number;
   onEvent?: (e: SigningEvent) => void;
 }
 
@@ -98,7 +107,10 @@ export type SigningEvent =
 const commitmentHex = (c: SigningCommitmentsJson) => `${c.hiding}${c.binding}`;
 
 export class SigningOrchestrator {
-  private readonly o: Required<Omit<SigningOptions, 'onEvent'>> & { onEvent: (e: SigningEvent) => void };
+  private readonly o: Required<Omit<SigningOptions, 'onEvent' | 'reachability'>> & {
+    onEvent: (e: SigningEvent) => void;
+    reachability: SignerReachability | undefined;
+  };
 
   constructor(o: SigningOptions) {
     this.o = {
@@ -111,7 +123,9 @@ export class SigningOrchestrator {
       signerCacheMs: 1000,
       spreadLoad: true,
       approvalsFor: async () => undefined,
+      recheckTimeoutMs: 1000,
       onEvent: () => {},
+      reachability: undefined,
       ...o,
     };
   }
@@ -124,9 +138,14 @@ export class SigningOrchestrator {
     // Terminal, or waiting for its stewards (DESIGN §13): nothing to drive.
     if (isTerminal(s.status) || s.status === 'awaiting_approval') return s;
     const key = known.key?.id === s.keyId ? known.key : await store.getKey(tenantId, s.keyId);
+    if (key?.status === 'frozen') {
+      return this.finish((await this.fail(s, 'key_frozen', `key ${s.keyId} is frozen`)) ?? s);
+    }
     if (key?.status !== 'active') {
       return (await this.fail(s, 'unknown_key', 'the key is not active')) ?? s;
     }
+    const startedAt = this.o.now();
+    let rechecked = false;
     const excluded = new Set<number>([...s.culprits, ...(known.avoid ?? [])]);
     // A PSBT: its digests and the key of each, resolved once for the whole drive.
     let multi: MultiDigest | undefined;
@@ -161,9 +180,12 @@ export class SigningOrchestrator {
         return this.finish((await this.fail(s, 'policy_refused', this.refusalSummary(s))) ?? s);
       }
       if (!chosen) {
-        return this.finish(
-          (await this.fail(s, 'no_quorum', `fewer than ${key.threshold} eligible signers remain`)) ?? s,
-        );
+        // Marks older than this drive may be stale: ask those signers once more before failing.
+        if (!rechecked) {
+          rechecked = true;
+          if (await this.recheck(key, excluded, startedAt)) continue;
+        }
+        return this.finish((await this.fail(s, 'no_quorum', await this.noQuorum(key, excluded))) ?? s);
       }
       const next = await this.attempt(s, key, chosen, excluded, multi);
       if (!next) return (await store.getSession(tenantId, sessionId))!; // lost a race: someone else drives it
@@ -176,7 +198,7 @@ export class SigningOrchestrator {
   async choose(key: KeyRecord, excluded: ReadonlySet<number>): Promise<Member[] | undefined> {
     const members = await this.members(key);
     const subset = chooseSubset(
-      members.map(toCandidate),
+      members.map((m) => this.candidate(m)),
       key.threshold,
       excluded,
       this.o.now() - this.o.staleAfterMs,
@@ -184,6 +206,50 @@ export class SigningOrchestrator {
       this.o.spreadLoad ? () => Math.random() : undefined,
     );
     return subset?.map((c) => members.find((m) => m.identifier === c.identifier)!);
+  }
+
+  private candidate(m: Member): Candidate {
+    return { ...toCandidate(m), unreachable: this.o.reachability?.unreachable(m.signer.id) !== undefined };
+  }
+
+  /**
+   * Ask the members marked unreachable before `since` (and not excluded) whether they are back,
+   * at once and briefly; true when one of them answered.
+   */
+  private async recheck(key: KeyRecord, excluded: ReadonlySet<number>, since: number): Promise<boolean> {
+    const r = this.o.reachability;
+    if (!r) return false;
+    const stale = (await this.members(key)).filter((m) => {
+      const mark = r.unreachable(m.signer.id);
+      return mark !== undefined && mark.at < since && !excluded.has(m.identifier);
+    });
+    const back = await Promise.all(
+      stale.map(async (m) => {
+        try {
+          const info = await this.o.clientFor(m.signer).call('nodeInfo', {}, this.o.recheckTimeoutMs);
+          if (info.identity !== m.signer.identityPubkey) return false;
+          r.markReachable(m.signer.id);
+          return true;
+        } catch (e) {
+          if (isFloeError(e) && e.code === 'signer_unreachable') r.markUnreachable(m.signer.id, this.o.now());
+          else r.markReachable(m.signer.id); // it answered, with a refusal
+          return false;
+        }
+      }),
+    );
+    return back.some(Boolean);
+  }
+
+  /** The no_quorum message: how many are needed, and each member that cannot sign and why. */
+  private async noQuorum(key: KeyRecord, excluded: ReadonlySet<number>): Promise<string> {
+    const why = (await this.members(key)).flatMap((m) => {
+      const reason = ineligibility(this.candidate(m), excluded);
+      const name = m.signer.name
+        ? `${m.signer.id} (${m.signer.name}, ${m.signer.url})`
+        : `${m.signer.id} (${m.signer.url})`;
+      return reason ? [`member ${m.identifier} ${name}: ${reason}`] : [];
+    });
+    return `fewer than ${key.threshold} eligible signers remain; ${why.join('; ')}`.slice(0, 1000);
   }
 
   private finish(s: SessionRecord): SessionRecord {
@@ -280,6 +346,8 @@ export class SigningOrchestrator {
    */
   private async exclude(m: Member, fault: string, excluded: Set<number>, proven = false): Promise<void> {
     excluded.add(m.identifier);
+    if (fault === 'unreachable') this.o.reachability?.markUnreachable(m.signer.id, this.o.now());
+    else this.o.reachability?.markReachable(m.signer.id);
     this.signerCache = null;
     this.o.onEvent({ kind: 'fault', signerId: m.signer.id, identifier: m.identifier, fault });
     if (proven) await this.o.store.recordSignerFault(m.signer.id, fault, this.o.quarantineAfter);
@@ -401,8 +469,11 @@ export class SigningOrchestrator {
       const inputCommitments: Record<string, SigningCommitmentsJson[]> = {};
       const openAnswers = new Map<number, SignedAnswer>();
       let ok = true;
+      const frozen = frozenRefusal(opened);
+      if (frozen) return (await this.fail(s, 'key_frozen', frozen)) ?? s;
       for (const [i, r] of opened.entries()) {
         const m = chosen[i]!;
+        if (r.status === 'fulfilled') this.o.reachability?.markReachable(m.signer.id);
         if (r.status === 'rejected') {
           ok = false;
           noteRefusal(m, r.reason);
@@ -528,6 +599,11 @@ export class SigningOrchestrator {
       );
       const equivocated: number[] = [];
       const equivocation: Record<number, unknown> = {};
+      const frozenNow = frozenRefusal(signed);
+      if (frozenNow) {
+        this.abortAll(chosen, s.sessionId, attemptId);
+        return (await this.fail(s, 'key_frozen', frozenNow)) ?? s;
+      }
       ok = true;
       for (const [i, r] of signed.entries()) {
         const m = chosen[i]!;
@@ -670,6 +746,16 @@ export class SigningOrchestrator {
       if (!roundTwo) this.abortAll(chosen, prev.sessionId, attemptId);
     }
   }
+}
+
+/** The message of a member's `key_frozen` refusal (the operator froze the key: DESIGN kill switch). */
+function frozenRefusal(results: readonly PromiseSettledResult<unknown>[]): string | undefined {
+  for (const r of results) {
+    if (r.status === 'rejected' && isFloeError(r.reason) && r.reason.code === 'key_frozen') {
+      return `a signer refused: ${r.reason.message}`.slice(0, 1000);
+    }
+  }
+  return undefined;
 }
 
 function toCandidate(m: Member): Candidate {

@@ -229,6 +229,19 @@ export class SigningEngine {
     return { session_id: req.session_id, aborted: n };
   }
 
+  /** Wipe the live nonces of every attempt with a key (it was just frozen: src/signer/freeze.ts). */
+  dropKey(keyId: string): number {
+    let n = 0;
+    for (const [sid, a] of [...this.live]) {
+      if (a.keyId === keyId) {
+        this.drop(sid);
+        n++;
+      }
+    }
+    if (n) this.onEvent({ kind: 'aborted', count: n });
+    return n;
+  }
+
   /** Wipe every live nonce (shutdown). */
   wipeAll(): void {
     for (const sid of [...this.live.keys()]) this.drop(sid);

@@ -73,10 +73,29 @@ const APPROVAL_POLICY = `
 ALTER TABLE keys ADD COLUMN approval_policy TEXT;
 `;
 
+/**
+ * The kill switch (src/signer/freeze.ts): per key, the last operator instruction this node
+ * applied (freeze or unfreeze, with the operator's signature), so a freeze survives a restart
+ * and an older instruction is refused as a replay.
+ */
+const KEY_FREEZES = `
+CREATE TABLE key_freezes (
+  key_id     TEXT PRIMARY KEY,
+  frozen     INTEGER NOT NULL CHECK (frozen IN (0, 1)),
+  type       TEXT NOT NULL CHECK (type IN ('freeze', 'unfreeze')),
+  issued_at  INTEGER NOT NULL,
+  nonce      TEXT NOT NULL,
+  operator   TEXT NOT NULL,
+  sig        TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+) STRICT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: '001_init', sql: INIT },
   { id: 2, name: '002_key_row_mac', sql: KEY_ROW_MAC },
   { id: 3, name: '003_approval_policy', sql: APPROVAL_POLICY },
+  { id: 4, name: '004_key_freezes', sql: KEY_FREEZES },
 ];
 
 export const SCHEMA_MIGRATIONS_DDL = `

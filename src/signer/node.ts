@@ -12,6 +12,7 @@ import { BitcoinSigningPolicy } from './bitcoin-policy.js';
 import { CeremonyParticipant } from './ceremony.js';
 import { EcdhResponder } from './ecdh.js';
 import { SigningEngine } from './engine.js';
+import { KeyFreezes } from './freeze.js';
 import { type DeterministicSecret, deriveIdentityKey, StandInCapture } from './keys/deterministic.js';
 import type { KeySource } from './keys/key-source.js';
 import { PASSPHRASE_ENV, PassphraseKeySource, readPassphrase, readSecretFile } from './keys/passphrase.js';
@@ -198,7 +199,13 @@ export async function startSigner(
     deterministic,
   });
   const ecdh = new EcdhResponder({ store, clock: systemClock, policy: allowAll });
-  const handlers = signerHandlers({ engine, ceremonies, store, identity, ecdh });
+  const freezes = new KeyFreezes({
+    store,
+    operators: cfg.operators ?? [],
+    clock: systemClock,
+    dropKey: (keyId) => engine.dropKey(keyId),
+  });
+  const handlers = signerHandlers({ engine, ceremonies, store, identity, ecdh, freezes });
   const app = await buildSignerServer({
     handlers: opts.wrapHandlers ? opts.wrapHandlers(handlers) : handlers,
     engine,

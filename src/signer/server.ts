@@ -14,6 +14,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
   type FastifyServerOptions,
+  LogController,
 } from 'fastify';
 import type { NodeIdentity } from '../crypto/identity.js';
 import { ENVELOPE_HEADER, type EnvelopeHeader, encodeEnvelope, openEnvelope } from '../protocol/envelope.js';
@@ -31,6 +32,7 @@ import { parseWith } from '../protocol/schema.js';
 import type { CeremonyParticipant } from './ceremony.js';
 import type { EcdhResponder } from './ecdh.js';
 import type { SigningEngine } from './engine.js';
+import type { KeyFreezes } from './freeze.js';
 import type { SignerMetrics } from './metrics.js';
 import type { Clock, SignerStore } from './ports.js';
 
@@ -174,7 +176,10 @@ function problemHandlers(app: FastifyInstance): void {
 export async function buildMetricsServer(
   o: MetricsSources & { access: MetricsAccess; logger?: FastifyServerOptions['logger'] },
 ): Promise<FastifyInstance> {
-  const app = Fastify({ logger: o.logger ?? false, disableRequestLogging: true } as FastifyServerOptions);
+  const app = Fastify({
+    logger: o.logger ?? false,
+    logController: new LogController({ disableRequestLogging: true }),
+  } as FastifyServerOptions);
   healthRoute(app, o);
   metricsRoute(app, o, o.access);
   problemHandlers(app);
@@ -198,7 +203,10 @@ export function signerHandlers(o: {
   identity: NodeIdentity;
   /** Threshold ECDH (src/signer/ecdh.ts). */
   ecdh: EcdhResponder;
+  /** The kill switch (src/signer/freeze.ts); without it, every operator instruction is refused. */
+  freezes?: KeyFreezes;
 }): SignerHandlers {
+  // A frozen key (o.freezes): nothing opens, no share and no ECDH value leaves this node.
   return {
     nodeInfo: () => ({
       identity: o.identity.publicKeyHex,
@@ -214,13 +222,32 @@ export function signerHandlers(o: {
     keyImport: (b) => o.ceremonies.importKey(b),
     keyImportConfirm: (b) => o.ceremonies.confirmImport(b),
     keyImportAbort: (b) => o.ceremonies.abortImport(b),
-    signOpen: (b) => o.engine.open(b),
-    signRound2: (b) => o.engine.round2(b),
-    signOpenBatch: (b) => o.engine.openBatch(b),
-    signRound2Batch: (b) => o.engine.round2Batch(b),
+    signOpen: (b) => {
+      o.freezes?.check(b.key_id);
+      return o.engine.open(b);
+    },
+    signRound2: (b) => {
+      o.freezes?.check(b.key_id);
+      return o.engine.round2(b);
+    },
+    signOpenBatch: (b) => {
+      for (const i of b.items) o.freezes?.check(i.key_id);
+      return o.engine.openBatch(b);
+    },
+    signRound2Batch: (b) => {
+      for (const i of b.items) o.freezes?.check(i.key_id);
+      return o.engine.round2Batch(b);
+    },
     signAbort: (b) => o.engine.abort(b),
     keyApprovalPolicy: (b) => o.ceremonies.changeApprovalPolicy(b),
-    ecdhShare: (b) => o.ecdh.share(b),
+    ecdhShare: (b) => {
+      o.freezes?.check(b.key_id);
+      return o.ecdh.share(b);
+    },
+    keyFreeze: (b) => {
+      if (!o.freezes) throw new FloeError('operator_not_pinned', 'this signer pins no operator key');
+      return o.freezes.apply(b);
+    },
   };
 }
 
@@ -228,7 +255,6 @@ export async function buildSignerServer(o: SignerServerOptions): Promise<Fastify
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
     logger: o.logger ?? false,
-    disableRequestLogging: false,
     ...(o.https ? { https: o.https } : {}),
   } as FastifyServerOptions);
   const replay = new ReplayGuard((o.windowMs ?? 60_000) * 2);

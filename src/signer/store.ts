@@ -21,6 +21,7 @@ import { decodeKeyPackage, encodeKeyPackage } from '../crypto/encoding.js';
 import { parseScalar } from '../crypto/group.js';
 import { wipe } from '../crypto/hex.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
+import type { FreezeRecord } from './freeze.js';
 import type { KeySource } from './keys/key-source.js';
 import {
   identityAad,
@@ -227,6 +228,8 @@ export class SqliteSignerStore implements SignerStore {
     listAudit: Statement;
     getIdentity: Statement;
     setIdentity: Statement;
+    getFreeze: Statement;
+    putFreeze: Statement;
   };
 
   private constructor(path: string, db: Database, cipher: RecordCipher, rowMac: KeyRowMac) {
@@ -268,7 +271,64 @@ export class SqliteSignerStore implements SignerStore {
         `INSERT INTO identity (slot, sealed, created_at) VALUES (1, ?, ?)
          ON CONFLICT (slot) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`,
       ),
+      getFreeze: db.prepare(
+        'SELECT key_id, frozen, type, issued_at, nonce, operator, sig, applied_at FROM key_freezes WHERE key_id = ?',
+      ),
+      putFreeze: db.prepare(
+        `INSERT INTO key_freezes (key_id, frozen, type, issued_at, nonce, operator, sig, applied_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key_id) DO UPDATE SET frozen = excluded.frozen, type = excluded.type,
+           issued_at = excluded.issued_at, nonce = excluded.nonce, operator = excluded.operator,
+           sig = excluded.sig, applied_at = excluded.applied_at`,
+      ),
     };
+  }
+
+  // ---------- operator instructions (the kill switch, src/signer/freeze.ts) ----------
+
+  /** The last operator instruction applied for a key, if any. */
+  getFreeze(keyId: string): FreezeRecord | undefined {
+    const r = this.#s.getFreeze.get(keyId) as
+      | {
+          key_id: string;
+          frozen: number;
+          type: 'freeze' | 'unfreeze';
+          issued_at: number;
+          nonce: string;
+          operator: string;
+          sig: string;
+          applied_at: number;
+        }
+      | undefined;
+    if (!r) return undefined;
+    return {
+      keyId: r.key_id,
+      frozen: r.frozen === 1,
+      instruction: {
+        type: r.type,
+        key_id: r.key_id,
+        issued_at: r.issued_at,
+        nonce: r.nonce,
+        operator: r.operator,
+        sig: r.sig,
+      },
+      appliedAt: r.applied_at,
+    };
+  }
+
+  /** Record the instruction now in force for a key (replaces the previous one). */
+  putFreeze(r: FreezeRecord): void {
+    const i = r.instruction;
+    this.#s.putFreeze.run(
+      r.keyId,
+      r.frozen ? 1 : 0,
+      i.type,
+      i.issued_at,
+      i.nonce,
+      i.operator,
+      i.sig,
+      r.appliedAt,
+    );
   }
 
   /**
@@ -549,6 +609,40 @@ export class SqliteSignerStore implements SignerStore {
 
   countKeys(): number {
     return (this.#s.countKeys.get() as { n: number }).n;
+  }
+
+  // ---------- share backup (src/signer/backup.ts) ----------
+
+  /**
+   * One active key's record for a backup (its share is a copy: wipe it) with the operator
+   * instruction in force for it; the export is audited (`key_backup_exported`). unknown_key,
+   * key_not_active (a pending share was never certified: nothing to back up).
+   */
+  exportKey(keyId: string, at: number): { key: StoredKey; freeze?: FreezeRecord } {
+    const key = this.getKey(keyId);
+    if (!key) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
+    if (key.status !== 'active') {
+      wipe(key.keyPackage.signingShare);
+      throw new FloeError(
+        'key_not_active',
+        `key ${keyId} is ${key.status} on this node; only an active share is backed up`,
+      );
+    }
+    const freeze = this.getFreeze(keyId);
+    this.appendAudit({ at, kind: 'key_backup_exported', keyId });
+    return { key, ...(freeze ? { freeze } : {}) };
+  }
+
+  /**
+   * Insert a restored key (sealed and MAC'd as every key row) and its operator instruction, with
+   * the audit entry `key_restored`, in one transaction; key_exists if the key is here already.
+   */
+  restoreKey(key: StoredKey, freeze: FreezeRecord | undefined, at: number): void {
+    inTransaction(this.#db, () => {
+      this.putKey(key);
+      if (freeze) this.putFreeze(freeze);
+      this.appendAudit({ at, kind: 'key_restored', keyId: key.keyId });
+    });
   }
 
   // ---------- consumption markers ----------

@@ -316,7 +316,8 @@ describe('PSBT sessions on a cluster whose signers hold a bitcoin policy', () =>
         [...outputs, { script: ownPayment(wallet).output!, value: 400_000n }],
       );
       const r = await sign(psbt.toBase64());
-      assert.equal(r.status, 202, JSON.stringify(r.body));
+      // Terminal (failed) sessions are answered 201, never 202 (issue 15, friction 2).
+      assert.equal(r.status, 201, JSON.stringify(r.body));
       const s = r.body;
       assert.equal(s.status, 'failed');
       assert.equal(s.error_code, 'policy_refused');

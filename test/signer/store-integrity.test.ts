@@ -178,8 +178,8 @@ describe('signer store: key rows bound by a MAC under the store key', () => {
           .prepare('SELECT id FROM schema_migrations ORDER BY id')
           .all()
           .map((r: { id: number }) => r.id),
-        // every migration of today's source, the approval policy column (3) included
-        [1, 2, 3],
+        // every migration of today's source: the approval policy column (3), key freezes (4)
+        [1, 2, 3, 4],
       );
       // The store's own parameters are left as they were (a bare salt, N in the kind).
       assert.equal(

@@ -9,6 +9,7 @@ import type { KeyRecord, Principal, SignerRecord } from '../../domain/records.js
 import type { RegisterSignerBody, SignerObject, UpdateSignerBody } from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
+import type { SignerReachability } from '../reachability.js';
 import { SignerClient } from '../signer-client.js';
 
 /** A member of a key with its registry entry. */
@@ -45,6 +46,8 @@ export class SignerRegistry {
       systemTenant: string;
       /** Told after a signer is registered or changed here (the orchestrator reads the list again). */
       onChange?: () => void;
+      /** Where probes record who answered (shared with the orchestrator: fail fast, ../reachability.ts). */
+      reachability?: SignerReachability;
     },
   ) {}
 
@@ -122,7 +125,7 @@ export class SignerRegistry {
   async update(p: Principal, id: string, body: UpdateSignerBody): Promise<SignerObject> {
     this.needSystemTenant(p);
     const s = await this.o.backend.getSigner(id);
-    if (!s) throw new FloeError('not_found', `no signer ${id}`);
+    if (!s) throw new FloeError('signer_not_found', `no signer ${id}`);
     await this.o.backend.updateSigner(id, {
       ...(body.status ? { status: body.status } : {}),
       ...(body.quarantine_override === undefined ? {} : { quarantineOverride: body.quarantine_override }),
@@ -133,15 +136,27 @@ export class SignerRegistry {
     return signerObject((await this.o.backend.getSigner(id))!);
   }
 
-  /** Health probe: a signed node.info round trip; records latency, or nothing. */
+  /** Health probe: a signed node.info round trip; records latency and reachability. */
   async probe(s: SignerRecord): Promise<boolean> {
     const t0 = performance.now();
     try {
       const info = await this.clientFor(s).call('nodeInfo', {}, 3000);
-      if (info.identity !== s.identityPubkey) return false;
+      if (info.identity !== s.identityPubkey) {
+        this.o.reachability?.markUnreachable(s.id, this.o.now(), 'answered with another identity');
+        return false;
+      }
+      this.o.reachability?.markReachable(s.id);
       await this.o.backend.recordSignerSeen(s.id, Math.round(performance.now() - t0));
       return true;
-    } catch {
+    } catch (e) {
+      // A refusal is an answer (the signer is there); only no answer marks it unreachable.
+      if (e instanceof FloeError && e.code !== 'signer_unreachable') this.o.reachability?.markReachable(s.id);
+      else
+        this.o.reachability?.markUnreachable(
+          s.id,
+          this.o.now(),
+          e instanceof FloeError ? e.message : 'no answer',
+        );
       return false;
     }
   }
