@@ -127,7 +127,6 @@ describe('request validation', () => {
       ['33-byte message', { key_id: key.id, message: `${msg()}00` }],
       ['odd-length message', { key_id: key.id, message: `${msg()}0` }],
       ['non-hex message', { key_id: key.id, message: `${msg().slice(2)}zz` }],
-      ['upper-case hex', { key_id: key.id, message: msg().toUpperCase() }],
       ['0x prefix', { key_id: key.id, message: `0x${msg().slice(2)}` }],
       ['message as number', { key_id: key.id, message: 1234 }],
       ['bad key id', { key_id: '../etc/passwd', message: msg() }],
@@ -191,10 +190,15 @@ describe('request validation', () => {
     assertProblem(
       await cluster.api('POST', '/v1/sessions', { key_id: 'key_doesnotexist', message: msg(), wait: 1000 }),
       404,
-      'not_found',
+      'key_not_found',
       'unknown key',
     );
-    assertProblem(await cluster.api('GET', '/v1/keys/key_doesnotexist'), 404, 'not_found', 'GET unknown key');
+    assertProblem(
+      await cluster.api('GET', '/v1/keys/key_doesnotexist'),
+      404,
+      'key_not_found',
+      'GET unknown key',
+    );
     assertProblem(
       await cluster.api('GET', '/v1/sessions/ses_doesnotexist'),
       404,
@@ -210,7 +214,7 @@ describe('request validation', () => {
     assertProblem(
       await cluster.api('PATCH', '/v1/signers/sig_doesnotexist', { clear_faults: true }),
       404,
-      'not_found',
+      'signer_not_found',
       'unknown signer',
     );
     assertProblem(await cluster.api('GET', '/v1/nothing-here'), 404, 'not_found', 'unknown route');
@@ -243,6 +247,19 @@ describe('sessions', () => {
     const got = await cluster.api('GET', `/v1/sessions/${s.id}`);
     assert.equal(got.status, 200);
     assert.deepEqual(got.body, s);
+  });
+
+  it('takes a digest in upper case, as floe sign --message does, and signs it in lower case', async () => {
+    const m = msg();
+    const r = await cluster.api('POST', '/v1/sessions', {
+      key_id: key.id,
+      message: m.toUpperCase(),
+      wait: 30_000,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.status, 'completed');
+    assert.equal(r.body.message, m);
+    assert.ok(verifies(r.body), 'the signature is over the digest itself');
   });
 
   it('audits each step of a session, written with the step itself', async () => {
@@ -445,7 +462,8 @@ describe('keys', () => {
       assertProblem(
         await cluster.api('POST', '/v1/sessions', { key_id: k.id, message: msg(), wait: 1000 }),
         409,
-        'key_not_active',
+        // A disabled key has its own code (issue 15 item 7); a pending one is not active.
+        k.status === 'disabled' ? 'key_disabled' : 'key_not_active',
         k.status,
       );
     }
@@ -571,7 +589,8 @@ describe('docs, health and metrics', () => {
     assert.equal(sessions.additionalProperties, false);
     // One of message, nostr_event, bitcoin_psbt (the service says which is missing).
     assert.deepEqual([...sessions.required].sort(), ['key_id']);
-    assert.equal(sessions.properties.message.pattern, '^[0-9a-f]{64}$');
+    // Either case, as `floe sign --message` takes it (lower-cased on arrival).
+    assert.equal(sessions.properties.message.pattern, '^[0-9a-fA-F]{64}$');
     assert.equal(sessions.properties.nostr_event.additionalProperties, false);
     assert.deepEqual([...sessions.properties.nostr_event.required].sort(), ['content', 'kind']);
     const keys = body('/v1/keys');
@@ -622,7 +641,7 @@ describe('tenants', () => {
     const keys = await t2('GET', '/v1/keys');
     assert.equal(keys.status, 200);
     assert.deepEqual(keys.body.items, []);
-    assertProblem(await t2('GET', `/v1/keys/${key.id}`), 404, 'not_found', 'other tenant key');
+    assertProblem(await t2('GET', `/v1/keys/${key.id}`), 404, 'key_not_found', 'other tenant key');
     const sessions = await t2('GET', '/v1/sessions');
     assert.deepEqual(sessions.body.items, []);
     assertProblem(
@@ -635,7 +654,7 @@ describe('tenants', () => {
     assertProblem(
       await t2('POST', '/v1/sessions', { key_id: key.id, message: msg(), wait: 1000 }),
       404,
-      'not_found',
+      'key_not_found',
       'sign with another tenant key',
     );
     assert.deepEqual((await t2('GET', '/v1/sessions')).body.items, [], 'nothing was created');
@@ -658,7 +677,12 @@ describe('tenants', () => {
     const toks = await t2('GET', '/v1/tokens');
     assert.equal(toks.body.items.length, 1);
     const adminId = cluster.adminToken.split('_')[1]!;
-    assertProblem(await t2('DELETE', `/v1/tokens/${adminId}`), 404, 'not_found', 'revoke other tenant token');
+    assertProblem(
+      await t2('DELETE', `/v1/tokens/${adminId}`),
+      404,
+      'token_not_found',
+      'revoke other tenant token',
+    );
     assert.equal((await cluster.api('GET', '/v1/keys')).status, 200, 'the default admin token still works');
     const byDefault = (await cluster.api('GET', '/v1/tokens')).body.items.map((t: any) => t.id);
     assert.ok(!byDefault.includes(toks.body.items[0].id), 'and the default tenant does not see t2 tokens');

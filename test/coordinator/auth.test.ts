@@ -168,8 +168,13 @@ describe('bearer authentication', () => {
     );
     assertProblem(await exchange(t.token), 401, 'unauthorized', 'exchange of a revoked token');
     // Revoking twice, or an unknown id: 404.
-    assertProblem(await cluster.api('DELETE', `/v1/tokens/${t.id}`), 404, 'not_found', 'revoke twice');
-    assertProblem(await cluster.api('DELETE', '/v1/tokens/nosuchtoken'), 404, 'not_found', 'revoke unknown');
+    assertProblem(await cluster.api('DELETE', `/v1/tokens/${t.id}`), 404, 'token_not_found', 'revoke twice');
+    assertProblem(
+      await cluster.api('DELETE', '/v1/tokens/nosuchtoken'),
+      404,
+      'token_not_found',
+      'revoke unknown',
+    );
     const listed = (await cluster.api('GET', '/v1/tokens')).body.items.find((x: any) => x.id === t.id);
     assert.equal(typeof listed.revoked_at, 'number');
   });

@@ -272,7 +272,7 @@ describe('NIP-44 / NIP-04 through threshold ECDH', () => {
       assert.match(r.headers.get('content-type') ?? '', /^application\/problem\+json/, what);
     }
     const unknown = await crypt('key_none', 'nip44/encrypt', { pubkey: peer.pk, plaintext: 'x' });
-    assert.deepEqual([unknown.status, unknown.body.code], [404, 'not_found']);
+    assert.deepEqual([unknown.status, unknown.body.code], [404, 'key_not_found']);
     assert.deepEqual(
       await Promise.all(c.signers.map((s) => ecdhRequests(s.url))),
       signersBefore,

@@ -128,7 +128,7 @@ describe('POST /v1/tenants and GET /v1/tenants', () => {
     assertProblem(
       await as(acme.token, 'GET', `/v1/keys/${defaultKey.id}`),
       404,
-      'not_found',
+      'key_not_found',
       'a default key',
     );
     assert.deepEqual((await as(acme.token, 'GET', '/v1/sessions')).body.items, []);
@@ -163,7 +163,7 @@ describe('POST /v1/tenants and GET /v1/tenants', () => {
     assertProblem(
       await cluster.api('GET', `/v1/keys/${k.body.id}`),
       404,
-      'not_found',
+      'key_not_found',
       'acme key from default',
     );
     const defaults = (await cluster.api('GET', '/v1/keys?limit=500')).body.items.map(

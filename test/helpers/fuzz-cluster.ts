@@ -512,7 +512,7 @@ export function checkShape(
   assert.notEqual(p.code, 'internal', what);
   assert.equal(p.status, status, `${what}: problem status`);
   assert.equal(ERROR_STATUS[p.code], status, `${what}: status of ${p.code}`);
-  assert.equal(p.type, `https://floe.dev/errors/${p.code}`, what);
+  assert.equal(p.type, 'about:blank', what);
   assert.equal(typeof p.title, 'string', what);
   assert.equal(typeof p.detail, 'string', what);
   return p.code;

@@ -405,7 +405,7 @@ describe('a Floe bunker for a threshold key, driven by nostr-tools and NDK', () 
     await rejectsWith(d.signer.getPublicKey(), /^unauthorized: not connected/, 'after revoke');
     const gone = await cluster.api('DELETE', path(`/clients/${d.pk}`));
     assert.equal(gone.status, 404);
-    assert.equal(gone.body.code, 'not_found');
+    assert.equal(gone.body.code, 'bunker_client_not_found');
   });
 
   test('bad input is refused with a stable code and a hint, and changes nothing; roles apply', async () => {
@@ -430,7 +430,7 @@ describe('a Floe bunker for a threshold key, driven by nostr-tools and NDK', () 
       ['POST', path(), { permissions: ['get_relays'] }, 400, 'invalid_request', /unknown method/],
       ['POST', path(), { expires_in_s: 10 }, 400, 'invalid_request', /expires_in_s/],
       ['POST', path(), { colour: 'blue' }, 400, 'invalid_request', /./],
-      ['POST', '/v1/keys/key_nope/bunker', {}, 404, 'not_found', /key_nope/],
+      ['POST', '/v1/keys/key_nope/bunker', {}, 404, 'key_not_found', /key_nope/],
       ['POST', path('/connect'), { uri: 'https://example.com' }, 400, 'invalid_request', /nostrconnect uri/],
       [
         'POST',
@@ -440,9 +440,16 @@ describe('a Floe bunker for a threshold key, driven by nostr-tools and NDK', () 
         'invalid_request',
         /no secret/,
       ],
-      ['DELETE', path(`/clients/${third.pk}`), undefined, 404, 'not_found', /no client/],
+      ['DELETE', path(`/clients/${third.pk}`), undefined, 404, 'bunker_client_not_found', /no client/],
       ['DELETE', path('/clients/nothex'), undefined, 400, 'invalid_request', /./],
-      ['POST', path(`/approvals/${'ab'.repeat(16)}/approve`), undefined, 404, 'not_found', /no held request/],
+      [
+        'POST',
+        path(`/approvals/${'ab'.repeat(16)}/approve`),
+        undefined,
+        404,
+        'bunker_approval_not_found',
+        /no held request/,
+      ],
     ];
     for (const [method, p, body, status, code, detail] of bad) {
       const r = await cluster.api(method, p, body);

@@ -95,7 +95,7 @@ describe('errors and problem documents', () => {
     assert.equal(p.status, 409);
     assert.equal(p.detail, 'already signed');
     assert.equal(p.attempt_id, 'x');
-    assert.deepEqual(problemOf('not_found', 'x').type, 'https://floe.dev/errors/not_found');
+    assert.equal(problemOf('not_found', 'x').type, 'about:blank');
   });
 
   it('crypto errors keep their culprits; unknown errors reveal nothing', () => {

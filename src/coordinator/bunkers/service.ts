@@ -82,7 +82,7 @@ export class BunkerService {
 
   private async activeKey(p: Principal, keyId: string): Promise<KeyRecord & { xOnlyPublicKey: string }> {
     const k = await this.o.getKey(p.tenantId, keyId);
-    if (!k) throw new FloeError('not_found', `no key ${keyId}`);
+    if (!k) throw new FloeError('key_not_found', `no key ${keyId}`);
     if (k.status !== 'active' || !k.xOnlyPublicKey) {
       throw new FloeError('key_not_active', `key ${keyId} is ${k.status}`);
     }
@@ -101,7 +101,7 @@ export class BunkerService {
   }
 
   private async keyExists(p: Principal, keyId: string): Promise<void> {
-    if (!(await this.o.getKey(p.tenantId, keyId))) throw new FloeError('not_found', `no key ${keyId}`);
+    if (!(await this.o.getKey(p.tenantId, keyId))) throw new FloeError('key_not_found', `no key ${keyId}`);
   }
 
   private audit(p: Principal, keyId: string, kind: string, data: Record<string, unknown>): Promise<void> {
@@ -266,7 +266,7 @@ export class BunkerService {
     const existed = local
       ? await local.revoke(pubkey)
       : await this.t(p, (tx) => q.deleteClient(tx, keyId, pubkey));
-    if (!existed) throw new FloeError('not_found', `no client ${pubkey} of this bunker`);
+    if (!existed) throw new FloeError('bunker_client_not_found', `no client ${pubkey} of this bunker`);
     await this.audit(p, keyId, 'bunker.client_revoked', { client: pubkey });
   }
 
@@ -278,7 +278,7 @@ export class BunkerService {
   async approval(p: Principal, keyId: string, approvalId: string): Promise<BunkerApprovalObject> {
     await this.bunkerRow(p, keyId);
     const a = await this.t(p, (tx) => q.getApproval(tx, keyId, approvalId));
-    if (!a) throw new FloeError('not_found', `no held request ${approvalId}`);
+    if (!a) throw new FloeError('bunker_approval_not_found', `no held request ${approvalId}`);
     return approvalObject(a);
   }
 
@@ -297,7 +297,7 @@ export class BunkerService {
     );
     if (!done) {
       const a = await this.t(p, (tx) => q.getApproval(tx, keyId, approvalId));
-      if (!a) throw new FloeError('not_found', `no held request ${approvalId}`);
+      if (!a) throw new FloeError('bunker_approval_not_found', `no held request ${approvalId}`);
       throw new FloeError(
         'conflict',
         a.status === 'pending'

@@ -27,7 +27,7 @@ import {
 import { FloeError } from '../../protocol/errors.js';
 import type { AddressService } from '../services/addresses.js';
 import { principal } from './auth-plugin.js';
-import { errors } from './errors.js';
+import { AUTHENTICATED, described, problems, WITH_BODY } from './errors.js';
 
 /** The paths of this plugin: the only ones the address service forwards. */
 export const ADDRESS_ROUTES = [
@@ -55,13 +55,23 @@ export const addressRoutes: FastifyPluginAsyncTypebox<{ addresses: AddressServic
       ...create,
       schema: {
         tags: ['addresses'],
-        summary: 'the address of a passphrase: its own deterministic DKG key, made once',
+        operationId: 'createPassphraseAddress',
+        summary: 'The address of a passphrase',
+        description:
+          'The Taproot address of a passphrase: its own key, made once by a deterministic DKG on the signers; the same passphrase always gives the same key and address. New keys count against `address_create_limit_per_min`.',
         body: CreateAddressBody,
         response: {
-          200: PassphraseAddressObject,
-          201: PassphraseAddressObject,
-          202: PassphraseAddressObject,
-          ...errors,
+          200: described(PassphraseAddressObject, 'The stored address of this passphrase'),
+          201: described(PassphraseAddressObject, 'A new key and address, made by this request'),
+          202: described(PassphraseAddressObject, 'The key is still being made (status pending)'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            'threshold_unsafe',
+            'dkg_failed',
+            'no_quorum',
+            'unavailable',
+          ),
         },
       },
     },
@@ -79,10 +89,16 @@ export const addressRoutes: FastifyPluginAsyncTypebox<{ addresses: AddressServic
       preHandler: readAddresses,
       schema: {
         tags: ['addresses'],
-        summary: 'derived addresses m/<branch>/<index> of a key (no signer round trip)',
+        operationId: 'listDerivedAddresses',
+        summary: 'Derived addresses of a key',
+        description:
+          'Receive (branch 0) or change (branch 1) addresses m/<branch>/<index> of a key, derived from its public key alone: no signer round trip.',
         params: IdParams,
         querystring: DerivedAddressQuery,
-        response: { 200: DerivedAddressList, ...errors },
+        response: {
+          200: described(DerivedAddressList, 'The addresses'),
+          ...problems(...AUTHENTICATED, 'key_not_found', 'key_not_active'),
+        },
       },
     },
     async (req) => addresses.derived(principal(req), req.params.id, req.query),
@@ -93,9 +109,15 @@ export const addressRoutes: FastifyPluginAsyncTypebox<{ addresses: AddressServic
       preHandler: readAddresses,
       schema: {
         tags: ['addresses'],
-        summary: "the key's watch-only descriptors (Bitcoin Core importdescriptors, Sparrow)",
+        operationId: 'getDescriptor',
+        summary: "A key's watch-only descriptors",
+        description:
+          'The root xpub and tr() descriptors (receive, change, multipath) of a key, for Bitcoin Core importdescriptors or Sparrow.',
         params: IdParams,
-        response: { 200: DescriptorObject, ...errors },
+        response: {
+          200: described(DescriptorObject, 'The descriptors'),
+          ...problems(...AUTHENTICATED, 'key_not_found', 'key_not_active'),
+        },
       },
     },
     async (req) => addresses.descriptor(principal(req), req.params.id),
@@ -106,11 +128,16 @@ export const addressRoutes: FastifyPluginAsyncTypebox<{ addresses: AddressServic
       ...create,
       schema: {
         tags: ['addresses'],
-        summary:
-          'a passphrase mapped to a derivation of the key: the fast alternative to a DKG per passphrase',
+        operationId: 'derivePassphraseAddress',
+        summary: 'A passphrase mapped to a derivation of a key',
+        description:
+          "The address of a passphrase as a derivation of the key (four steps from an HMAC of the passphrase under the service's secret): the fast alternative to a DKG per passphrase.",
         params: IdParams,
         body: DerivePassphraseBody,
-        response: { 200: PassphraseDerivedAddressObject, ...errors },
+        response: {
+          200: described(PassphraseDerivedAddressObject, 'The derived address'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'key_not_found', 'key_not_active', 'unavailable'),
+        },
       },
     },
     async (req) => addresses.deriveForPassphrase(principal(req), req.params.id, req.body.passphrase),

@@ -16,16 +16,13 @@ import {
   KeyObject,
   List,
   PendingApprovalObject,
-  Problem,
   SessionObject,
   SubmitApprovalBody,
   UpdateApprovalPolicyBody,
 } from '../../protocol/api.js';
 import type { StewardApprovals } from '../services/approvals.js';
 import { principal } from './auth-plugin.js';
-import { errors } from './errors.js';
-
-const refusals = { ...errors, 410: Problem, 422: Problem, 502: Problem, 503: Problem };
+import { AUTHENTICATED, described, problems, WITH_BODY } from './errors.js';
 
 export const approvalRoutes: FastifyPluginAsyncTypebox<{ approvals: StewardApprovals }> = async (
   app,
@@ -41,8 +38,13 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<{ approvals: StewardAppro
         tags: ['approvals'],
         description:
           'Sessions waiting for their stewards (status=pending, the default); with steward, only those this steward has not decided yet.',
+        operationId: 'listApprovals',
+        summary: 'List sessions waiting for their stewards',
         querystring: ApprovalsQuery,
-        response: { 200: List(PendingApprovalObject), ...refusals },
+        response: {
+          200: described(List(PendingApprovalObject), 'A page of sessions awaiting approval'),
+          ...problems(...AUTHENTICATED),
+        },
       },
     },
     async (req) => approvals.list(principal(req), req.query),
@@ -55,9 +57,22 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<{ approvals: StewardAppro
         tags: ['approvals'],
         description:
           "A steward's decision: a kind-30078 event it signed, tagged d=floe-approval:<id>, session, intent (the session's intent_hash) and decision (approve | reject). Refused with approval_invalid (and its reason) or approval_duplicate, changing nothing.",
+        operationId: 'submitApproval',
+        summary: "Hand in a steward's decision",
         params: IdParams,
         body: SubmitApprovalBody,
-        response: { 200: SessionObject, ...refusals },
+        response: {
+          200: described(SessionObject, 'The session, with the decision counted'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            'session_not_found',
+            'session_conflict',
+            'session_expired',
+            'approval_invalid',
+            'approval_duplicate',
+          ),
+        },
       },
     },
     async (req) => approvals.submit(principal(req), req.params.id, req.body.event),
@@ -70,9 +85,25 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<{ approvals: StewardAppro
         tags: ['approvals', 'keys'],
         description:
           "Change a key's approval policy (null removes it). With a policy in place, a quorum of its current stewards must approve the change (decisions tagged d=floe-policy:<id>, key, from, policy, decision); without approvals the refusal (approval_missing) names the hashes and tags to sign. Every member of the key checks and applies it.",
+        operationId: 'updateApprovalPolicy',
+        summary: "Change a key's approval policy",
         params: IdParams,
         body: UpdateApprovalPolicyBody,
-        response: { 200: KeyObject, ...refusals },
+        response: {
+          200: described(KeyObject, 'The key with its new policy'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            'key_not_found',
+            'key_not_active',
+            'approval_policy_invalid',
+            'approval_missing',
+            'approval_invalid',
+            'approval_policy_conflict',
+            'signer_unreachable',
+            'no_quorum',
+          ),
+        },
       },
     },
     async (req) => approvals.changePolicy(principal(req), req.params.id, req.body),

@@ -25,7 +25,7 @@ import {
 } from '../auth/tokens.js';
 import type { Backend } from '../backend.js';
 import { principal } from './auth-plugin.js';
-import { errors } from './errors.js';
+import { AUTHENTICATED, described, problems, WITH_BODY } from './errors.js';
 
 export function tokenObject(t: ApiTokenRecord): TokenObject {
   return {
@@ -54,7 +54,14 @@ export const tokenExchangeRoutes: FastifyPluginAsyncTypebox<Deps> = async (
   app,
   { backend, jwtSecret, now },
 ) => {
-  const common = { tags: ['auth'], security: [], response: { 200: TokenResponse, ...errors } };
+  const common = {
+    tags: ['auth'],
+    security: [],
+    response: {
+      200: described(TokenResponse, 'A short-lived access token (Bearer) and a single-use refresh token'),
+      ...problems(...AUTHENTICATED, ...WITH_BODY),
+    },
+  };
   const access = async (p: Principal, notAfterMs: number | null, at: number) => {
     const { iat, exp } = accessTokenTimes(at, notAfterMs);
     return {
@@ -65,7 +72,17 @@ export const tokenExchangeRoutes: FastifyPluginAsyncTypebox<Deps> = async (
   };
   app.post(
     '/v1/auth/token',
-    { onRequest: app.limits.authAddress, schema: { ...common, body: TokenBody } },
+    {
+      onRequest: app.limits.authAddress,
+      schema: {
+        ...common,
+        operationId: 'exchangeToken',
+        summary: 'Exchange an API token for an access token',
+        description:
+          "Present an API token (floe_<id>_<secret>) and get a short-lived access token, never valid past the API token's expiry, and a refresh token. No bearer needed: the API token is the credential. Rate limited per client address and per API token.",
+        body: TokenBody,
+      },
+    },
     async (req, reply) => {
       const t = await verifyApiToken(backend, req.body.token, now());
       await app.limits.authToken.withKey(req, reply, t.id);
@@ -79,7 +96,17 @@ export const tokenExchangeRoutes: FastifyPluginAsyncTypebox<Deps> = async (
   );
   app.post(
     '/v1/auth/refresh',
-    { onRequest: app.limits.authAddress, schema: { ...common, body: RefreshBody } },
+    {
+      onRequest: app.limits.authAddress,
+      schema: {
+        ...common,
+        operationId: 'refreshToken',
+        summary: 'Refresh an access token',
+        description:
+          'Spend a refresh token (single use) for a new access token and a new refresh token. Rate limited like the exchange.',
+        body: RefreshBody,
+      },
+    },
     async (req, reply) => {
       // Counted against its API token before it is spent: a refused refresh keeps it usable.
       const owner = await refreshTokenOwner(backend, req.body.refresh_token);
@@ -98,7 +125,18 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<Deps> = async (app, { backen
     '/v1/tokens',
     {
       preHandler: [app.requireRole('admin'), app.limits.tokenCreate],
-      schema: { tags: ['auth'], body: CreateTokenBody, response: { 201: CreatedToken, ...errors } },
+      schema: {
+        tags: ['auth'],
+        operationId: 'createToken',
+        summary: 'Create an API token',
+        description:
+          'Create an API token of a role (viewer, requester, operator, address, admin) in your tenant; the token is shown once, only its hash is stored. Counts against `token_create_limit_per_hour`.',
+        body: CreateTokenBody,
+        response: {
+          201: described(CreatedToken, 'The token (shown once) and its record'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY),
+        },
+      },
     },
     async (req, reply) => {
       const p = principal(req);
@@ -116,7 +154,16 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<Deps> = async (app, { backen
   );
   app.get(
     '/v1/tokens',
-    { ...admin, schema: { tags: ['auth'], response: { 200: List(TokenObject), ...errors } } },
+    {
+      ...admin,
+      schema: {
+        tags: ['auth'],
+        operationId: 'listTokens',
+        summary: 'List API tokens',
+        description: "The tenant's API tokens (never their secrets), revoked ones included.",
+        response: { 200: described(List(TokenObject), 'The tokens'), ...problems(...AUTHENTICATED) },
+      },
+    },
     async (req) => ({
       items: (await backend.listTokens(principal(req).tenantId)).map(tokenObject),
       next_cursor: null,
@@ -124,11 +171,25 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<Deps> = async (app, { backen
   );
   app.delete(
     '/v1/tokens/:id',
-    { ...admin, schema: { tags: ['auth'], params: IdParams, response: { 204: Type.Null(), ...errors } } },
+    {
+      ...admin,
+      schema: {
+        tags: ['auth'],
+        operationId: 'revokeToken',
+        summary: 'Revoke an API token',
+        description:
+          'Revoke an API token of your tenant: it and the access tokens made from it stop working.',
+        params: IdParams,
+        response: {
+          204: described(Type.Null(), 'Revoked'),
+          ...problems(...AUTHENTICATED, 'token_not_found'),
+        },
+      },
+    },
     async (req, reply) => {
       const p = principal(req);
       if (!(await backend.revokeToken(p.tenantId, req.params.id, now()))) {
-        throw new FloeError('not_found', 'no such token');
+        throw new FloeError('token_not_found', 'no such token');
       }
       await backend.audit(p.tenantId, 'token.revoked', 'token', req.params.id, {});
       reply.code(204);

@@ -11,12 +11,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { backendInfo } from '../../crypto/backend.js';
 import { CoordinatorHealth } from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { Coordinator } from '../services/index.js';
+import { described, problems } from './errors.js';
 
 /** Who may read /metrics: `token` set: whoever presents it; `open`: anyone; else loopback only. */
 export interface MetricsAccess {
@@ -65,7 +67,19 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{
   app.get(
     '/metrics',
     {
-      schema: { hide: true },
+      schema: {
+        tags: ['operations'],
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        description:
+          'Prometheus text exposition (floe_* series: HTTP answers, sessions, signer latency and faults, quarantine). Not public: by default loopback clients only; with a metrics token (metrics_token_file), whoever sends it as `Authorization: Bearer <token>`; with metrics_listen, only on that separate address.',
+        security: [{}, { metricsToken: [] }],
+        produces: ['text/plain'],
+        response: {
+          200: described(Type.String(), 'The metrics, Prometheus text format 0.0.4'),
+          ...problems('unauthorized', 'forbidden', 'internal'),
+        },
+      },
       onRequest: async (req, reply) => {
         try {
           checkMetricsAccess(access, req);
@@ -88,7 +102,16 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
   metrics: CoordinatorMetrics;
   metricsAccess: MetricsAccess | false;
 }> = async (app, { coordinator: c, metrics, metricsAccess }) => {
-  app.get('/healthz', { schema: { hide: true, response: { 200: CoordinatorHealth } } }, async () => {
+  const healthz = {
+    tags: ['operations'],
+    operationId: 'getHealth',
+    summary: 'Liveness, with the database',
+    description:
+      'Answers 200 when the coordinator runs and its database answers; shows its identity key (what signers allowlist), database kind and crypto backend. No token needed.',
+    security: [],
+    response: { 200: described(CoordinatorHealth, 'The coordinator is up'), ...problems('internal') },
+  };
+  app.get('/healthz', { schema: healthz }, async () => {
     await c.backend.countSessionsByStatus();
     return {
       status: 'ok',

@@ -15,7 +15,7 @@ import {
 } from '../../protocol/api.js';
 import type { KeyService } from '../services/keys.js';
 import { principal } from './auth-plugin.js';
-import { errors } from './errors.js';
+import { AUTHENTICATED, described, problems, WITH_BODY } from './errors.js';
 
 export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async (app, { keys }) => {
   const operator = { preHandler: app.requireRole('operator') };
@@ -26,8 +26,23 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
       ...operator,
       schema: {
         tags: ['keys'],
+        operationId: 'createKey',
+        summary: 'Create a key by distributed key generation',
+        description:
+          'Run a FROST DKG among the signers (default: every active signer) for a t-of-n key; the secret exists only as shares on the signers. With `wait`, the answer comes when the ceremony ends or the wait runs out (202 while pending). Thresholds that break the safety rules are warned about, or refused with `strict_thresholds`.',
         body: CreateKeyBody,
-        response: { 201: KeyObject, 202: KeyObject, ...errors },
+        response: {
+          201: described(KeyObject, 'The key, active'),
+          202: described(KeyObject, 'The key, pending: its ceremony is still running'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            'threshold_unsafe',
+            'approval_policy_invalid',
+            'dkg_failed',
+            'no_quorum',
+          ),
+        },
       },
     },
     async (req, reply) => {
@@ -40,7 +55,25 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
     '/v1/keys/import',
     {
       ...operator,
-      schema: { tags: ['keys'], body: ImportKeyBody, response: { 201: ImportedKeyObject, ...errors } },
+      schema: {
+        tags: ['keys'],
+        operationId: 'importKey',
+        summary: 'Import a dealer-split key',
+        description:
+          "Import a key split by a dealer on the client (`floe key import`): each share is sealed to its signer and bound to the key id the client chose. The answer carries each member's signed import certificate, for the client to check against the identities it trusts.",
+        body: ImportKeyBody,
+        response: {
+          201: described(ImportedKeyObject, 'The imported key with its import certificates'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            'conflict',
+            'approval_policy_invalid',
+            'import_failed',
+            'invalid_package',
+          ),
+        },
+      },
     },
     async (req, reply) => {
       reply.code(201);
@@ -51,13 +84,30 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
     '/v1/keys',
     {
       ...viewer,
-      schema: { tags: ['keys'], querystring: ListQuery, response: { 200: List(KeyObject), ...errors } },
+      schema: {
+        tags: ['keys'],
+        operationId: 'listKeys',
+        summary: 'List keys',
+        description: "The tenant's keys, a page at a time (`next_cursor` gives the next page).",
+        querystring: ListQuery,
+        response: { 200: described(List(KeyObject), 'A page of keys'), ...problems(...AUTHENTICATED) },
+      },
     },
     async (req) => keys.list(principal(req), req.query.limit ?? 50, req.query.cursor ?? null),
   );
   app.get(
     '/v1/keys/:id',
-    { ...viewer, schema: { tags: ['keys'], params: IdParams, response: { 200: KeyObject, ...errors } } },
+    {
+      ...viewer,
+      schema: {
+        tags: ['keys'],
+        operationId: 'getKey',
+        summary: 'Read a key',
+        description: 'A key: its status, public key (hex and npub), members and approval policy.',
+        params: IdParams,
+        response: { 200: described(KeyObject, 'The key'), ...problems(...AUTHENTICATED, 'key_not_found') },
+      },
+    },
     async (req) => keys.get(principal(req), req.params.id),
   );
   app.patch(
@@ -66,11 +116,16 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
       ...operator,
       schema: {
         tags: ['keys'],
+        operationId: 'updateKey',
+        summary: "Change a key's default relays",
         description:
           'Change a key: its default relays (ws/wss, at most 20, normalized and deduplicated), used by sessions that ask to publish without naming relays. [] clears them.',
         params: IdParams,
         body: UpdateKeyBody,
-        response: { 200: KeyObject, ...errors },
+        response: {
+          200: described(KeyObject, 'The changed key'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'key_not_found', 'relay_url_invalid'),
+        },
       },
     },
     async (req) => keys.update(principal(req), req.params.id, req.body),

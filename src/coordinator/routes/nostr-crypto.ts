@@ -10,14 +10,22 @@ import {
   NostrDecryptBody,
   NostrEncryptBody,
   PlaintextObject,
-  Problem,
 } from '../../protocol/api.js';
+import type { ErrorCode } from '../../protocol/errors.js';
 import type { EcdhService } from '../services/ecdh.js';
 import { principal } from './auth-plugin.js';
-import { errors } from './errors.js';
+import { AUTHENTICATED, described, problems, WITH_BODY } from './errors.js';
 
-/** Besides the usual ones: a plaintext too large, and signers that cannot give the value. */
-const cryptErrors = { ...errors, 413: Problem, 502: Problem, 503: Problem };
+/** Besides the usual ones: a bad pubkey, an unknown key, and signers that cannot give the value. */
+const CRYPT_REFUSALS: readonly ErrorCode[] = [
+  ...AUTHENTICATED,
+  ...WITH_BODY,
+  'invalid_pubkey',
+  'key_not_found',
+  'key_not_active',
+  'ecdh_failed',
+  'no_quorum',
+];
 
 export const nostrCryptoRoutes: FastifyPluginAsyncTypebox<{ ecdh: EcdhService }> = async (app, { ecdh }) => {
   const requester = { preHandler: app.requireRole('requester') };
@@ -29,10 +37,15 @@ export const nostrCryptoRoutes: FastifyPluginAsyncTypebox<{ ecdh: EcdhService }>
         ...requester,
         schema: {
           tags: ['nostr'],
+          operationId: `${scheme}Encrypt`,
+          summary: `Encrypt to a Nostr pubkey (${name})`,
           description: `Encrypt plaintext for \`pubkey\` from the key, ${name}: the ECDH value comes from threshold ECDH on the key's signers.`,
           params: IdParams,
           body: NostrEncryptBody,
-          response: { 200: CiphertextObject, ...cryptErrors },
+          response: {
+            200: described(CiphertextObject, 'The ciphertext'),
+            ...problems(...CRYPT_REFUSALS, 'payload_too_large'),
+          },
         },
       },
       async (req) => {
@@ -51,10 +64,15 @@ export const nostrCryptoRoutes: FastifyPluginAsyncTypebox<{ ecdh: EcdhService }>
         ...requester,
         schema: {
           tags: ['nostr'],
-          description: `Decrypt ${name} content between \`pubkey\` and the key (threshold ECDH on the key's signers).`,
+          operationId: `${scheme}Decrypt`,
+          summary: `Decrypt from a Nostr pubkey (${name})`,
+          description: `Decrypt ${name} content between \`pubkey\` and the key (threshold ECDH on the key's signers); malformed or not authentic: invalid_encoding.`,
           params: IdParams,
           body: NostrDecryptBody,
-          response: { 200: PlaintextObject, ...cryptErrors },
+          response: {
+            200: described(PlaintextObject, 'The plaintext'),
+            ...problems(...CRYPT_REFUSALS, 'invalid_encoding'),
+          },
         },
       },
       async (req) => {

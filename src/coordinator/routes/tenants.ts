@@ -12,7 +12,7 @@ import { prepareApiToken } from '../auth/tokens.js';
 import type { Backend, TenantRecord } from '../backend.js';
 import { tokenObject } from './auth.js';
 import { principal } from './auth-plugin.js';
-import { errors } from './errors.js';
+import { AUTHENTICATED, described, problems, WITH_BODY } from './errors.js';
 
 export function tenantObject(t: TenantRecord): TenantObject {
   return { id: t.id, name: t.name, created_at: t.createdAt };
@@ -37,8 +37,15 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{
       preHandler: [app.requireRole('admin'), onlySystem, app.limits.tokenCreate],
       schema: {
         tags: ['tenants'],
+        operationId: 'createTenant',
+        summary: 'Create a tenant',
+        description:
+          'Create a tenant (admins of the system tenant), isolated from every other by row-level security, with its first admin token (shown once).',
         body: CreateTenantBody,
-        response: { 201: CreatedTenant, ...errors },
+        response: {
+          201: described(CreatedTenant, 'The tenant and its first admin token'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'conflict'),
+        },
       },
     },
     async (req, reply) => {
@@ -67,7 +74,13 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{
     '/v1/tenants',
     {
       preHandler: [app.requireRole('admin'), onlySystem],
-      schema: { tags: ['tenants'], response: { 200: List(TenantObject), ...errors } },
+      schema: {
+        tags: ['tenants'],
+        operationId: 'listTenants',
+        summary: 'List tenants',
+        description: 'Every tenant (admins of the system tenant).',
+        response: { 200: described(List(TenantObject), 'The tenants'), ...problems(...AUTHENTICATED) },
+      },
     },
     async () => ({ items: (await backend.listTenants()).map(tenantObject), next_cursor: null }),
   );

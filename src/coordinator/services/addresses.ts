@@ -344,7 +344,7 @@ export class AddressService {
   /** An active key's root xpub (its group key and chain code keyChainCode(K)). */
   private async rootOf(p: Principal, keyId: string) {
     const k = await this.o.backend.getKey(p.tenantId, keyId);
-    if (!k) throw new FloeError('not_found', `no key ${keyId}`);
+    if (!k) throw new FloeError('key_not_found', `no key ${keyId}`);
     if (k.status !== 'active' || !k.groupPublicKey) {
       throw new FloeError('key_not_active', `key ${keyId} is ${k.status}`);
     }

@@ -436,7 +436,7 @@ export class StewardApprovals implements ApprovalGate {
    */
   async changePolicy(p: Principal, keyId: string, body: UpdateApprovalPolicyBody): Promise<KeyObject> {
     const key = await this.o.backend.getKey(p.tenantId, keyId);
-    if (!key) throw new FloeError('not_found', `no key ${keyId}`);
+    if (!key) throw new FloeError('key_not_found', `no key ${keyId}`);
     if (key.status !== 'active') throw new FloeError('key_not_active', `key ${keyId} is ${key.status}`);
     const current = keyPolicyState(key);
     const next: PolicyState = {

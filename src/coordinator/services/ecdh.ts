@@ -193,7 +193,7 @@ export class EcdhService {
     keyId: string,
   ): Promise<{ key: KeyRecord; pub: PublicKeyPackage }> {
     const key = await this.o.store.getKey(tenantId, keyId);
-    if (!key) throw new FloeError('not_found', `no key ${keyId}`);
+    if (!key) throw new FloeError('key_not_found', `no key ${keyId}`);
     if (key.status !== 'active' || !key.xOnlyPublicKey) {
       throw new FloeError('key_not_active', `key ${keyId} is not active`);
     }

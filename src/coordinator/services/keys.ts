@@ -124,7 +124,7 @@ export class KeyService {
 
   async record(p: Principal, id: string): Promise<KeyRecord> {
     const k = await this.o.backend.getKey(p.tenantId, id);
-    if (!k) throw new FloeError('not_found', `no key ${id}`);
+    if (!k) throw new FloeError('key_not_found', `no key ${id}`);
     return k;
   }
 
@@ -146,7 +146,7 @@ export class KeyService {
       kind: 'key.relays_updated',
       data: { relays },
     });
-    if (!k) throw new FloeError('not_found', `no key ${id}`);
+    if (!k) throw new FloeError('key_not_found', `no key ${id}`);
     return this.get(p, id);
   }
 

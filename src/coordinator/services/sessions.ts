@@ -115,6 +115,14 @@ function requestFingerprint(body: CreateSessionBody): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
+/** A frozen key (the kill switch) or a disabled one is refused with its own code and hint. */
+function refuseStopped(key: KeyRecord): void {
+  if (key.status === 'frozen') {
+    throw new FloeError('key_frozen', `key ${key.id} is frozen by an operator instruction`);
+  }
+  if (key.status === 'disabled') throw new FloeError('key_disabled', `key ${key.id} is disabled`);
+}
+
 export class SessionService {
   private readonly driving = new Map<string, Promise<SessionRecord>>();
   /** x-only keys by key id: an active key's public key never changes (the database refuses it). */
@@ -153,7 +161,8 @@ export class SessionService {
       throw new FloeError('invalid_request', 'finalize: only for bitcoin_psbt sessions');
     }
     const key = await this.o.backend.getKey(p.tenantId, body.key_id);
-    if (!key) throw new FloeError('not_found', `no key ${body.key_id}`);
+    if (!key) throw new FloeError('key_not_found', `no key ${body.key_id}`);
+    refuseStopped(key);
     if (key.status !== 'active' || !key.xOnlyPublicKey) {
       throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
     }
@@ -226,7 +235,8 @@ export class SessionService {
       maxSkewS: this.o.nostrCreatedAtSkewS ?? NOSTR_CREATED_AT_SKEW_S,
     };
     const key = await this.o.backend.getKey(p.tenantId, body.key_id);
-    if (!key) throw new FloeError('not_found', `no key ${body.key_id}`);
+    if (!key) throw new FloeError('key_not_found', `no key ${body.key_id}`);
+    refuseStopped(key);
     if (key.status !== 'active' || !key.xOnlyPublicKey) {
       throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
     }
