@@ -14,4 +14,4 @@ if (existsSync(built)) {
   await import('tsx/esm');
   mod = await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
 }
-await mod.buildProgram().parseAsync(process.argv);
+await mod.buildProgram().parseAsync(process.argv).catch(mod.fail);

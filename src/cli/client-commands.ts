@@ -2,11 +2,13 @@
  * Client commands of the `floe` CLI: keys, signing, sessions, tokens, status. They talk to
  * the coordinator's HTTP API (src/client/api-client.ts).
  *
- * URL: --url, else FLOE_URL, else http://127.0.0.1:8080. Token: --token, else FLOE_TOKEN,
+ * URL: --url, else FLOE_URL, else the coordinator of ./.floe/cluster.json (written by
+ * `floe up`), else http://127.0.0.1:8080 (./target.ts). Token: --token, else FLOE_TOKEN,
  * else the contents of ./.floe/admin.token (written by `floe up`).
  */
-import { existsSync } from 'node:fs';
-import { type Command, InvalidArgumentError } from 'commander';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   ApiClient,
   ApiError,
@@ -14,6 +16,7 @@ import {
   type KeyObject,
   type SessionObject,
   type SignerObject,
+  type TokenObject,
 } from '../client/api-client.js';
 import { newKeyId, prepareDealerImport, verifyImportCertificates } from '../client/dealer-import.js';
 import { loadRoster, pinnedRecipients } from '../client/roster.js';
@@ -23,21 +26,29 @@ import { readSecretFile } from '../config/secret-file.js';
 import { nsecDecode } from '../crypto/bech32.js';
 import { wipe } from '../crypto/hex.js';
 import { isTerminal } from '../domain/session-state.js';
+import { ROLES, SESSION_STATUSES } from '../domain/vocabulary.js';
 import type { CreateSessionBody } from '../protocol/api.js';
 import { readPolicyFile, registerApprovalCommands } from './approval-commands.js';
 import { registerKeyRelaysCommand, registerNostrCommands } from './nostr-commands.js';
-import { emit, fail, fields, Progress, table, when } from './output.js';
+import { integer } from './options.js';
+import { emit, emitResult, fail, fields, Progress, quietOption, table, when } from './output.js';
+import { coordinatorTarget } from './target.js';
 
 export interface ClientOpts {
   url?: string;
   token?: string;
   json?: boolean;
+  /** Only on commands with --quiet (quietOption). */
+  quiet?: boolean;
 }
 
 /** Adds --url, --token and --json to a client command. */
 export function clientOptions(cmd: Command): Command {
   return cmd
-    .option('--url <url>', `coordinator API URL (env FLOE_URL; default ${DEFAULT_URL})`)
+    .option(
+      '--url <url>',
+      `coordinator API URL (env FLOE_URL; default: the coordinator of ./.floe/cluster.json when floe up made one, else ${DEFAULT_URL})`,
+    )
     .option(
       '--token <token>',
       'API token (env FLOE_TOKEN; default: the contents of ./.floe/admin.token). Prefer the environment: arguments show in the process list',
@@ -56,11 +67,13 @@ function resolveToken(o: ClientOpts): string | undefined {
   return existsSync(f) ? readSecretFile(f, 'admin token file') : undefined;
 }
 
-export function client(o: ClientOpts): ApiClient {
-  return new ApiClient({ url: o.url ?? process.env.FLOE_URL ?? DEFAULT_URL, token: resolveToken(o) });
+/** The API client of a command: its coordinator (./target.ts, in `dataDir`) and token. */
+export function client(o: ClientOpts, dataDir = DEFAULT_DATA_DIR): ApiClient {
+  const target = coordinatorTarget(o, dataDir);
+  return new ApiClient({ url: target.url, urlSource: target.source, token: resolveToken(o) });
 }
 
-/** Wraps an action: any error becomes one line on stderr and exit code 1. */
+/** Wraps an action: any error becomes one line on stderr (JSON with --json) and exit code 1. */
 export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
@@ -71,11 +84,8 @@ export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (..
   };
 }
 
-export const int = (what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a non-negative integer`);
-  return n;
-};
+/** A non-negative whole number (commander's usage error otherwise); see ./options.ts. */
+export const int = (_what: string) => integer({ min: 0 });
 const list = (v: string) =>
   v
     .split(',')
@@ -110,6 +120,13 @@ function keyDetail(k: KeyObject): string {
     k.members.map((m) => [m.identifier, m.signer_id, m.identity]),
   );
   return `${out}\n\n${members}`;
+}
+
+function tokenRows(ts: TokenObject[]): string {
+  return table(
+    ['ID', 'ROLE', 'LABEL', 'CREATED', 'EXPIRES', 'REVOKED'],
+    ts.map((t) => [t.id, t.role, t.label, when(t.created_at), when(t.expires_at), when(t.revoked_at)]),
+  );
 }
 
 function sessionRows(ss: SessionObject[]): string {
@@ -152,27 +169,65 @@ export function nostrTag(v: string): string[] {
   return [v.slice(0, i), ...v.slice(i + 1).split(',')];
 }
 
-/** The intent of `floe sign`: exactly one of a message or a Nostr event. */
-function signIntent(o: {
+/** How `floe sign --text | --file` made its message: SHA-256 of those bytes. */
+export interface HashedInput {
+  algorithm: 'sha256';
+  /** `text` (--text, UTF-8) or the file name given to --file (`-`: stdin). */
+  input: string;
+  bytes: number;
+}
+
+/** The intent of `floe sign`: exactly one of a message (--message, --text, --file) or a Nostr event. */
+async function signIntent(o: {
   message?: string;
+  text?: string;
+  file?: string;
   nostrKind?: number;
   content?: string;
   tag?: string[][];
-}): Pick<CreateSessionBody, 'message' | 'nostr_event'> {
+}): Promise<{ body: Pick<CreateSessionBody, 'message' | 'nostr_event'>; hashed?: HashedInput }> {
   const nostr = o.nostrKind !== undefined || o.content !== undefined || o.tag !== undefined;
-  if (o.message !== undefined && nostr) {
-    throw new Error('give either --message or a Nostr event (--nostr-kind, --content), not both');
+  const given = [
+    o.message !== undefined && '--message',
+    o.text !== undefined && '--text',
+    o.file !== undefined && '--file',
+    nostr && 'a Nostr event',
+  ].filter((x): x is string => Boolean(x));
+  if (given.length > 1) {
+    throw new Error(
+      `give one of --message, --text, --file or a Nostr event (--nostr-kind, --content), not ${given.join(' and ')}`,
+    );
   }
   if (nostr) {
     if (o.nostrKind === undefined)
       throw new Error('--nostr-kind is required for a Nostr event (1 is a note)');
-    return { nostr_event: { kind: o.nostrKind, content: o.content ?? '', tags: o.tag ?? [] } };
+    return { body: { nostr_event: { kind: o.nostrKind, content: o.content ?? '', tags: o.tag ?? [] } } };
+  }
+  if (o.text !== undefined || o.file !== undefined) {
+    const bytes =
+      o.text !== undefined
+        ? Buffer.from(o.text, 'utf8')
+        : o.file === '-'
+          ? await readStdin()
+          : readFileSync(o.file!);
+    const message = createHash('sha256').update(bytes).digest('hex');
+    return {
+      body: { message },
+      hashed: { algorithm: 'sha256', input: o.text !== undefined ? 'text' : o.file!, bytes: bytes.length },
+    };
   }
   if (o.message === undefined)
-    throw new Error('give --message <hex> or --nostr-kind <kind> --content <text>');
+    throw new Error(
+      'give --message <hex>, --text <text>, --file <file> or --nostr-kind <kind> --content <text>',
+    );
   if (!/^[0-9a-fA-F]{64}$/.test(o.message))
-    throw new Error('--message: expected 32 bytes of hex (64 digits)');
-  return { message: o.message.toLowerCase() };
+    throw new Error('--message: expected 32 bytes of hex (64 digits); to sign a text, use --text');
+  return { body: { message: o.message.toLowerCase() } };
+}
+
+function hashedLine(h: HashedInput, message: string | null | undefined): string {
+  const what = h.input === 'text' ? 'the --text' : h.input === '-' ? 'stdin' : h.input;
+  return `message = SHA-256 of ${what} (${h.bytes} bytes): ${message ?? '?'}`;
 }
 
 function moreHint(next: string | null): string {
@@ -187,6 +242,13 @@ async function readStdinLine(): Promise<string> {
   const s = Buffer.concat(chunks).toString('utf8');
   for (const c of chunks) c.fill(0);
   return s.trim();
+}
+
+/** All of stdin, as bytes (`floe sign --file -`). */
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** The secret to import, from --secret-hex or --nsec ('-' reads it from stdin). Never echoed. */
@@ -221,10 +283,13 @@ export function registerClientCommands(program: Command): void {
   const key = program.command('key').description('create, import, list and show threshold keys');
 
   clientOptions(
-    key
-      .command('create')
-      .description('create a key by distributed key generation (no machine ever holds it)')
-      .requiredOption('-t, --threshold <t>', 'signers needed to sign', int('--threshold'))
+    quietOption(
+      key
+        .command('create')
+        .description('create a key by distributed key generation (no machine ever holds it)'),
+      'the key id',
+    )
+      .requiredOption('-t, --threshold <t>', 'signers needed to sign', integer({ min: 1 }))
       .option('--signers <ids>', 'comma-separated signer ids (default: every active signer)', list)
       .option('--label <label>', 'a label for the key')
       .option('--approval-policy <file>', 'steward approval policy, a JSON file (docs/approvals.md)')
@@ -232,7 +297,7 @@ export function registerClientCommands(program: Command): void {
         '--strict-thresholds',
         'refuse a key with t > 2n/3 or n - t < 2 (threshold_unsafe) instead of warning',
       )
-      .option('--timeout <s>', 'seconds to wait for the ceremony', int('--timeout'), 120),
+      .option('--timeout <s>', 'seconds to wait for the ceremony', integer({ min: 1 }), 120),
   ).action(
     run(
       async (
@@ -247,38 +312,50 @@ export function registerClientCommands(program: Command): void {
       ) => {
         const api = client(o);
         let warnings: NonNullable<KeyObject['warnings']> = [];
-        const k = await Progress.during(`creating a ${o.threshold}-of-n key (DKG)`, !o.json, async () => {
-          const created = await api.createKey({
-            threshold: o.threshold,
-            ...(o.signers ? { signers: o.signers } : {}),
-            ...(o.label !== undefined ? { label: o.label } : {}),
-            ...(o.approvalPolicy ? { approval_policy: readPolicyFile(o.approvalPolicy) as never } : {}),
-            ...(o.strictThresholds ? { strict_thresholds: true } : {}),
-            wait: Math.min(o.timeout * 1000, 60_000),
-          });
-          warnings = created.warnings ?? [];
-          // The threshold rules the key breaks (seed 004): said on stderr, the key is made anyway.
-          if (!o.json) for (const w of warnings) process.stderr.write(`warning: ${w.detail} (${w.rule})\n`);
-          return created.status === 'pending' ? api.waitForKey(created.id, o.timeout * 1000) : created;
-        });
+        const k = await Progress.during(
+          `creating a ${o.threshold}-of-n key (DKG)`,
+          !o.json && !o.quiet,
+          async () => {
+            const created = await api.createKey({
+              threshold: o.threshold,
+              ...(o.signers ? { signers: o.signers } : {}),
+              ...(o.label !== undefined ? { label: o.label } : {}),
+              ...(o.approvalPolicy ? { approval_policy: readPolicyFile(o.approvalPolicy) as never } : {}),
+              ...(o.strictThresholds ? { strict_thresholds: true } : {}),
+              wait: Math.min(o.timeout * 1000, 60_000),
+            });
+            warnings = created.warnings ?? [];
+            // The threshold rules the key breaks (seed 004): said on stderr, the key is made anyway.
+            if (!o.json) for (const w of warnings) process.stderr.write(`warning: ${w.detail} (${w.rule})\n`);
+            return created.status === 'pending' ? api.waitForKey(created.id, o.timeout * 1000) : created;
+          },
+        );
         if (k.status !== 'active') {
           const why = k.ceremony?.error_code ? ` (${k.ceremony.error_code})` : '';
           throw new Error(`key ${k.id} is ${k.status}${why}`);
         }
-        emit(Boolean(o.json), warnings.length ? { ...k, warnings } : k, () => keyDetail(k));
+        emitResult(
+          o,
+          warnings.length ? { ...k, warnings } : k,
+          () => keyDetail(k),
+          () => k.id,
+        );
       },
     ),
   );
 
   clientOptions(
-    key
-      .command('import')
-      .description(
-        'import an existing secret: split here, each share sealed to its signer; the coordinator never sees it',
-      )
+    quietOption(
+      key
+        .command('import')
+        .description(
+          'import an existing secret: split here, each share sealed to its signer; the coordinator never sees it',
+        ),
+      'the key id',
+    )
       .option('--secret-hex <hex>', '32-byte secret key in hex, or - to read it from stdin (safer)')
       .option('--nsec <nsec>', 'NIP-19 nsec, or - to read it from stdin (safer)')
-      .requiredOption('-t, --threshold <t>', 'signers needed to sign', int('--threshold'))
+      .requiredOption('-t, --threshold <t>', 'signers needed to sign', integer({ min: 1 }))
       .option(
         '--signers <ids>',
         'comma-separated signer ids, in member order (default: every active signer)',
@@ -330,8 +407,10 @@ export function registerClientCommands(program: Command): void {
             ...(approvalPolicy ? { approvalPolicy } : {}),
           });
           wipe(secret);
-          const k = await Progress.during('importing (sealed shares to each signer)', !o.json, () =>
-            api.importKey(body),
+          const k = await Progress.during(
+            'importing (sealed shares to each signer)',
+            !o.json && !o.quiet,
+            () => api.importKey(body),
           );
           if (k.x_only_public_key !== xOnlyPublicKey || k.id !== keyId) {
             throw new Error(`the coordinator reports key ${k.id} with a different public key than was split`);
@@ -344,7 +423,12 @@ export function registerClientCommands(program: Command): void {
             certificates: k.import_certificates,
             ...(body.approval_policy ? { approvalPolicy: body.approval_policy } : {}),
           });
-          emit(Boolean(o.json), k, () => keyDetail(k));
+          emitResult(
+            o,
+            k,
+            () => keyDetail(k),
+            () => k.id,
+          );
         } finally {
           wipe(secret);
         }
@@ -353,16 +437,17 @@ export function registerClientCommands(program: Command): void {
   );
 
   clientOptions(
-    key
-      .command('list')
-      .description('list keys')
-      .option('--limit <n>', 'page size', int('--limit'), 50)
+    quietOption(key.command('list').description('list keys'), 'the key ids, one per line')
+      .option('--limit <n>', 'page size', integer({ min: 1 }), 50)
       .option('--cursor <c>', 'continue after a previous page'),
   ).action(
     run(async (o: ClientOpts & { limit: number; cursor?: string }) => {
       const page = await client(o).listKeys({ limit: o.limit, ...(o.cursor ? { cursor: o.cursor } : {}) });
-      emit(Boolean(o.json), page, () =>
-        page.items.length ? keyRows(page.items) + moreHint(page.next_cursor) : 'no keys',
+      emitResult(
+        o,
+        page,
+        () => (page.items.length ? keyRows(page.items) + moreHint(page.next_cursor) : 'no keys'),
+        () => page.items.map((k) => k.id),
       );
     }),
   );
@@ -377,14 +462,23 @@ export function registerClientCommands(program: Command): void {
   registerKeyRelaysCommand(key);
 
   clientOptions(
-    program
-      .command('sign')
-      .description(
-        'sign with a key and wait for the signature: a 32-byte message (--message), or a Nostr event (--nostr-kind and --content; prints the signed event)',
-      )
+    quietOption(
+      program
+        .command('sign')
+        .description(
+          'sign with a key and wait for the signature: a 32-byte message (--message), the SHA-256 of a text (--text) or of a file (--file), or a Nostr event (--nostr-kind and --content; prints the signed event)',
+        ),
+      'the signature (for a Nostr event: the signed event, one line)',
+    )
       .requiredOption('-k, --key <id>', 'key id')
       .option('-m, --message <hex>', '32-byte message (a digest), hex')
-      .option('--nostr-kind <kind>', 'sign a Nostr event of this kind (0-65535)', int('--nostr-kind'))
+      .option('--text <text>', 'sign the SHA-256 of this text (UTF-8); the digest is shown on stderr')
+      .option('--file <file>', 'sign the SHA-256 of this file (- reads stdin); the digest is shown on stderr')
+      .option(
+        '--nostr-kind <kind>',
+        'sign a Nostr event of this kind (0-65535)',
+        integer({ min: 0, max: 65_535 }),
+      )
       .option('--content <text>', 'the Nostr event content')
       .option(
         '--tag <name=value,...>',
@@ -392,13 +486,15 @@ export function registerClientCommands(program: Command): void {
         (v: string, acc: string[][] = []) => [...acc, nostrTag(v)],
       )
       .option('--idempotency-key <k>', 'retrying with the same key returns the same session')
-      .option('--timeout <s>', 'seconds to wait', int('--timeout'), 60),
+      .option('--timeout <s>', 'seconds to wait', integer({ min: 1 }), 60),
   ).action(
     run(
       async (
         o: ClientOpts & {
           key: string;
           message?: string;
+          text?: string;
+          file?: string;
           nostrKind?: number;
           content?: string;
           tag?: string[][];
@@ -406,11 +502,13 @@ export function registerClientCommands(program: Command): void {
           timeout: number;
         },
       ) => {
-        const what = signIntent(o);
+        const { body, hashed } = await signIntent(o);
+        // Said before signing, so a person sees what is signed (the digest, not the text).
+        if (hashed && !o.json && !o.quiet) process.stderr.write(`${hashedLine(hashed, body.message)}\n`);
         const api = client(o);
-        const s = await Progress.during('signing', !o.json, async () => {
+        const s = await Progress.during('signing', !o.json && !o.quiet, async () => {
           const first = await api.createSession(
-            { key_id: o.key, ...what, wait: Math.min(o.timeout * 1000, 30_000) },
+            { key_id: o.key, ...body, wait: Math.min(o.timeout * 1000, 30_000) },
             o.idempotencyKey,
           );
           return isTerminal(first.status) ? first : api.waitForSession(first.id, o.timeout * 1000);
@@ -421,19 +519,34 @@ export function registerClientCommands(program: Command): void {
             : '';
           throw new Error(`session ${s.id} is ${s.status}${why}`);
         }
-        if (s.event) emit(Boolean(o.json), s.event, () => JSON.stringify(s.event));
-        else emit(Boolean(o.json), s, () => sessionDetail(s));
+        if (s.event) {
+          emitResult(
+            o,
+            s.event,
+            () => JSON.stringify(s.event),
+            () => JSON.stringify(s.event),
+          );
+        } else {
+          emitResult(
+            o,
+            hashed ? { ...s, hashed } : s,
+            () =>
+              sessionDetail(s) + (hashed ? `\n${fields([['hashed', hashedLine(hashed, s.message)]])}` : ''),
+            () => s.signature ?? '',
+          );
+        }
       },
     ),
   );
 
   const session = program.command('session').description('list and show signing sessions');
   clientOptions(
-    session
-      .command('list')
-      .description('list signing sessions, newest first')
-      .option('--status <s>', 'only sessions in this status')
-      .option('--limit <n>', 'page size', int('--limit'), 50)
+    quietOption(
+      session.command('list').description('list signing sessions, newest first'),
+      'the session ids, one per line',
+    )
+      .addOption(new Option('--status <status>', 'only sessions in this status').choices(SESSION_STATUSES))
+      .option('--limit <n>', 'page size', integer({ min: 1 }), 50)
       .option('--cursor <c>', 'continue after a previous page'),
   ).action(
     run(async (o: ClientOpts & { status?: string; limit: number; cursor?: string }) => {
@@ -442,8 +555,11 @@ export function registerClientCommands(program: Command): void {
         ...(o.cursor ? { cursor: o.cursor } : {}),
         ...(o.status ? { status: o.status } : {}),
       });
-      emit(Boolean(o.json), page, () =>
-        page.items.length ? sessionRows(page.items) + moreHint(page.next_cursor) : 'no sessions',
+      emitResult(
+        o,
+        page,
+        () => (page.items.length ? sessionRows(page.items) + moreHint(page.next_cursor) : 'no sessions'),
+        () => page.items.map((x) => x.id),
       );
     }),
   );
@@ -452,7 +568,7 @@ export function registerClientCommands(program: Command): void {
       .command('show')
       .description('show one session')
       .argument('<id>', 'session id')
-      .option('--wait <s>', 'wait up to this many seconds for it to finish', int('--wait'), 0),
+      .option('--wait <s>', 'wait up to this many seconds for it to finish', integer({ min: 0 }), 0),
   ).action(
     run(async (id: string, o: ClientOpts & { wait: number }) => {
       const api = client(o);
@@ -465,14 +581,14 @@ export function registerClientCommands(program: Command): void {
     }),
   );
 
-  const token = program.command('token').description('API tokens');
+  const token = program.command('token').description('API tokens: create, list, revoke (admins)');
   clientOptions(
-    token
-      .command('create')
-      .description('create an API token (shown once)')
-      .requiredOption('-r, --role <role>', 'admin | operator | requester | viewer | address')
+    quietOption(token.command('create').description('create an API token (shown once)'), 'the token')
+      .addOption(
+        new Option('-r, --role <role>', 'what the token may do').choices(ROLES).makeOptionMandatory(),
+      )
       .option('--label <label>', 'what the token is for')
-      .option('--ttl <s>', 'lifetime in seconds (default: no expiry)', int('--ttl')),
+      .option('--ttl <s>', 'lifetime in seconds (default: no expiry)', integer({ min: 1 })),
   ).action(
     run(async (o: ClientOpts & { role: string; label?: string; ttl?: number }) => {
       const t = await client(o).createToken({
@@ -480,8 +596,8 @@ export function registerClientCommands(program: Command): void {
         ...(o.label !== undefined ? { label: o.label } : {}),
         ...(o.ttl !== undefined ? { ttl_s: o.ttl } : {}),
       });
-      emit(
-        Boolean(o.json),
+      emitResult(
+        o,
         t,
         () =>
           `${t.token}\n\n${fields([
@@ -490,6 +606,44 @@ export function registerClientCommands(program: Command): void {
             ['label', t.label],
             ['expires_at', when(t.expires_at)],
           ])}\n\nThe token is shown once: store it now (it cannot be retrieved later).`,
+        () => t.token,
+      );
+    }),
+  );
+  clientOptions(
+    quietOption(
+      token
+        .command('list')
+        .description("list the tenant's API tokens, revoked ones included (never the secrets)"),
+      'the token ids, one per line',
+    ),
+  ).action(
+    run(async (o: ClientOpts) => {
+      const items = await client(o).listTokens();
+      emitResult(
+        o,
+        { items },
+        () => (items.length ? tokenRows(items) : 'no tokens'),
+        () => items.map((t) => t.id),
+      );
+    }),
+  );
+  clientOptions(
+    quietOption(
+      token
+        .command('revoke')
+        .description('revoke an API token: it stops working at once (see floe token list for the ids)')
+        .argument('<id>', 'token id'),
+      'nothing (the exit code says it)',
+    ),
+  ).action(
+    run(async (id: string, o: ClientOpts) => {
+      await client(o).revokeToken(id);
+      emitResult(
+        o,
+        { id, revoked: true },
+        () => `revoked token ${id}`,
+        () => '',
       );
     }),
   );
@@ -505,7 +659,7 @@ export function registerClientCommands(program: Command): void {
       .option('--data-dir <dir>', 'local cluster data directory', DEFAULT_DATA_DIR),
   ).action(
     run(async (o: ClientOpts & { dataDir: string }) => {
-      const r = await status(client(o), o.dataDir);
+      const r = await status(client(o, o.dataDir), o.dataDir);
       emit(Boolean(o.json), r, () => renderStatus(r));
       if (!r.coordinator.ok) process.exitCode = 1;
     }),
@@ -639,7 +793,12 @@ async function status(api: ApiClient, dataDir: string): Promise<StatusReport> {
       latency_ms: Math.round(performance.now() - t0),
     });
   } catch (e) {
-    coordinator.error = e instanceof Error ? e.message : String(e);
+    coordinator.error =
+      e instanceof ApiError && e.hint
+        ? `${e.message}; ${e.hint}`
+        : e instanceof Error
+          ? e.message
+          : String(e);
   }
 
   const layout = clusterLayout(dataDir);

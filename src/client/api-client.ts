@@ -37,6 +37,7 @@ export type {
 };
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
+const NO_TOKEN_HINT = 'pass --token, set FLOE_TOKEN, or run `floe up` (it writes .floe/admin.token)';
 
 /** An import request as the client builds it (src/client/dealer-import.ts). */
 export type ImportKeyRequest = ImportKeyBody;
@@ -47,6 +48,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** What to do about it: the problem's `hint`, or the client's own advice. */
+    readonly hint?: string,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -55,6 +58,11 @@ export class ApiError extends Error {
 
 export interface ApiClientOptions {
   url?: string;
+  /**
+   * Where `url` came from, named when the coordinator cannot be reached (e.g. `from --url`,
+   * `from .floe/cluster.json`).
+   */
+  urlSource?: string;
   token?: string | undefined;
   /** Per request, on top of any server-side wait. Default 30 s. */
   timeoutMs?: number;
@@ -71,11 +79,13 @@ export interface RequestOptions {
 
 export class ApiClient {
   readonly url: string;
+  private readonly urlSource: string | undefined;
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
 
   constructor(o: ApiClientOptions = {}) {
     this.url = (o.url ?? DEFAULT_URL).replace(/\/+$/, '');
+    this.urlSource = o.urlSource;
     this.token = o.token;
     this.timeoutMs = o.timeoutMs ?? 30_000;
   }
@@ -88,11 +98,7 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json', ...o.headers };
     if (o.auth !== false) {
       if (!this.token) {
-        throw new ApiError(
-          0,
-          'no_token',
-          'no API token: pass --token, set FLOE_TOKEN, or run `floe up` (it writes .floe/admin.token)',
-        );
+        throw new ApiError(0, 'no_token', `no API token: ${NO_TOKEN_HINT}`, NO_TOKEN_HINT);
       }
       headers.authorization = `Bearer ${this.token}`;
     }
@@ -106,10 +112,12 @@ export class ApiClient {
         signal: AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs),
       });
     } catch (e) {
+      const from = this.urlSource ? ` (${this.urlSource})` : '';
       throw new ApiError(
         0,
         'unreachable',
-        `cannot reach the coordinator at ${this.url}: ${transportReason(e)}`,
+        `cannot reach the coordinator at ${this.url}${from}: ${transportReason(e)}`,
+        'give its URL with --url or FLOE_URL',
       );
     }
     const text = await res.text();
@@ -120,7 +128,7 @@ export class ApiClient {
       body = undefined;
     }
     if (!res.ok) {
-      const p = (body ?? {}) as { code?: unknown; detail?: unknown; title?: unknown };
+      const p = (body ?? {}) as { code?: unknown; detail?: unknown; title?: unknown; hint?: unknown };
       const code = typeof p.code === 'string' ? p.code : `http_${res.status}`;
       const detail =
         typeof p.detail === 'string' && p.detail
@@ -128,7 +136,12 @@ export class ApiClient {
           : typeof p.title === 'string'
             ? p.title
             : res.statusText || 'request failed';
-      throw new ApiError(res.status, code, `${oneLine(detail)} (${code}, HTTP ${res.status})`);
+      throw new ApiError(
+        res.status,
+        code,
+        `${oneLine(detail)} (${code}, HTTP ${res.status})`,
+        typeof p.hint === 'string' && p.hint ? oneLine(p.hint) : undefined,
+      );
     }
     if (body === undefined && text) {
       throw new ApiError(
@@ -221,6 +234,16 @@ export class ApiClient {
 
   createToken(body: { role: string; label?: string; ttl_s?: number }): Promise<CreatedToken> {
     return this.request('POST', '/v1/tokens', { body });
+  }
+
+  /** The tenant's API tokens, revoked ones included (never the secrets). */
+  async listTokens(): Promise<TokenObject[]> {
+    return (await this.request<Page<TokenObject>>('GET', '/v1/tokens')).items;
+  }
+
+  /** Revoke an API token (DELETE /v1/tokens/:id); it stops working at once. */
+  async revokeToken(id: string): Promise<void> {
+    await this.request('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
   }
 
   /** A new tenant with its first admin token (shown once). Admins of the system tenant only. */

@@ -9,8 +9,9 @@
  * same token, same signers (matched by identity), same demo key. A local Nostr relay (its own
  * child, default ws://127.0.0.1:7777) is the demo key's relay, and the demo key's NIP-46
  * bunker listens there: each start prints a fresh single-use bunker:// URL (./nostr.ts).
- * SIGINT / SIGTERM stop
- * every child (SIGTERM, then SIGKILL after a timeout) and exit 0.
+ * SIGINT / SIGTERM (`floe down` sends it: ./down.ts), and the parent process going away (e.g.
+ * `kill` of the npm that ran `npm start`), stop every child (SIGTERM, then SIGKILL after a
+ * timeout) and exit 0.
  *
  * The signer passphrases sit in files next to the data they protect. That is acceptable for
  * a local development cluster only; `floe init` and docs/deployment.md describe the real thing.
@@ -20,6 +21,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ApiClient, ApiError, type KeyObject } from '../client/api-client.js';
+import { loadOrCreateOperatorKey, OPERATOR_KEY_FILE } from '../config/operator-key.js';
 import { loadOrCreateSecret, readSecretFile } from '../config/secret-file.js';
 import { coordinatorIdentity } from '../coordinator/node.js';
 import { openSignerStore } from '../signer/node.js';
@@ -35,6 +37,7 @@ import {
 import { floeSelfCommand } from './self.js';
 import { type ClusterState, readClusterState, writeClusterState } from './state.js';
 import { type ChildSpec, Supervisor, type SupervisorEvent } from './supervisor.js';
+import { downCommand, isFloeUp, pidAlive } from './supervisor-pid.js';
 
 export interface UpOptions {
   dataDir: string;
@@ -64,6 +67,8 @@ export const UP_DEFAULTS = {
 /** The address service child (DESIGN §14): the address tier beside the signing API. */
 const ADDRESS_SERVICE = 'address-service';
 const HOST = '127.0.0.1';
+/** How often `floe up` checks that its parent process is still there. */
+const PARENT_CHECK_MS = 500;
 /** The message the sample curl signs: SHA-256("hello from floe"). */
 export const SAMPLE_MESSAGE = createHash('sha256').update('hello from floe').digest('hex');
 
@@ -159,8 +164,26 @@ export async function up(o: UpOptions): Promise<number> {
     }
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  // Stopping must finish even when nobody reads our output any more (a closed pipe).
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+
+  // The parent gone (e.g. `kill` of the npm running `npm start`: its shell dies and we are
+  // re-parented) stops the cluster as SIGTERM does, so that no child outlives it.
+  const parentPid = process.ppid;
+  const parentWatch = setInterval(() => {
+    if (process.ppid === parentPid) return;
+    clearInterval(parentWatch);
+    say(`[${stamp()}] the parent process (pid ${parentPid}) is gone`, {
+      event: 'parent_gone',
+      pid: parentPid,
+    });
+    onSignal('SIGTERM');
+  }, PARENT_CHECK_MS);
+  parentWatch.unref();
 
   const shutdown = async (): Promise<void> => {
+    clearInterval(parentWatch);
     say(`[${stamp()}] stopping the cluster`, { event: 'stopping' });
     await sup.stop(['coordinator']);
     if (state) {
@@ -268,6 +291,9 @@ export async function up(o: UpOptions): Promise<number> {
       }),
     );
 
+    // The kill switch's operator key (.floe/operator.key, 0600): every signer pins its public key.
+    const operator = loadOrCreateOperatorKey(join(L.root, OPERATOR_KEY_FILE));
+
     say(
       `Starting a local Floe cluster in ${displayPath(L.root)}/: coordinator on ${HOST}:${port}, ${n} signers on ports ${base}-${base + n - 1}`,
       { event: 'starting', data_dir: L.root, port, signer_ports: ports.slice(1) },
@@ -285,6 +311,7 @@ export async function up(o: UpOptions): Promise<number> {
         FLOE_SIGNER_LISTEN: `${HOST}:${base + i - 1}`,
         FLOE_SIGNER_COORDINATORS: coordinatorId,
         FLOE_SIGNER_PEERS: peers.join(','),
+        FLOE_SIGNER_OPERATORS: operator,
         FLOE_SIGNER_PASSPHRASE_FILE: L.passphraseFile(i),
         FLOE_LOG_LEVEL: logLevel,
       },
@@ -535,15 +562,6 @@ function portFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** One `floe up` per data directory. A lock left by a dead process is taken over. */
 function acquireLock(L: ClusterLayout): void {
   for (let i = 0; i < 2; i++) {
@@ -553,9 +571,9 @@ function acquireLock(L: ClusterLayout): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(L.lockFile, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) && isFloeUp(pid)) {
         throw new UpError(
-          `a local cluster is already running from ${displayPath(L.root)} (floe up, pid ${pid}); stop it first`,
+          `a local cluster is already running from ${displayPath(L.root)} (floe up, pid ${pid}); stop it first with ${downCommand(L)}`,
         );
       }
       rmSync(L.lockFile, { force: true });

@@ -111,7 +111,10 @@ describe('floe CLI (client commands against a local cluster)', () => {
     // Both a message and an event at once is a usage error, one line.
     const both = await floe(['sign', '--key', demoKey, '--message', '00'.repeat(32), '--nostr-kind', '1']);
     assert.notEqual(both.code, 0);
-    assert.match(oneErrorLine(both.stderr), /either --message or a Nostr event/);
+    assert.match(
+      oneErrorLine(both.stderr),
+      /one of --message, --text, --file or a Nostr event .*not --message and a Nostr event/,
+    );
   });
 
   it('key import --secret-hex: the key is secret·G, and floe sign verifies against it', async () => {
@@ -162,9 +165,12 @@ describe('floe CLI (client commands against a local cluster)', () => {
     assert.match(oneErrorLine(bad.stderr), /unauthorized/);
     assert.equal(bad.stdout, '');
 
+    // With --json the error is one JSON document on stderr (issue 15), nothing on stdout.
     const badJson = await floe(['key', 'list', '--json'], { env: { FLOE_TOKEN: 'nope' } });
     assert.equal(badJson.code, 1);
-    oneErrorLine(badJson.stderr);
+    assert.equal(badJson.stdout, '');
+    assert.equal(badJson.stderr.trim().split('\n').length, 1);
+    assert.equal(JSON.parse(badJson.stderr).error.code, 'unauthorized');
 
     const msg = await floe(['sign', '--key', demoKey, '--message', 'abcd']);
     assert.equal(msg.code, 1);
@@ -176,7 +182,7 @@ describe('floe CLI (client commands against a local cluster)', () => {
 
     const missing = await floe(['key', 'show', 'key_doesnotexist']);
     assert.equal(missing.code, 1);
-    assert.match(oneErrorLine(missing.stderr), /not_found/);
+    assert.match(oneErrorLine(missing.stderr), /key_not_found/);
 
     const down = await floe(['key', 'list', '--url', `http://127.0.0.1:${await freePortRange(1)}`]);
     assert.equal(down.code, 1);
