@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 /**
- * `floe` command line: the two server roles (signer, coordinator), a local cluster (up), a
- * deployment generator (init) and the client commands (key, sign, session, token, status).
+ * `floe` command line: the two server roles (signer, coordinator), a local cluster (up, down),
+ * a deployment generator (init) and the client commands (key, sign, session, token, status).
  * The heavy modules of each role load only when that command runs, so client commands start
  * quickly.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { registerAuditCommands } from './audit-commands.js';
+import { registerBackupCommands } from './backup-commands.js';
 import { registerClientCommands } from './client-commands.js';
-import { fail } from './output.js';
+import { registerKeyControlCommands } from './key-control-commands.js';
+import { integer, port } from './options.js';
+import { configureUsageErrors, fail } from './output.js';
+import { registerWebhookCommands } from './webhook-commands.js';
 
 /**
  * A node started by `floe up` (FLOE_SUPERVISED=1) has a pipe from its supervisor on stdin:
@@ -21,11 +26,7 @@ function stopWhenSupervisorGoes(stop: () => void): void {
   process.stdin.once('error', stop);
 }
 
-const positiveInt = (what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer`);
-  return n;
-};
+const positiveInt = integer({ min: 1 });
 
 /**
  * Announce a started service (one JSON line on stdout) and close it cleanly on SIGINT,
@@ -46,7 +47,8 @@ function serveUntilStopped(node: { close(): Promise<void> }, started: Record<str
 }
 
 export function buildProgram(): Command {
-  const program = new Command();
+  // Before any command is added: the commands inherit it.
+  const program = configureUsageErrors(new Command());
   program
     .name('floe')
     .description('Floe: threshold Schnorr (FROST, BIP-340) signing service')
@@ -54,28 +56,22 @@ export function buildProgram(): Command {
 
   program
     .command('up')
-    .description('run a local cluster: a coordinator and signers as child processes, data in ./.floe')
-    .option(
-      '--signers <n>',
-      'number of signers (default 3, or as recorded in the data dir)',
-      positiveInt('--signers'),
+    .description(
+      'run a local cluster: a coordinator and signers as child processes, data in ./.floe; stop it with Ctrl-C or floe down',
     )
-    .option('--threshold <t>', 'threshold of the demo key (default 2)', positiveInt('--threshold'))
-    .option('--port <port>', 'coordinator port on 127.0.0.1 (default 8080)', positiveInt('--port'))
+    .option('--signers <n>', 'number of signers (default 3, or as recorded in the data dir)', positiveInt)
+    .option('--threshold <t>', 'threshold of the demo key (default 2)', positiveInt)
+    .option('--port <port>', 'coordinator port on 127.0.0.1 (default 8080)', port)
     .option(
       '--signer-port-base <port>',
       'first signer port; signer N listens on base+N-1 (default 7101)',
-      positiveInt('--signer-port-base'),
+      port,
     )
-    .option(
-      '--address-port <port>',
-      'address service port on 127.0.0.1 (default 9000)',
-      positiveInt('--address-port'),
-    )
+    .option('--address-port <port>', 'address service port on 127.0.0.1 (default 9000)', port)
     .option(
       '--relay-port <port>',
       "local Nostr relay port on 127.0.0.1, where the demo key's bunker listens (default 7777)",
-      positiveInt('--relay-port'),
+      port,
     )
     .option('--data-dir <dir>', 'where the cluster keeps its data', '.floe')
     .option('--log-level <level>', "children's log level (logs in <data-dir>/logs/)", 'warn')
@@ -113,10 +109,25 @@ export function buildProgram(): Command {
     );
 
   program
+    .command('down')
+    .description('stop the local cluster that floe up runs from the data dir (and all its children)')
+    .option('--data-dir <dir>', 'data directory of the cluster', '.floe')
+    .option('--timeout <s>', 'seconds to wait for it to stop', integer({ min: 1 }), 60)
+    .option('--json', 'print one JSON document')
+    .action(async (o: { dataDir: string; timeout: number; json?: boolean }) => {
+      try {
+        const { down } = await import('../cluster/down.js');
+        process.exit(await down({ dataDir: o.dataDir, timeoutMs: o.timeout * 1000, json: Boolean(o.json) }));
+      } catch (e) {
+        fail(e);
+      }
+    });
+
+  program
     .command('init')
     .description('write configs, identities and passphrases for a real deployment (coordinator + signers)')
-    .requiredOption('--signers <n>', 'number of signers', positiveInt('--signers'))
-    .requiredOption('--threshold <t>', 'threshold of the keys you will create', positiveInt('--threshold'))
+    .requiredOption('--signers <n>', 'number of signers', positiveInt)
+    .requiredOption('--threshold <t>', 'threshold of the keys you will create', positiveInt)
     .requiredOption('--out <dir>', 'directory to write (must not exist or be empty)')
     .option(
       '--coordinator-url <url>',
@@ -311,8 +322,15 @@ export function buildProgram(): Command {
     );
 
   registerClientCommands(program);
+  registerKeyControlCommands(program);
+  registerAuditCommands(program);
+  registerWebhookCommands(program);
+  registerBackupCommands(program);
   return program;
 }
+
+/** How bin/floe.js reports an error thrown outside an action: one line (or JSON), no stack trace. */
+export { fail };
 
 const isMain = process.argv[1] !== undefined && /cli[\\/]main\.[tj]s$/.test(process.argv[1]);
 if (isMain) {

@@ -117,6 +117,7 @@ export async function startCoordinator(
       ...(cfg.address_signers ? { signers: cfg.address_signers } : {}),
     },
     bunkers: { db: backend.db, sealer: bunkerSealer },
+    webhookSealKey: jwtSecret,
     publish: {
       maxAttempts: cfg.publish_attempts,
       retryMs: cfg.publish_retry_ms,

@@ -449,16 +449,7 @@ export class PgBackend implements Backend {
   setKeyRelays(tenantId: string, keyId: string, relays: string[], event: AuditEvent & { actor: string }) {
     return this.t(tenantId, async (q) => {
       const k = await keys.setKeyRelays(q, keyId, relays, this.now());
-      if (k) {
-        await audit.appendAudit(q, {
-          actor: event.actor,
-          kind: event.kind,
-          subjectType: 'key',
-          subjectId: keyId,
-          data: event.data,
-          at: this.now(),
-        });
-      }
+      if (k) await this.appendKeyAudit(q, keyId, event);
       return k;
     });
   }
@@ -486,17 +477,20 @@ export class PgBackend implements Backend {
   ): Promise<boolean> {
     return this.t(tenantId, async (q) => {
       const ok = await approvals.setKeyApprovalPolicy(q, keyId, state, this.now());
-      if (ok) {
-        await audit.appendAudit(q, {
-          actor: event.actor,
-          kind: event.kind,
-          subjectType: 'key',
-          subjectId: keyId,
-          data: event.data,
-          at: this.now(),
-        });
-      }
+      if (ok) await this.appendKeyAudit(q, keyId, event);
       return ok;
+    });
+  }
+
+  /** An audit event about a key, in the transaction that changed it. */
+  private appendKeyAudit(q: Tx, keyId: string, event: AuditEvent & { actor: string }) {
+    return audit.appendAudit(q, {
+      actor: event.actor,
+      kind: event.kind,
+      subjectType: 'key',
+      subjectId: keyId,
+      data: event.data,
+      at: this.now(),
     });
   }
 

@@ -30,8 +30,12 @@ export const CEREMONY_STATUSES = [
 ] as const;
 export type CeremonyStatus = (typeof CEREMONY_STATUSES)[number];
 
-/** A key group as the coordinator sees it. */
-export const KEY_STATUSES = ['pending', 'active', 'failed', 'disabled'] as const;
+/**
+ * A key group as the coordinator sees it. `disabled`: refused for new sessions by the
+ * coordinator only; `frozen`: stopped by an operator's signed instruction, which the signers
+ * enforce too (the kill switch, migration 019).
+ */
+export const KEY_STATUSES = ['pending', 'active', 'failed', 'disabled', 'frozen'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
 
 /** A key share as one signer holds it: stored at round 3 (`pending`), usable once certified. */

@@ -29,6 +29,7 @@ import {
 import { ApprovalEventSchema } from './messages/approvals.js';
 import { PublicKeyPackageSchema, SealedBoxSchema } from './messages/frost.js';
 import { IntentSchema } from './messages/intent.js';
+import { SignedOperatorInstructionSchema } from './messages/operator.js';
 import { Hex, literalUnion, Strict } from './schema.js';
 
 export const IdString = (description: string) => Type.String({ pattern: ID_PATTERN, description });
@@ -40,14 +41,18 @@ const UnixMs = (description = 'Unix milliseconds') => Type.Integer({ description
 
 export const Problem = Type.Object(
   {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    code: Type.String({ description: 'stable error code' }),
-    detail: Type.String(),
-    hint: Type.Optional(Type.String({ description: 'what to do about it, when there is something' })),
+    type: Type.String({ description: 'about:blank: the meaning is in `code`' }),
+    title: Type.String({ description: 'the HTTP status phrase' }),
+    status: Type.Integer({ description: 'the HTTP status' }),
+    code: Type.String({ description: 'stable error code, catalogued in docs/errors.md' }),
+    detail: Type.String({ description: 'what failed, for this request (never a secret)' }),
+    hint: Type.String({ description: 'what to do about it' }),
+    field: Type.Optional(Type.String({ description: 'invalid_request: the field at fault' })),
   },
-  { additionalProperties: true, description: 'RFC 9457 problem details' },
+  {
+    additionalProperties: true,
+    description: 'RFC 9457 problem details; some codes add members (culprits, allow, reason)',
+  },
 );
 
 export const List = <T extends TObject>(item: T) =>
@@ -398,9 +403,19 @@ export const NostrEventBody = Strict(
 );
 export type NostrEventBody = Static<typeof NostrEventBody>;
 
+/**
+ * A 32-byte digest a client asks to sign: hex in either case, as `floe sign --message` takes
+ * it; the routes lower-case it before anything else sees it (routes/sessions.ts).
+ */
+export const DigestInput = Type.String({
+  pattern: '^[0-9a-fA-F]{64}$',
+  description: 'the 32-byte digest to sign; to sign text, hash it with SHA-256 first (floe sign --text does)',
+  examples: ['b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9'],
+});
+
 export const CreateSessionBody = Strict({
   key_id: IdString('key id'),
-  message: Type.Optional(Hex(32, '32-byte digest to sign (lower-case hex)')),
+  message: Type.Optional(DigestInput),
   nostr_event: Type.Optional(NostrEventBody),
   bitcoin_psbt: Type.Optional(
     Type.String({
@@ -475,7 +490,7 @@ export const PolicyRefusalObject = Strict({
 
 /** One intent of a batch: exactly one of message, nostr_event, bitcoin_psbt (as in CreateSessionBody). */
 export const BatchItemBody = Strict({
-  message: Type.Optional(Hex(32, '32-byte digest to sign (lower-case hex)')),
+  message: Type.Optional(DigestInput),
   nostr_event: Type.Optional(NostrEventBody),
   bitcoin_psbt: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024, description: 'a PSBT, base64' })),
   publish: Type.Optional(PublishBody),
@@ -922,3 +937,214 @@ export const UpdateApprovalPolicyBody = Strict({
   ),
 });
 export type UpdateApprovalPolicyBody = Static<typeof UpdateApprovalPolicyBody>;
+
+// ---------------------------------------------------------------- audit log and webhooks (issue 15 items 9, 10)
+
+export const AuditQuery = Strict({
+  after: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'rows with a larger id (0: from the start)' }),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'default 100' })),
+});
+export type AuditQuery = Static<typeof AuditQuery>;
+
+export const AuditEventObject = Strict({
+  id: Type.Integer(),
+  tenant_id: Type.String(),
+  at: UnixMs(),
+  actor: Type.String(),
+  kind: Type.String(),
+  subject_type: Nullable(Type.String()),
+  subject_id: Nullable(Type.String()),
+  data: Type.Unknown(),
+  prev_hash: Hex(32, "the hash of the tenant's previous row (64 zeros for the first)"),
+  hash: Hex(32, "this row's hash (docs/webhooks.md, src/domain/audit-chain.ts)"),
+});
+export type AuditEventObject = Static<typeof AuditEventObject>;
+
+export const AuditPage = Strict({
+  items: Type.Array(AuditEventObject, { description: "the tenant's chain in id order" }),
+  next_after: Nullable(Type.Integer(), 'pass as `after` for the next page; null at the end'),
+});
+export type AuditPage = Static<typeof AuditPage>;
+
+export const WEBHOOK_EVENTS = [
+  'session.completed',
+  'session.failed',
+  'approval.pending',
+  'key.active',
+  'signer.quarantined',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export const WebhookUrl = Type.String({
+  maxLength: 2048,
+  pattern: '^https?://[^\\s]+$',
+  description: 'http(s) URL the events are POSTed to',
+});
+
+export const CreateWebhookBody = Strict({
+  url: WebhookUrl,
+  events: Type.Array(literalUnion(WEBHOOK_EVENTS, 'event type'), {
+    minItems: 1,
+    maxItems: WEBHOOK_EVENTS.length,
+  }),
+  description: Type.Optional(Type.String({ maxLength: 200 })),
+});
+export type CreateWebhookBody = Static<typeof CreateWebhookBody>;
+
+export const WebhookObject = Strict({
+  id: Type.String(),
+  url: Type.String(),
+  events: Type.Array(Type.String()),
+  description: Nullable(Type.String()),
+  created_at: UnixMs(),
+  secret_rotated_at: Nullable(UnixMs()),
+  previous_secret_expires_at: Nullable(
+    UnixMs('until then deliveries carry a signature with the old secret too'),
+  ),
+});
+export type WebhookObject = Static<typeof WebhookObject>;
+
+export const WebhookWithSecret = Strict({
+  webhook: WebhookObject,
+  secret: Type.String({ description: 'the signing secret, shown once' }),
+});
+export type WebhookWithSecret = Static<typeof WebhookWithSecret>;
+
+export const WebhookAttemptObject = Strict({
+  attempt: Type.Integer(),
+  status_code: Nullable(Type.Integer()),
+  error: Nullable(Type.String()),
+  at: UnixMs(),
+});
+
+export const WebhookDeliveryObject = Strict({
+  id: Type.String({ description: 'the event id (Floe-Event-Id)' }),
+  event: Type.String(),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  attempts: Type.Integer(),
+  next_attempt_at: Nullable(UnixMs()),
+  created_at: UnixMs(),
+  log: Type.Array(WebhookAttemptObject),
+});
+export type WebhookDeliveryObject = Static<typeof WebhookDeliveryObject>;
+
+// ---------- key controls: disable / enable, and the kill switch (issue 15 items 7, 8) ----------
+
+/** POST /v1/keys/:id/freeze | unfreeze: the operator's signed instruction (floe key freeze). */
+export const KeyInstructionBody = Strict({ instruction: SignedOperatorInstructionSchema });
+export type KeyInstructionBody = Static<typeof KeyInstructionBody>;
+
+/** What one member signer said to a forwarded operator instruction. */
+export const KeyInstructionDelivery = Strict({
+  signer_id: Type.String(),
+  identifier: Type.Integer(),
+  applied: Type.Boolean({ description: 'the signer verified and applied the instruction' }),
+  error_code: Type.Optional(
+    Type.String({ description: 'why not: e.g. operator_not_pinned, signer_unreachable' }),
+  ),
+  detail: Type.Optional(Type.String()),
+});
+
+export const KeyControlObject = Strict({
+  key: KeyObject,
+  /** Each member signer told (freeze / unfreeze only): applied, or why it could not be told. */
+  signers: Type.Optional(Type.Array(KeyInstructionDelivery)),
+  /** Running sessions of the key failed with key_frozen (freeze only). */
+  sessions_failed: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type KeyControlObject = Static<typeof KeyControlObject>;
+
+// ---------------------------------------------------------------- request examples (OpenAPI)
+// One example body per operation that takes one: the OpenAPI document shows it (as the media
+// type's `example`), and test/coordinator/openapi.test.ts checks that each validates against
+// its own schema. Ids, keys and signatures here are placeholders of the right shape.
+
+const H = (c: string, bytes: number) => c.repeat(bytes * 2);
+const exampleApproval = {
+  id: H('a', 32),
+  pubkey: H('b', 32),
+  created_at: 1796000000,
+  kind: 30078,
+  tags: [
+    ['d', 'floe-approval:ses_0123456789abcdef'],
+    ['session', 'ses_0123456789abcdef'],
+    ['intent', H('c', 32)],
+    ['decision', 'approve'],
+  ],
+  content: 'ok from grandma',
+  sig: H('d', 64),
+};
+
+/** The example request bodies, by schema (set as each schema's `examples`). */
+export const REQUEST_EXAMPLES: readonly (readonly [TObject, unknown])[] = [
+  [TokenBody, { token: 'floe_tok0123456789abcdef_secret' }],
+  [RefreshBody, { refresh_token: 'rt_0123456789abcdef' }],
+  [CreateTokenBody, { role: 'requester', label: 'payments service', ttl_s: 86400 }],
+  [CreateTenantBody, { id: 'acme', name: 'ACME Corp' }],
+  [UpdateKeyBody, { relays: ['wss://relay.example.com'] }],
+  [CreateKeyBody, { threshold: 2, label: 'treasury', wait: 30000 }],
+  [
+    ImportKeyBody,
+    {
+      key_id: 'key_0123456789abcdef',
+      signers: ['sig_0123456789abcdef', 'sig_1123456789abcdef', 'sig_2123456789abcdef'],
+      public_key_package: {
+        v: 1,
+        type: 'public_key_package',
+        threshold: 2,
+        n: 3,
+        commitments: [`02${H('1', 32)}`, `03${H('2', 32)}`],
+        verifying_shares: { 1: `02${H('3', 32)}`, 2: `03${H('4', 32)}`, 3: `02${H('5', 32)}` },
+        tweak: { kind: 'none' },
+      },
+      sealed_shares: [1, 2, 3].map((i) => ({
+        sender: H('6', 32),
+        nonce: H(String(i), 12),
+        ciphertext: H('7', 80),
+      })),
+      label: 'imported nsec',
+    },
+  ],
+  [CreateSessionBody, { key_id: 'key_0123456789abcdef', message: H('7', 32), wait: 10000 }],
+  [
+    CreateBatchBody,
+    {
+      key_id: 'key_0123456789abcdef',
+      items: [{ message: H('1', 32) }, { nostr_event: { kind: 1, content: 'gm', tags: [] } }],
+      wait: 10000,
+    },
+  ],
+  [RegisterSignerBody, { url: 'https://signer-1.internal:7101', identity: H('e', 32), name: 'signer-1' }],
+  [UpdateSignerBody, { status: 'active', clear_faults: true }],
+  [EnableBunkerBody, { relays: ['wss://relay.example.com'], permissions: ['sign_event:1', 'nip44_encrypt'] }],
+  [
+    BunkerConnectBody,
+    { uri: `nostrconnect://${H('f', 32)}?relay=wss%3A%2F%2Frelay.example.com&secret=s3cret` },
+  ],
+  [NostrEncryptBody, { pubkey: H('f', 32), plaintext: 'hello' }],
+  [NostrDecryptBody, { pubkey: H('f', 32), ciphertext: 'AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }],
+  [CreateAddressBody, { passphrase: 'correct horse battery staple 42', wait: 60000 }],
+  [DerivePassphraseBody, { passphrase: 'correct horse battery staple 42' }],
+  [SubmitApprovalBody, { event: exampleApproval }],
+  [UpdateApprovalPolicyBody, { approval_policy: null, approvals: [exampleApproval] }],
+  [
+    CreateWebhookBody,
+    { url: 'https://hooks.example.com/floe', events: ['session.completed', 'session.failed'] },
+  ],
+  [
+    KeyInstructionBody,
+    {
+      instruction: {
+        type: 'freeze',
+        key_id: 'key_0123456789abcdef',
+        issued_at: 1796000000000,
+        nonce: H('0', 16),
+        operator: H('9', 32),
+        sig: H('8', 64),
+      },
+    },
+  ],
+];
+for (const [schema, example] of REQUEST_EXAMPLES) Object.assign(schema, { examples: [example] });

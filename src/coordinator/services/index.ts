@@ -12,15 +12,19 @@ import { BunkerHost, type BunkerHostConfig } from '../bunkers/host.js';
 import { BunkerService } from '../bunkers/service.js';
 import { CeremonyDriver } from '../ceremonies.js';
 import type { CoordinatorMetrics } from '../metrics.js';
+import { SignerReachability } from '../reachability.js';
 import { type SigningEvent, SigningOrchestrator } from '../signing.js';
+import { WebhookSealer } from '../webhook-seal.js';
 import { AddressService, type AddressSettings } from './addresses.js';
 import { type ApprovalGate, StewardApprovals } from './approvals.js';
 import { EcdhService } from './ecdh.js';
 import { Jobs } from './jobs.js';
+import { KeyControlService } from './key-controls.js';
 import { KeyService } from './keys.js';
 import { Publisher, type PublishSettings } from './publish.js';
 import { SignerRegistry } from './registry.js';
 import { SessionService } from './sessions.js';
+import { dbOf, WebhookService } from './webhooks.js';
 
 export interface CoordinatorOptions {
   backend: Backend;
@@ -58,6 +62,8 @@ export interface CoordinatorOptions {
   publish?: Partial<PublishSettings>;
   /** NIP-46 bunkers (../bunkers/): the database and the sealing key; without them none run here. */
   bunkers?: BunkerHostConfig;
+  /** 32 secret bytes the webhook signing secrets are sealed under (node.ts: jwt.key). */
+  webhookSealKey?: Uint8Array;
   /** Refuse keys that break the threshold rules instead of warning (config `strict_thresholds`). */
   strictThresholds?: boolean;
   /** Bitcoin addresses (DESIGN §14): the address secret, network and per-passphrase key group. */
@@ -89,6 +95,12 @@ export class Coordinator {
   /** Threshold ECDH of a key with a peer, and NIP-04 / NIP-44 over it (DESIGN §14). */
   readonly ecdh: EcdhService;
   readonly publisher: Publisher;
+  /** Webhooks per tenant, fed from the audit log by the jobs (issue 15 item 9). */
+  readonly webhooks: WebhookService;
+  /** Who this coordinator last found unreachable (probes and requests; fail fast, ../reachability.ts). */
+  readonly reachability = new SignerReachability();
+  /** Disable / enable, and the kill switch: freeze / unfreeze by operator instruction. */
+  readonly keyControls: KeyControlService;
 
   constructor(o: CoordinatorOptions) {
     const now = o.now ?? Date.now;
@@ -103,6 +115,7 @@ export class Coordinator {
       now,
       systemTenant: o.systemTenant ?? 'default',
       onChange: () => this.signing.forgetSigners(),
+      reachability: this.reachability,
     });
     const clientFor = this.registry.clientFor.bind(this.registry);
     this.approvals = new StewardApprovals({
@@ -134,6 +147,7 @@ export class Coordinator {
       latencyBucketMs: o.latencyBucketMs ?? 100,
       spreadLoad: o.selection !== 'ordered',
       approvalsFor,
+      reachability: this.reachability,
       onEvent: signingEvents,
     });
     this.ecdh = new EcdhService({
@@ -159,6 +173,7 @@ export class Coordinator {
       metrics: m,
       strictThresholds: o.strictThresholds ?? false,
     });
+    this.keyControls = new KeyControlService({ backend: o.backend, registry: this.registry, now });
     this.addresses = o.addresses
       ? new AddressService({
           backend: o.backend,
@@ -217,12 +232,20 @@ export class Coordinator {
     this.bunkers = this.bunkerHost
       ? new BunkerService({ host: this.bunkerHost, getKey, audit, now })
       : undefined;
+    this.webhooks = new WebhookService({
+      db: dbOf(o.backend),
+      instanceId: this.instanceId,
+      now,
+      ...(o.webhookSealKey ? { sealer: new WebhookSealer(o.webhookSealKey) } : {}),
+      ...(o.log ? { log: o.log } : {}),
+    });
     this.jobs = new Jobs({
       backend: o.backend,
       instanceId: this.instanceId,
       sessions: this.sessions,
       registry: this.registry,
       publisher: this.publisher,
+      webhooks: this.webhooks,
       metrics: m,
       intervalMs: o.jobIntervalMs ?? 2000,
       resumeAfterMs: o.resumeAfterMs ?? 15_000,
@@ -249,6 +272,7 @@ export class Coordinator {
     await this.approvals.close();
     // After the sessions: a drive completing now still starts its first publishing round.
     this.publisher.close();
+    await this.webhooks.close();
     await Promise.allSettled(this.publisher.inFlight());
   }
 }

@@ -23,6 +23,8 @@ export class Jobs {
       registry: SignerRegistry;
       /** Publishing rounds that are due (a retry, or left behind by a crashed coordinator). */
       publisher?: { runDue(): Promise<number> };
+      /** Webhook events from the audit log, and due deliveries (services/webhooks.ts). */
+      webhooks?: { runDue(): Promise<number> };
       metrics: CoordinatorMetrics;
       intervalMs: number;
       /** A live session not updated for this long is claimed and resumed by one coordinator. */
@@ -64,6 +66,7 @@ export class Jobs {
         if (!this.o.sessions.isDriving(s.sessionId)) this.o.sessions.drive(s.tenantId, s.sessionId);
       }
       await this.o.publisher?.runDue();
+      await this.o.webhooks?.runDue();
       const counts = await backend.countSessionsByStatus();
       for (const [status, n] of Object.entries(counts)) this.o.metrics.sessionsByStatus.set({ status }, n);
       await this.refreshSignerGauges();

@@ -9,6 +9,7 @@ import * as dkg from './dkg.js';
 import * as ecdh from './ecdh.js';
 import * as imp from './import.js';
 import * as node from './node.js';
+import * as operator from './operator.js';
 import * as sign from './sign.js';
 
 export interface MessageSpec<Req extends TSchema = TSchema, Res extends TSchema = TSchema> {
@@ -67,6 +68,7 @@ export const SIGNER_MESSAGES = {
     approvals.KeyApprovalPolicyResponse,
   ),
   ecdhShare: spec('ecdh.share', '/v1/ecdh/share', ecdh.EcdhShareRequest, ecdh.EcdhShareResponse),
+  keyFreeze: spec('key.freeze', '/v1/key/freeze', operator.KeyFreezeRequest, operator.KeyFreezeResponse),
 } as const;
 
 export type SignerMessages = typeof SIGNER_MESSAGES;
@@ -83,4 +85,5 @@ export * from './frost.js';
 export * from './import.js';
 export * from './intent.js';
 export * from './node.js';
+export * from './operator.js';
 export * from './sign.js';
