@@ -114,7 +114,9 @@ describe('strict decoding', () => {
 
   test('wrong entity type, checksum, length, prefix', () => {
     assert.throws(() => npubDecode(noteEncode(pk)), refused);
-    assert.throws(() => npubDecode(`${npubEncode(pk).slice(0, -1)}q`), refused);
+    const good = npubEncode(pk);
+    // another last character (the checksum's), never the same one (1 in 32 keys end in q)
+    assert.throws(() => npubDecode(`${good.slice(0, -1)}${good.endsWith('q') ? 'p' : 'q'}`), refused);
     assert.throws(() => npubDecode(enc('npub', pkBytes.subarray(1))), refused);
     assert.throws(() => decode(enc('nfoo', pkBytes)), refused);
     assert.throws(() => decode('not bech32 at all'), refused);
