@@ -128,6 +128,12 @@ export function buildForBench(): { main: string; errors: string } {
   if (!existsSync(main)) throw new Error(`bench build failed: ${errors}`);
   // The migrations are read next to the compiled db module (src/db/migrate.ts).
   cpSync(join(ROOT, 'src', 'db', 'migrations'), join(dir, 'db', 'migrations'), { recursive: true });
+  // So are the dashboard's static files (src/coordinator/dashboard/plugin.ts).
+  cpSync(
+    join(ROOT, 'src', 'coordinator', 'dashboard', 'assets'),
+    join(dir, 'coordinator', 'dashboard', 'assets'),
+    { recursive: true },
+  );
   built = { dir, main, errors };
   return built;
 }
