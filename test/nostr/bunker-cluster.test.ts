@@ -245,17 +245,20 @@ describe('a Floe bunker for a threshold key, driven by nostr-tools and NDK', () 
     await rejectsWith(c.signer.nip44Decrypt(third.pk, other), /^invalid_encoding: .*MAC/, 'bad MAC');
   });
 
-  test('NDK NDKNip46Signer connects over bunker://, signs, and encrypts with NIP-44', async () => {
+  test('NDK NDKNip46Signer connects over bunker://, signs, and encrypts with NIP-44', async (t) => {
     const { bunker_url } = await issue({ permissions: ['sign_event:1', 'nip44_encrypt'] });
     // no outbox model: NDK would otherwise open public relays (loopback only here)
     const ndk = new NDK({ enableOutboxModel: false, autoConnectUserRelays: false });
     const signer = NDKNip46Signer.bunker(ndk, bunker_url, NDKPrivateKeySigner.generate());
     const pools = () =>
       (ndk as unknown as { pools: { relays: Map<string, { disconnect(): void }> }[] }).pools;
-    cleanups.push(() => {
+    // NDK is stopped at the end of this test, not of the file: a later test kills and restarts
+    // the relay, and NDK's reconnect timers, once scheduled, keep a process alive.
+    const stop = () => {
       signer.stop();
       for (const p of pools()) for (const r of p.relays.values()) r.disconnect();
-    });
+    };
+    t.after(stop);
     const u = await within(signer.blockUntilReady(), WAIT, 'NDK blockUntilReady');
     assert.equal(u.pubkey, key.x_only_public_key);
     const ev = new NDKEvent(ndk, { kind: 1, content: 'from NDK', tags: [], created_at: nowSeconds() });
