@@ -371,6 +371,13 @@ describe('fuzzing every coordinator endpoint', () => {
     await fuzz(
       t,
       fc.asyncProperty(requests(), async (req) => {
+        // A mutation can make a body cyclic (a value set inside itself): no client can send
+        // that as JSON, so it is not a request the API can get.
+        try {
+          JSON.stringify(req.json);
+        } catch {
+          return;
+        }
         const before = await snapshot();
         const token = req.token === undefined ? c.adminToken : (req.token ?? undefined);
         const r = await request(c.url, req.method, req.path, {
