@@ -42,6 +42,7 @@ import {
   type Spawned,
   signerIdentities,
   spawnFloe,
+  spawnNode,
   spawnScript,
 } from '../test/helpers/processes.js';
 
@@ -140,65 +141,7 @@ export function buildForBench(): { main: string; errors: string } {
 
 /** `node [FLAGS] <build>/cli/main.js ARGS` with the same handle as test/helpers/processes.ts's spawnScript. */
 function spawnBuilt(args: string[], env: Record<string, string>, nodeFlags: string[] = []): Spawned {
-  const proc = spawn(process.execPath, [...nodeFlags, buildForBench().main, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const waiters: { event: string; resolve: (v: Record<string, unknown>) => void }[] = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      stdout.push(line);
-      try {
-        const j = JSON.parse(line) as Record<string, unknown>;
-        for (const w of waiters.filter((w) => w.event === j.event)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(j);
-        }
-      } catch {
-        // not a JSON line
-      }
-      i = buf.indexOf('\n');
-    }
-  });
-  proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return {
-    proc,
-    stdout,
-    stderr,
-    exited,
-    waitFor(event, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(
-          () => reject(new Error(`timed out waiting for ${event}; stderr: ${stderr.join('')}`)),
-          timeoutMs,
-        );
-        exited.then((code) => {
-          clearTimeout(t);
-          reject(new Error(`process exited (${code}) before ${event}; stderr: ${stderr.join('')}`));
-        });
-        waiters.push({
-          event,
-          resolve: (v) => {
-            clearTimeout(t);
-            resolve(v);
-          },
-        });
-      });
-    },
-    async kill(signal = 'SIGKILL') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
+  return spawnNode([...nodeFlags, buildForBench().main, ...args], env);
 }
 
 /** Defaults that keep the bench measuring the service rather than its rate limiter. */

@@ -28,7 +28,12 @@ export function spawnFloe(args: string[], env: Record<string, string>): Spawned 
 
 /** A TypeScript entry point of this repository as a child process (tsx). */
 export function spawnScript(script: string, args: string[], env: Record<string, string>): Spawned {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  return spawnNode(['--import', 'tsx', script, ...args], env);
+}
+
+/** `node ARGV` with a clean environment (PATH, HOME and `env`), as a Spawned handle. */
+export function spawnNode(argv: string[], env: Record<string, string>): Spawned {
+  const proc = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
