@@ -67,6 +67,29 @@ export function lagrange(xs: readonly bigint[], xi: bigint): bigint {
   return mul(num, den);
 }
 
+/**
+ * Lagrange coefficient of `xi` over the set `xs` at `x`: prod_{j != i} (x − x_j) / (x_i − x_j),
+ * so that f(x) = Σ_i lagrangeAt(xs, x_i, x)·f(x_i) for any f of degree < |xs|. At x = 0 it is
+ * {@link lagrange}. Share repair (`repair.ts`) interpolates at the lost member's identifier.
+ * `xs` must be distinct and contain `xi`.
+ */
+export function lagrangeAt(xs: readonly bigint[], xi: bigint, x: bigint): bigint {
+  let num = 1n;
+  let den = 1n;
+  let found = false;
+  for (const xj of xs) {
+    if (xj === xi) {
+      if (found) throw new CryptoError('invalid_identifier', 'duplicate identifier');
+      found = true;
+      continue;
+    }
+    num = mul(num, x - xj);
+    den = mul(den, invMaybeSmall(xi - xj));
+  }
+  if (!found) throw new CryptoError('invalid_identifier', 'identifier not in the set');
+  return mul(num, den);
+}
+
 /** Big-endian bytes to an integer (no range check). */
 export function fromBytes(b: Uint8Array): bigint {
   if (b.length === 0) return 0n;

@@ -76,3 +76,25 @@ export interface DkgRound2Package {
   receiver: Identifier;
   signingShare: Uint8Array;
 }
+
+/**
+ * Proactive refresh round 1 broadcast (`refresh.ts`): commitments to the coefficients
+ * a_1..a_{t−1} of a polynomial whose constant term is zero.
+ */
+export interface RefreshRound1Package {
+  identifier: Identifier;
+  /** t−1 compressed points: commitments to a_1..a_{t−1} (a_0 = 0 is implicit, not sent). */
+  commitment: Uint8Array[];
+}
+
+/**
+ * Share repair step 1 output of one helper (`repair.ts`): its part λ·share split into one random
+ * delta per helper, with each delta's public image so that a bad helper can be named.
+ */
+export interface RepairDeltas {
+  helper: Identifier;
+  /** Secret delta for each helper (including itself), keyed by receiving helper. Sent only encrypted. */
+  deltas: Map<Identifier, Uint8Array>;
+  /** Public δ·G for each delta, keyed by receiving helper. */
+  commitments: Map<Identifier, Uint8Array>;
+}
