@@ -27,7 +27,7 @@ import { nsecDecode } from '../crypto/bech32.js';
 import { wipe } from '../crypto/hex.js';
 import { isTerminal } from '../domain/session-state.js';
 import { ROLES, SESSION_STATUSES } from '../domain/vocabulary.js';
-import type { CreateSessionBody } from '../protocol/api.js';
+import type { CreateSessionBody, RefreshObject } from '../protocol/api.js';
 import { readPolicyFile, registerApprovalCommands } from './approval-commands.js';
 import { registerKeyRelaysCommand, registerNostrCommands } from './nostr-commands.js';
 import { integer } from './options.js';
@@ -462,6 +462,38 @@ export function registerClientCommands(program: Command): void {
   registerKeyRelaysCommand(key);
 
   clientOptions(
+    key
+      .command('refresh')
+      .description(
+        'give every member a new share of the same key (same public key); the old shares stop working once all members switched',
+      )
+      .argument('<id>', 'key id')
+      .option(
+        '--wait <s>',
+        'seconds to wait for the refresh to complete (0: return at once)',
+        integer({ min: 0, max: 120 }),
+        60,
+      ),
+  ).action(
+    run(async (id: string, o: ClientOpts & { wait: number }) => {
+      const r = await client(o).refreshKey(id, { wait: o.wait * 1000 });
+      emit(Boolean(o.json), r, () => refreshDetail(r));
+      if (r.status === 'failed') process.exitCode = 1;
+    }),
+  );
+
+  clientOptions(
+    key.command('refreshes').description("list a key's share refreshes").argument('<id>', 'key id'),
+  ).action(
+    run(async (id: string, o: ClientOpts) => {
+      const page = await client(o).listKeyRefreshes(id);
+      emit(Boolean(o.json), page, () =>
+        page.items.length ? page.items.map(refreshDetail).join('\n\n') : `key ${id} was never refreshed`,
+      );
+    }),
+  );
+
+  clientOptions(
     quietOption(
       program
         .command('sign')
@@ -887,4 +919,23 @@ function renderStatus(r: StatusReport): string {
     if (l.demo_key_id) out.push(`demo key       ${l.demo_key_id}`);
   }
   return out.join('\n');
+}
+
+/** A share refresh, for people. */
+function refreshDetail(r: RefreshObject): string {
+  const lines = [
+    `refresh ${r.id} of key ${r.key_id}: ${r.status}`,
+    `generation ${r.generation}; members switched: ${r.committed.length ? r.committed.join(', ') : 'none yet'}`,
+  ];
+  if (r.status === 'failed') {
+    lines.push(`why: ${r.error_message ?? r.error_code ?? 'unknown'}`);
+    lines.push(
+      'every member keeps its current share; bring the members back and run `floe key refresh` again',
+    );
+  } else if (r.status === 'committing') {
+    lines.push('decided: the members not yet switched are sent the commit again until they answer');
+  } else if (r.status !== 'completed') {
+    lines.push(`still running: floe key refreshes ${r.key_id} shows it`);
+  }
+  return lines.join('\n');
 }

@@ -15,6 +15,8 @@ import type {
   ImportKeyBody,
   KeyObject,
   Page,
+  RefreshKeyBody,
+  RefreshObject,
   RegisterSignerBody,
   SessionObject,
   SignerObject,
@@ -172,6 +174,25 @@ export class ApiClient {
   /** Change a key: its default relays (PATCH /v1/keys/:id). */
   updateKey(id: string, body: UpdateKeyBody): Promise<KeyObject> {
     return this.request('PATCH', `/v1/keys/${encodeURIComponent(id)}`, { body });
+  }
+
+  /** Refresh a key's shares (POST /v1/keys/:id/refresh). */
+  refreshKey(id: string, body: RefreshKeyBody = {}): Promise<RefreshObject> {
+    return this.request('POST', `/v1/keys/${encodeURIComponent(id)}/refresh`, {
+      body,
+      timeoutMs: this.timeoutMs + (body.wait ?? 0),
+    });
+  }
+
+  getKeyRefresh(keyId: string, refreshId: string): Promise<RefreshObject> {
+    return this.request(
+      'GET',
+      `/v1/keys/${encodeURIComponent(keyId)}/refreshes/${encodeURIComponent(refreshId)}`,
+    );
+  }
+
+  listKeyRefreshes(keyId: string): Promise<Page<RefreshObject>> {
+    return this.request('GET', `/v1/keys/${encodeURIComponent(keyId)}/refreshes`);
   }
 
   importKey(body: ImportKeyRequest): Promise<ImportedKeyObject> {

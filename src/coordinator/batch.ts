@@ -177,6 +177,7 @@ export class BatchSigning {
               intent_hash: it.session.intentHash,
               attempt_id: it.attemptId,
               ...withApprovals(items.indexOf(it)),
+              ...(key.generation ? { generation: key.generation } : {}),
             })),
           },
           this.o.roundTimeoutMs,

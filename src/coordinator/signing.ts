@@ -26,7 +26,7 @@ import { isCryptoError } from '../crypto/errors.js';
 import { fromHex, toHex } from '../crypto/hex.js';
 import { aggregate } from '../crypto/signing.js';
 import type { ResolvedIntent } from '../domain/intent.js';
-import type { PolicyRefusal } from '../domain/records.js';
+import { currentMembers, type PolicyRefusal } from '../domain/records.js';
 import { isTerminal, legalSources } from '../domain/session-state.js';
 import { attemptIdHex } from '../protocol/attempt.js';
 import { judgeCommitments, judgeShare, type SignedAnswer } from '../protocol/blame.js';
@@ -314,9 +314,10 @@ export class SigningOrchestrator {
     return byId;
   }
 
+  /** The key's members on its current share generation (a refresh's commit may still be on its way to others). */
   private async members(key: KeyRecord): Promise<Member[]> {
     const signers = await this.signers(key);
-    return key.members.flatMap((m) => {
+    return currentMembers(key).flatMap((m) => {
       const signer = signers.get(m.signer_id);
       return signer ? [{ identifier: m.identifier, signer }] : [];
     });
@@ -458,6 +459,7 @@ export class SigningOrchestrator {
               intent_hash: prev.intentHash,
               attempt_id: attemptId,
               ...(approvals?.length ? { approvals } : {}),
+              ...(key.generation ? { generation: key.generation } : {}),
             },
             this.o.roundTimeoutMs,
           ),

@@ -9,6 +9,7 @@ import type {
   KeyOrigin,
   KeyStatus,
   PublishStatus,
+  RefreshStatus,
   Role,
   SessionStatus,
   SignerStatus,
@@ -19,6 +20,11 @@ export interface KeyMember {
   signer_id: string;
   /** Signer identity key, x-only hex. */
   identity: string;
+  /**
+   * The share generation this member acknowledged (migration 020); absent: 0. A member behind
+   * the key's generation is left out of signing until a refresh's commit reaches it.
+   */
+  generation?: number;
 }
 
 export interface KeyRecord {
@@ -46,6 +52,14 @@ export interface KeyRecord {
    * src/approvals/policy.ts): `{revision, policy}`, stored as JSONB; null or absent: none.
    */
   approvalPolicy?: { revision: number; policy: unknown } | null;
+  /** The share generation signatures are made with (migration 020); absent: 0. */
+  generation?: number;
+}
+
+/** The members of a key that hold its current share generation (the others wait for a commit). */
+export function currentMembers(key: Pick<KeyRecord, 'members' | 'generation'>): KeyMember[] {
+  const g = key.generation ?? 0;
+  return key.members.filter((m) => (m.generation ?? 0) === g);
 }
 
 export interface SignerRecord {
@@ -251,4 +265,31 @@ export interface PassphraseAddressRecord {
   internalKey: string | null;
   createdAt: number;
   updatedAt: number;
+}
+
+export type { RefreshStatus };
+
+/** A share refresh ceremony of one key (src/coordinator/refresh.ts). */
+export interface KeyRefreshRecord {
+  id: string;
+  tenantId: string;
+  keyId: string;
+  status: RefreshStatus;
+  /** The generation this refresh creates. */
+  generation: number;
+  participants: KeyMember[];
+  /** The new public package (encoded), once every member derived it. */
+  publicKeyPackage: unknown;
+  /** Every member's certificate of it: `[{identifier, certificate}]`, kept to retry the commit. */
+  certificates: { identifier: number; certificate: string }[] | null;
+  /** Identifiers that acknowledged the commit. */
+  committed: number[];
+  errorCode: string | null;
+  errorMessage: string | null;
+  culprits: number[];
+  createdAt: number;
+  updatedAt: number;
+  completedAt: number | null;
+  failedAt: number | null;
+  expiresAt: number;
 }

@@ -93,3 +93,15 @@ export type PublishStatus = (typeof PUBLISH_STATUSES)[number];
 export function isOneOf<const T extends readonly string[]>(list: T, x: unknown): x is T[number] {
   return typeof x === 'string' && (list as readonly string[]).includes(x);
 }
+
+/** The steps of a share refresh (migration 020): `committing` is the decision, then only forward. */
+export const REFRESH_STATUSES = [
+  'pending',
+  'round1',
+  'round2',
+  'round3',
+  'committing',
+  'completed',
+  'failed',
+] as const;
+export type RefreshStatus = (typeof REFRESH_STATUSES)[number];

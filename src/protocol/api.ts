@@ -21,6 +21,7 @@ import {
   KEY_ORIGINS,
   KEY_STATUSES,
   PUBLISH_STATUSES,
+  REFRESH_STATUSES,
   ROLE_DESCRIPTION,
   ROLES,
   SESSION_STATUSES,
@@ -221,6 +222,12 @@ export const KeyMemberObject = Strict({
   identifier: Type.Integer(),
   signer_id: Type.String(),
   identity: Type.String({ description: 'signer identity key (x-only hex)' }),
+  generation: Type.Optional(
+    Type.Integer({
+      description:
+        "the share generation this member acknowledged (absent: 0); a member behind the key's generation signs again once the refresh's commit reaches it",
+    }),
+  ),
 });
 
 /** A threshold rule a new key breaks (src/domain/threshold-rules.ts): created anyway unless strict. */
@@ -264,9 +271,40 @@ export const KeyObject = Strict({
     }),
   ),
   approval_policy: Type.Optional(Nullable(ApprovalPolicyObject, 'steward approval policy (DESIGN §13)')),
+  generation: Type.Optional(
+    Type.Integer({ description: 'share generation: 0 as created, +1 per completed share refresh' }),
+  ),
   created_at: UnixMs(),
 });
 export type KeyObject = Static<typeof KeyObject>;
+
+// ---------------------------------------------------------------- share refresh (key lifecycle)
+
+export const RefreshKeyBody = Strict({
+  wait: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 120_000, description: 'ms to wait for the refresh to complete' }),
+  ),
+});
+export type RefreshKeyBody = Static<typeof RefreshKeyBody>;
+
+export const RefreshObject = Strict({
+  id: Type.String(),
+  key_id: Type.String(),
+  status: literalUnion(
+    REFRESH_STATUSES,
+    'committing: every member certified; the commit is reaching each member',
+  ),
+  generation: Type.Integer({ description: 'the share generation this refresh creates' }),
+  committed: Type.Array(Type.Integer(), { description: 'members that switched to the new shares' }),
+  error_code: Nullable(Type.String()),
+  error_message: Nullable(Type.String()),
+  culprits: Type.Array(Type.Integer()),
+  created_at: UnixMs(),
+  completed_at: Nullable(UnixMs()),
+  expires_at: UnixMs('an undecided refresh fails then; a decided one always completes'),
+});
+export type RefreshObject = Static<typeof RefreshObject>;
+export const RefreshParams = Strict({ id: IdString('key id'), refresh_id: IdString('refresh id') });
 
 // ---------------------------------------------------------------- relays (DESIGN §14)
 
@@ -1085,6 +1123,7 @@ export const REQUEST_EXAMPLES: readonly (readonly [TObject, unknown])[] = [
   [CreateTenantBody, { id: 'acme', name: 'ACME Corp' }],
   [UpdateKeyBody, { relays: ['wss://relay.example.com'] }],
   [CreateKeyBody, { threshold: 2, label: 'treasury', wait: 30000 }],
+  [RefreshKeyBody, { wait: 30000 }],
   [
     ImportKeyBody,
     {

@@ -167,6 +167,26 @@ export const ERROR_TABLE = {
     'A ceremony with this id exists with other parameters, or a package was altered.',
     'Create the key again; repeated conflicts point at the coordinator or the network.',
   ),
+  refresh_failed: e(
+    422,
+    'The share refresh failed; every member keeps its current share (nothing was committed).',
+    'GET /v1/keys/<id>/refreshes/<refresh_id> shows why; bring the members back and refresh again.',
+  ),
+  refresh_not_found: e(
+    404,
+    'The key has no share refresh with this id.',
+    'GET /v1/keys/<id>/refreshes lists the refreshes of a key.',
+  ),
+  refresh_pending: e(
+    409,
+    'A share refresh of this key is still pending or committing.',
+    'Wait for it (GET /v1/keys/<id>/refreshes); a failed one is aborted before the next starts.',
+  ),
+  generation_mismatch: e(
+    409,
+    "The signer holds another generation of the key's shares than the request names.",
+    'A refresh is still being committed on this signer; the coordinator retries it, or signs with the members on the new generation.',
+  ),
   dkg_failed: e(
     422,
     'The distributed key generation failed.',

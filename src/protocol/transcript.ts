@@ -7,7 +7,7 @@
 
 import { lengthPrefixed, taggedFieldsHash, u32be, utf8 } from '../crypto/hash.js';
 import { concatBytes, fromHex } from '../crypto/hex.js';
-import type { DkgRound1Package, KeyTweak, SigningPackage } from '../crypto/types.js';
+import type { DkgRound1Package, KeyTweak, PublicKeyPackage, SigningPackage } from '../crypto/types.js';
 
 const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
 
@@ -163,4 +163,58 @@ export function importBoxAad(
   return approvalPolicyHash
     ? lengthPrefixed('floe/dealer-share-aad/v3', [...fields, approvalPolicyHash])
     : lengthPrefixed('floe/dealer-share-aad/v2', fields);
+}
+
+// ---------- share refresh (src/signer/refresh.ts, src/coordinator/refresh.ts) ----------
+
+export const REFRESH_BOX_INFO = 'floe/refresh-round2/v1';
+
+/** Associated data of a refresh sub-share's box: its ceremony, key, generation, sender and receiver. */
+export function refreshBoxAad(
+  ceremonyId: string,
+  keyId: string,
+  generation: number,
+  sender: number,
+  receiver: number,
+): Uint8Array {
+  return lengthPrefixed('floe/refresh-round2-aad/v1', [
+    utf8(ceremonyId),
+    utf8(keyId),
+    u32be(generation),
+    u16(sender),
+    u16(receiver),
+  ]);
+}
+
+/** Binds a whole public key package: threshold, n, commitments, every verifying share, tweak. */
+export function publicKeyPackageHash(p: PublicKeyPackage): Uint8Array {
+  const ids = [...p.verifyingShares.keys()].sort((a, b) => a - b);
+  return taggedFieldsHash('floe/public-key-package/v1', [
+    u32be(p.threshold),
+    u32be(p.n),
+    concatBytes(...p.commitments),
+    concatBytes(...ids.map((id) => concatBytes(u16(id), p.verifyingShares.get(id)!))),
+    tweakBytes(p.tweak),
+  ]);
+}
+
+/**
+ * What a member signs at the end of a refresh's round 3: the ceremony, the key, the new
+ * generation, the members it refreshed with and the new public package it derived. Every member
+ * commits only with all n certificates over the same digest.
+ */
+export function refreshCertificateDigest(
+  ceremonyId: string,
+  keyId: string,
+  generation: number,
+  members: readonly Member[],
+  publicPackageHash: Uint8Array,
+): Uint8Array {
+  return taggedFieldsHash('floe/refresh-certificate/v1', [
+    utf8(ceremonyId),
+    utf8(keyId),
+    u32be(generation),
+    membersHash(members),
+    publicPackageHash,
+  ]);
 }

@@ -89,6 +89,8 @@ interface LiveAttempt {
   nonces: SigningNonces;
   commitments: SigningCommitments;
   expiresAt: number;
+  /** The share generation the attempt was opened on: round 2 signs only with that one. */
+  generation: number;
   /**
    * Multi-digest attempts (a PSBT intent): one part per digest, in the intent's order; the
    * first part's nonces and commitments are the ones above. Absent for a single digest.
@@ -278,6 +280,14 @@ export class SigningEngine {
     this.sweep();
     const key = this.activeKey(req.key_id);
     const pub = key.keyPackage.public;
+    // The coordinator verifies shares against one generation's verifying shares: a share of
+    // another generation would not combine (src/signer/refresh.ts).
+    if ((req.generation ?? 0) !== (key.generation ?? 0)) {
+      throw new FloeError(
+        'generation_mismatch',
+        `this signer holds generation ${key.generation ?? 0} of key ${req.key_id}, not ${req.generation ?? 0}`,
+      );
+    }
     let included: number[];
     try {
       included = sortedUniqueIds(req.included, 'included');
@@ -393,6 +403,7 @@ export class SigningEngine {
       nonces,
       commitments,
       expiresAt: now + this.ttl,
+      generation: key.generation ?? 0,
       ...(parts ? { parts } : {}),
     };
     this.live.set(req.session_id, a);
@@ -456,6 +467,9 @@ export class SigningEngine {
     if (a.keyId !== req.key_id) throw new FloeError('attempt_conflict', 'attempt was opened for another key');
     const key = this.activeKey(req.key_id);
     const pub = key.keyPackage.public;
+    if ((key.generation ?? 0) !== a.generation) {
+      throw new FloeError('generation_mismatch', 'the share was refreshed after this attempt opened');
+    }
 
     // Verify everything before consuming (rule 3). Any refusal leaves the nonces live.
     const pkg = decodeSigningPackage(req.signing_package);

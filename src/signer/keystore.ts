@@ -102,9 +102,28 @@ const SHARE_TAG = 'floe/signer/record/key-package/v1';
 const IDENTITY_TAG = 'floe/signer/record/identity/v1';
 const CHECK_TAG = 'floe/signer/record/passphrase-check/v1';
 
-/** AAD of a key package record: binds it to its key id and member identifier. */
-export function shareAad(keyId: string, identifier: number): Uint8Array {
-  return lengthPrefixed(SHARE_TAG, [utf8(keyId), u32be(identifier)]);
+/**
+ * AAD of a key package record: binds it to its key id, member identifier and (once a refresh
+ * made one above 0) share generation, so a copy of an older generation's record does not open.
+ */
+export function shareAad(keyId: string, identifier: number, generation = 0): Uint8Array {
+  return lengthPrefixed(SHARE_TAG, [
+    utf8(keyId),
+    u32be(identifier),
+    ...(generation > 0 ? [u32be(generation)] : []),
+  ]);
+}
+
+const REFRESH_TAG = 'floe/signer/record/refreshed-key-package/v1';
+
+/** AAD of a refresh's pending new share: its key, identifier, generation and ceremony. */
+export function refreshAad(
+  keyId: string,
+  identifier: number,
+  generation: number,
+  ceremonyId: string,
+): Uint8Array {
+  return lengthPrefixed(REFRESH_TAG, [utf8(keyId), u32be(identifier), u32be(generation), utf8(ceremonyId)]);
 }
 
 /** AAD of the node identity secret key record. */
@@ -166,6 +185,8 @@ export interface KeyRowFields {
   createdAt: number;
   /** The approval policy state's canonical JSON (signer migration 3); null or absent: none. */
   approvalPolicy?: string | null;
+  /** The share generation (signer migration 5); 0 or absent: the key's first shares. */
+  generation?: number;
 }
 
 /**
@@ -182,6 +203,8 @@ export function keyRowBytes(f: KeyRowFields): Uint8Array {
     f.transcriptHash === null ? Uint8Array.of(0) : concatBytes(Uint8Array.of(1), f.transcriptHash),
     utf8(String(f.createdAt)),
     ...(f.approvalPolicy != null ? [utf8(f.approvalPolicy)] : []),
+    // Generation 0 keeps the bytes rows had before refresh existed (a policy's JSON starts with '{').
+    ...(f.generation ? [utf8(`generation:${f.generation}`)] : []),
   ]);
 }
 
@@ -214,6 +237,18 @@ export class KeyRowMac {
   verify(f: KeyRowFields, tag: Uint8Array | null | undefined): boolean {
     const want = this.mac(f);
     return tag != null && tag.length === want.length && timingSafeEqual(want, tag);
+  }
+
+  /** MAC of another kind of row (a pending refresh): its own tag and length-prefixed fields. */
+  macFields(tag: string, fields: Uint8Array[]): Uint8Array {
+    if (!this.#key) throw new FloeError('internal', 'key row MAC was destroyed');
+    const d = createHmac('sha256', this.#key).update(lengthPrefixed(tag, fields)).digest();
+    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  }
+
+  verifyFields(tag: string, fields: Uint8Array[], mac: Uint8Array | null | undefined): boolean {
+    const want = this.macFields(tag, fields);
+    return mac != null && mac.length === want.length && timingSafeEqual(want, mac);
   }
 
   destroy(): void {

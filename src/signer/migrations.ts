@@ -91,11 +91,34 @@ CREATE TABLE key_freezes (
 ) STRICT;
 `;
 
+/**
+ * Share refresh (src/signer/refresh.ts): a key row's share generation (0 for the share a key was
+ * created with, bound by the row MAC and the sealed record's AAD once above 0), and the new
+ * share a refresh derived, kept sealed beside the old one until every member certified it
+ * (`commit`) — one row per key, replaced by a later refresh, deleted when committed or aborted.
+ */
+const SHARE_GENERATIONS = `
+ALTER TABLE keys ADD COLUMN generation INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0);
+
+CREATE TABLE key_refreshes (
+  key_id       TEXT PRIMARY KEY,
+  ceremony_id  TEXT NOT NULL,
+  generation   INTEGER NOT NULL CHECK (generation >= 1),
+  identifier   INTEGER NOT NULL CHECK (identifier BETWEEN 1 AND 255),
+  sealed       BLOB NOT NULL,
+  public_hash  BLOB NOT NULL,
+  members      TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  mac          BLOB NOT NULL
+) STRICT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: '001_init', sql: INIT },
   { id: 2, name: '002_key_row_mac', sql: KEY_ROW_MAC },
   { id: 3, name: '003_approval_policy', sql: APPROVAL_POLICY },
   { id: 4, name: '004_key_freezes', sql: KEY_FREEZES },
+  { id: 5, name: '005_share_generations', sql: SHARE_GENERATIONS },
 ];
 
 export const SCHEMA_MIGRATIONS_DDL = `

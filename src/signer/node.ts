@@ -20,6 +20,7 @@ import { HSM_PIN_ENV, Pkcs11KeySource, readHsmPin } from './keys/pkcs11.js';
 import { SignerMetrics } from './metrics.js';
 import { allowAll } from './policy.js';
 import { type Rng, systemClock } from './ports.js';
+import { RefreshParticipant } from './refresh.js';
 import {
   buildMetricsServer,
   buildSignerServer,
@@ -198,6 +199,7 @@ export async function startSigner(
     roster: cfg.peers,
     deterministic,
   });
+  const refresh = new RefreshParticipant({ store, clock: systemClock, identity, roster: cfg.peers });
   const ecdh = new EcdhResponder({ store, clock: systemClock, policy: allowAll });
   const freezes = new KeyFreezes({
     store,
@@ -205,7 +207,7 @@ export async function startSigner(
     clock: systemClock,
     dropKey: (keyId) => engine.dropKey(keyId),
   });
-  const handlers = signerHandlers({ engine, ceremonies, store, identity, ecdh, freezes });
+  const handlers = signerHandlers({ engine, ceremonies, refresh, store, identity, ecdh, freezes });
   const app = await buildSignerServer({
     handlers: opts.wrapHandlers ? opts.wrapHandlers(handlers) : handlers,
     engine,

@@ -20,6 +20,24 @@ export interface StoredKey {
   /** The steward approval policy this node certified (DESIGN §13), and its later changes. */
   approvalPolicy?: PolicyState;
   createdAt: number;
+  /** Share generation: 0 (or absent) for the key's first shares, +1 per committed refresh. */
+  generation?: number;
+}
+
+/**
+ * A refresh's new share (src/signer/refresh.ts), kept sealed beside the share in force until
+ * every member certified the new public package; then `commitRefresh` swaps them.
+ */
+export interface PendingRefresh {
+  keyId: string;
+  ceremonyId: string;
+  generation: number;
+  keyPackage: KeyPackage;
+  /** publicKeyPackageHash of the new public package (src/protocol/transcript.ts). */
+  publicHash: Uint8Array;
+  /** The members (identifier, identity) the refresh ran with: commit checks their certificates. */
+  members: { identifier: number; identity: string }[];
+  createdAt: number;
 }
 
 /** Durable consumption marker: this member released (or was about to release) a share for this attempt. */
@@ -53,6 +71,18 @@ export interface SignerStore {
   setApprovalPolicy(keyId: string, state: PolicyState): void;
   deleteKey(keyId: string): void;
   countKeys(): number;
+  /** Keep (replacing any earlier one) a refresh's new share for a key, sealed and MAC'd. */
+  putPendingRefresh(p: PendingRefresh): void;
+  /** The pending refresh of a key, if any (its share is a copy: wipe it). */
+  getPendingRefresh(keyId: string): PendingRefresh | undefined;
+  /** Drop a key's pending refresh if it is the one of `ceremonyId`; whether one was dropped. */
+  dropPendingRefresh(keyId: string, ceremonyId: string): boolean;
+  /**
+   * In one transaction: the pending share of `ceremonyId` becomes the key's share (its generation
+   * with it), the old share's record is overwritten and the pending row deleted, audited
+   * `key_refreshed`. unknown_key / ceremony_unknown when there is nothing to commit.
+   */
+  commitRefresh(keyId: string, ceremonyId: string, at: number): void;
   hasMarker(keyId: string, sessionId: string, attemptId: string): boolean;
   /**
    * Durably record consumption markers, each with its audit entry, all in ONE transaction

@@ -35,6 +35,7 @@ import type { SigningEngine } from './engine.js';
 import type { KeyFreezes } from './freeze.js';
 import type { SignerMetrics } from './metrics.js';
 import type { Clock, SignerStore } from './ports.js';
+import type { RefreshParticipant } from './refresh.js';
 
 export const SIGNER_VERSION = '0.1.0';
 export const BODY_LIMIT = 512 * 1024;
@@ -199,6 +200,8 @@ export type AsyncSignerMessage = 'dkgRound1';
 export function signerHandlers(o: {
   engine: SigningEngine;
   ceremonies: CeremonyParticipant;
+  /** Share refresh (src/signer/refresh.ts). */
+  refresh: RefreshParticipant;
   store: SignerStore;
   identity: NodeIdentity;
   /** Threshold ECDH (src/signer/ecdh.ts). */
@@ -244,6 +247,11 @@ export function signerHandlers(o: {
       o.freezes?.check(b.key_id);
       return o.ecdh.share(b);
     },
+    refreshRound1: (b) => o.refresh.round1(b),
+    refreshRound2: (b) => o.refresh.round2(b),
+    refreshRound3: (b) => o.refresh.round3(b),
+    refreshCommit: (b) => o.refresh.commit(b),
+    refreshAbort: (b) => o.refresh.abort(b),
     keyFreeze: (b) => {
       if (!o.freezes) throw new FloeError('operator_not_pinned', 'this signer pins no operator key');
       return o.freezes.apply(b);

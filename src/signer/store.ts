@@ -19,6 +19,7 @@ import { dirname } from 'node:path';
 import { decodePolicyState, encodePolicyState, type PolicyState } from '../approvals/policy.js';
 import { decodeKeyPackage, encodeKeyPackage } from '../crypto/encoding.js';
 import { parseScalar } from '../crypto/group.js';
+import { u32be, utf8 } from '../crypto/hash.js';
 import { wipe } from '../crypto/hex.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import type { FreezeRecord } from './freeze.js';
@@ -28,6 +29,7 @@ import {
   type KeyRowFields,
   KeyRowMac,
   RecordCipher,
+  refreshAad,
   sealCheck,
   shareAad,
   verifyCheck,
@@ -36,6 +38,7 @@ import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from './migrations.js';
 import type {
   AuditEntry,
   ConsumptionMarker,
+  PendingRefresh,
   ShareOrigin,
   ShareStatus,
   SignerStore,
@@ -84,6 +87,34 @@ interface KeyRow {
   mac: Buffer | null;
   /** The approval policy state's canonical JSON (migration 3), under the MAC when set. */
   approval_policy: string | null;
+  /** Share generation (migration 5), under the MAC and the record's AAD once above 0. */
+  generation: number;
+}
+
+interface RefreshRow {
+  key_id: string;
+  ceremony_id: string;
+  generation: number;
+  identifier: number;
+  sealed: Buffer;
+  public_hash: Buffer;
+  members: string;
+  created_at: number;
+  mac: Buffer;
+}
+
+const REFRESH_ROW_TAG = 'floe/signer/refresh-row/v1';
+
+function refreshRowFields(r: Omit<RefreshRow, 'sealed' | 'mac'>): Uint8Array[] {
+  return [
+    utf8(r.key_id),
+    utf8(r.ceremony_id),
+    u32be(r.generation),
+    u32be(r.identifier),
+    new Uint8Array(r.public_hash),
+    utf8(r.members),
+    utf8(String(r.created_at)),
+  ];
 }
 
 function rowFields(r: Omit<KeyRow, 'sealed' | 'mac'>): KeyRowFields {
@@ -95,11 +126,12 @@ function rowFields(r: Omit<KeyRow, 'sealed' | 'mac'>): KeyRowFields {
     transcriptHash: r.transcript_hash,
     createdAt: r.created_at,
     approvalPolicy: r.approval_policy,
+    generation: r.generation,
   };
 }
 
 const KEY_COLUMNS =
-  'key_id, identifier, status, origin, sealed, transcript_hash, created_at, mac, approval_policy';
+  'key_id, identifier, status, origin, sealed, transcript_hash, created_at, mac, approval_policy, generation';
 
 interface MarkerRow {
   key_id: string;
@@ -230,6 +262,10 @@ export class SqliteSignerStore implements SignerStore {
     setIdentity: Statement;
     getFreeze: Statement;
     putFreeze: Statement;
+    putRefresh: Statement;
+    getRefresh: Statement;
+    deleteRefresh: Statement;
+    setShare: Statement;
   };
 
   private constructor(path: string, db: Database, cipher: RecordCipher, rowMac: KeyRowMac) {
@@ -240,7 +276,7 @@ export class SqliteSignerStore implements SignerStore {
     this.#s = {
       insertKey: db.prepare(
         `INSERT INTO keys (${KEY_COLUMNS})
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
       ),
       getKey: db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE key_id = ?`),
       setStatus: db.prepare('UPDATE keys SET status = ?, mac = ? WHERE key_id = ?'),
@@ -271,6 +307,18 @@ export class SqliteSignerStore implements SignerStore {
         `INSERT INTO identity (slot, sealed, created_at) VALUES (1, ?, ?)
          ON CONFLICT (slot) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`,
       ),
+      putRefresh: db.prepare(
+        `INSERT INTO key_refreshes (key_id, ceremony_id, generation, identifier, sealed, public_hash, members, created_at, mac)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key_id) DO UPDATE SET ceremony_id = excluded.ceremony_id, generation = excluded.generation,
+           identifier = excluded.identifier, sealed = excluded.sealed, public_hash = excluded.public_hash,
+           members = excluded.members, created_at = excluded.created_at, mac = excluded.mac`,
+      ),
+      getRefresh: db.prepare(
+        'SELECT key_id, ceremony_id, generation, identifier, sealed, public_hash, members, created_at, mac FROM key_refreshes WHERE key_id = ?',
+      ),
+      deleteRefresh: db.prepare('DELETE FROM key_refreshes WHERE key_id = ? AND ceremony_id = ?'),
+      setShare: db.prepare('UPDATE keys SET sealed = ?, generation = ?, mac = ? WHERE key_id = ?'),
       getFreeze: db.prepare(
         'SELECT key_id, frozen, type, issued_at, nonce, operator, sig, applied_at FROM key_freezes WHERE key_id = ?',
       ),
@@ -456,7 +504,7 @@ export class SqliteSignerStore implements SignerStore {
     const plain = Buffer.from(JSON.stringify(encodeKeyPackage(key.keyPackage)), 'utf8');
     let sealed: Uint8Array;
     try {
-      sealed = this.#cipher.seal(plain, shareAad(key.keyId, key.identifier));
+      sealed = this.#cipher.seal(plain, shareAad(key.keyId, key.identifier, key.generation ?? 0));
     } finally {
       wipe(plain);
     }
@@ -468,6 +516,7 @@ export class SqliteSignerStore implements SignerStore {
       transcriptHash: key.transcriptHash ?? null,
       createdAt: key.createdAt,
       approvalPolicy: key.approvalPolicy ? encodePolicyState(key.approvalPolicy) : null,
+      generation: key.generation ?? 0,
     };
     const r = this.#s.insertKey.run(
       key.keyId,
@@ -479,6 +528,7 @@ export class SqliteSignerStore implements SignerStore {
       key.createdAt,
       this.#rowMac.mac(fields),
       fields.approvalPolicy,
+      fields.generation,
     );
     if (r.changes === 0) throw new FloeError('key_exists', `key ${key.keyId} already exists on this node`);
   }
@@ -517,7 +567,7 @@ export class SqliteSignerStore implements SignerStore {
     this.#checkRow(row);
     let plain: Uint8Array;
     try {
-      plain = this.#cipher.open(row.sealed, shareAad(row.key_id, row.identifier));
+      plain = this.#cipher.open(row.sealed, shareAad(row.key_id, row.identifier, row.generation));
     } catch (e) {
       if (isFloeError(e)) {
         throw new FloeError(
@@ -549,6 +599,7 @@ export class SqliteSignerStore implements SignerStore {
       keyPackage,
       createdAt: row.created_at,
     };
+    if (row.generation > 0) out.generation = row.generation;
     if (row.transcript_hash !== null) out.transcriptHash = toBytes(row.transcript_hash);
     if (row.approval_policy !== null) {
       try {
@@ -609,6 +660,131 @@ export class SqliteSignerStore implements SignerStore {
 
   countKeys(): number {
     return (this.#s.countKeys.get() as { n: number }).n;
+  }
+
+  // ---------- share refresh (src/signer/refresh.ts) ----------
+
+  putPendingRefresh(p: PendingRefresh): void {
+    const identifier = p.keyPackage.identifier;
+    const plain = Buffer.from(JSON.stringify(encodeKeyPackage(p.keyPackage)), 'utf8');
+    let sealed: Uint8Array;
+    try {
+      sealed = this.#cipher.seal(plain, refreshAad(p.keyId, identifier, p.generation, p.ceremonyId));
+    } finally {
+      wipe(plain);
+    }
+    const row = {
+      key_id: p.keyId,
+      ceremony_id: p.ceremonyId,
+      generation: p.generation,
+      identifier,
+      public_hash: Buffer.from(p.publicHash),
+      members: JSON.stringify(p.members),
+      created_at: p.createdAt,
+    };
+    this.#s.putRefresh.run(
+      row.key_id,
+      row.ceremony_id,
+      row.generation,
+      row.identifier,
+      sealed,
+      row.public_hash,
+      row.members,
+      row.created_at,
+      this.#rowMac.macFields(REFRESH_ROW_TAG, refreshRowFields(row)),
+    );
+  }
+
+  getPendingRefresh(keyId: string): PendingRefresh | undefined {
+    const row = this.#s.getRefresh.get(keyId) as RefreshRow | undefined;
+    if (!row) return undefined;
+    if (!this.#rowMac.verifyFields(REFRESH_ROW_TAG, refreshRowFields(row), row.mac)) throw tampered(keyId);
+    let plain: Uint8Array;
+    try {
+      plain = this.#cipher.open(
+        row.sealed,
+        refreshAad(row.key_id, row.identifier, row.generation, row.ceremony_id),
+      );
+    } catch {
+      throw new FloeError('internal', `pending refresh of key ${keyId} does not decrypt`);
+    }
+    let keyPackage: StoredKey['keyPackage'];
+    try {
+      keyPackage = decodeKeyPackage(
+        JSON.parse(Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength).toString('utf8')),
+      );
+    } catch {
+      throw new FloeError('internal', `pending refresh of key ${keyId} is malformed`);
+    } finally {
+      wipe(plain);
+    }
+    return {
+      keyId: row.key_id,
+      ceremonyId: row.ceremony_id,
+      generation: row.generation,
+      keyPackage,
+      publicHash: toBytes(row.public_hash),
+      members: JSON.parse(row.members) as PendingRefresh['members'],
+      createdAt: row.created_at,
+    };
+  }
+
+  dropPendingRefresh(keyId: string, ceremonyId: string): boolean {
+    return this.#s.deleteRefresh.run(keyId, ceremonyId).changes > 0;
+  }
+
+  commitRefresh(keyId: string, ceremonyId: string, at: number): void {
+    inTransaction(this.#db, () => {
+      const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
+      if (row === undefined) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
+      this.#checkRow(row);
+      const pending = this.getPendingRefresh(keyId);
+      if (!pending || pending.ceremonyId !== ceremonyId) {
+        if (pending) wipe(pending.keyPackage.signingShare);
+        throw new FloeError(
+          'ceremony_unknown',
+          `no pending refresh ${ceremonyId} of key ${keyId} on this node`,
+        );
+      }
+      try {
+        if (pending.keyPackage.identifier !== row.identifier || pending.generation !== row.generation + 1) {
+          throw new FloeError(
+            'ceremony_conflict',
+            'the pending refresh is not the next generation of this share',
+          );
+        }
+        const plain = Buffer.from(JSON.stringify(encodeKeyPackage(pending.keyPackage)), 'utf8');
+        let sealed: Uint8Array;
+        try {
+          sealed = this.#cipher.seal(plain, shareAad(keyId, row.identifier, pending.generation));
+        } finally {
+          wipe(plain);
+        }
+        // The old sealed share is overwritten in place (secure_delete also zeroes freed pages).
+        this.#s.setShare.run(
+          sealed,
+          pending.generation,
+          this.#rowMac.mac({ ...rowFields(row), generation: pending.generation }),
+          keyId,
+        );
+        this.#s.deleteRefresh.run(keyId, ceremonyId);
+        this.appendAudit({
+          at,
+          kind: 'key_refreshed',
+          keyId,
+          detail: `${ceremonyId} generation ${pending.generation}`,
+        });
+      } finally {
+        wipe(pending.keyPackage.signingShare);
+      }
+    });
+    this.#forgetKey(keyId);
+    // Old WAL frames still hold the old record: fold them into the database and truncate the log.
+    try {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // best effort: a reader holding the log open delays it to the next checkpoint
+    }
   }
 
   // ---------- share backup (src/signer/backup.ts) ----------

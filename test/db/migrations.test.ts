@@ -27,6 +27,7 @@ const TENANT_TABLES = [
   'webhook_deliveries',
   'webhook_attempts',
   'webhook_cursors',
+  'key_refreshes',
 ];
 
 describe('migrations', () => {

@@ -15,6 +15,9 @@
  *                        other member (a validly sealed lie that member will complain about)
  *   bad_ecdh_share       answer threshold ECDH with S_i + G and the honest proof of S_i, and
  *                        every second time with S_i and a proof with a flipped bit
+ *   die_in_refresh_round3   SIGKILL itself when asked for a share refresh's round 3 (the other
+ *                        members finish theirs: a refresh interrupted mid-ceremony)
+ *   die_at_refresh_commit   SIGKILL itself when asked to commit a refresh (after the decision)
  *
  * A signer that reported other commitments still answers round 2, with a share over its real
  * ones (all it can make), which fails verification under the package the coordinator built.
@@ -42,10 +45,20 @@ export const FAULTS = [
   'bad_dkg_share',
   'bad_ecdh_share',
   'corrupt_input_share',
+  'die_in_refresh_round3',
+  'die_at_refresh_commit',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 /** The faults that lie while signing (the chaos bench's `--byzantine all`). */
-export const SIGNING_FAULTS = FAULTS.filter((f) => f !== 'bad_dkg_share' && f !== 'bad_ecdh_share');
+export const SIGNING_FAULTS = FAULTS.filter(
+  (f) => !['bad_dkg_share', 'bad_ecdh_share', 'die_in_refresh_round3', 'die_at_refresh_commit'].includes(f),
+);
+
+/** A crash: no answer, no clean-up, as a power cut would leave it. */
+function die(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
+}
 
 /** The environment variable the byzantine entry point reads (never read by production code). */
 export const FAULTS_ENV = 'FLOE_TEST_SIGNER_FAULTS';
@@ -160,6 +173,14 @@ export function byzantine(h: SignerHandlers, faults: ReadonlySet<Fault>): Signer
       const proof = fromHex(r.proof, 'proof', 64);
       proof[40]! ^= 1;
       return { ...r, proof: toHex(proof) };
+    },
+    refreshRound3(b) {
+      if (faults.has('die_in_refresh_round3')) die();
+      return h.refreshRound3(b);
+    },
+    refreshCommit(b) {
+      if (faults.has('die_at_refresh_commit')) die();
+      return h.refreshCommit(b);
     },
     // Batches misbehave item by item, as the single messages do.
     signOpenBatch(b) {

@@ -7,6 +7,7 @@ import { FloeError } from '../../src/protocol/errors.js';
 import type {
   AuditEntry,
   ConsumptionMarker,
+  PendingRefresh,
   ShareStatus,
   SignerStore,
   StoredKey,
@@ -41,6 +42,30 @@ export class MemoryStore implements SignerStore {
   }
   countKeys() {
     return this.keys.size;
+  }
+  refreshes = new Map<string, PendingRefresh>();
+  putPendingRefresh(p: PendingRefresh): void {
+    this.refreshes.set(p.keyId, structuredClone(p));
+  }
+  getPendingRefresh(keyId: string) {
+    const p = this.refreshes.get(keyId);
+    return p && structuredClone(p);
+  }
+  dropPendingRefresh(keyId: string, ceremonyId: string): boolean {
+    if (this.refreshes.get(keyId)?.ceremonyId !== ceremonyId) return false;
+    return this.refreshes.delete(keyId);
+  }
+  commitRefresh(keyId: string, ceremonyId: string, at: number): void {
+    const k = this.keys.get(keyId);
+    const p = this.refreshes.get(keyId);
+    if (!k) throw new FloeError('unknown_key', 'no key');
+    if (!p || p.ceremonyId !== ceremonyId) throw new FloeError('ceremony_unknown', 'no pending refresh');
+    if (p.generation !== (k.generation ?? 0) + 1)
+      throw new FloeError('ceremony_conflict', 'not the next generation');
+    k.keyPackage = p.keyPackage;
+    k.generation = p.generation;
+    this.refreshes.delete(keyId);
+    this.audit.push({ at, kind: 'key_refreshed', keyId });
   }
   hasMarker(keyId: string, sessionId: string, attemptId: string) {
     return this.markers.some(

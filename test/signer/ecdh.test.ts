@@ -37,6 +37,7 @@ import { SigningEngine } from '../../src/signer/engine.js';
 import { SignerMetrics } from '../../src/signer/metrics.js';
 import { type EcdhContext, FrozenKeysPolicy, type SigningContext } from '../../src/signer/policy.js';
 import { systemClock } from '../../src/signer/ports.js';
+import { RefreshParticipant } from '../../src/signer/refresh.js';
 import { buildSignerServer, signerHandlers } from '../../src/signer/server.js';
 import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
 import { openRequest } from '../helpers/sign-requests.js';
@@ -313,7 +314,14 @@ describe('signer: ecdh.share over HTTP (envelopes and signed answers, as every m
     const ceremonies = new CeremonyParticipant({ store, clock: systemClock, identity, roster: [] });
     const ecdh = new EcdhResponder({ store, clock: systemClock, policy });
     app = await buildSignerServer({
-      handlers: signerHandlers({ engine, ceremonies, store, identity, ecdh }),
+      handlers: signerHandlers({
+        engine,
+        ceremonies,
+        refresh: new RefreshParticipant({ store, clock: systemClock, identity, roster: [] }),
+        store,
+        identity,
+        ecdh,
+      }),
       engine,
       ceremonies,
       store,

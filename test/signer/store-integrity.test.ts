@@ -179,7 +179,7 @@ describe('signer store: key rows bound by a MAC under the store key', () => {
           .all()
           .map((r: { id: number }) => r.id),
         // every migration of today's source: the approval policy column (3), key freezes (4)
-        [1, 2, 3, 4],
+        [1, 2, 3, 4, 5],
       );
       // The store's own parameters are left as they were (a bare salt, N in the kind).
       assert.equal(

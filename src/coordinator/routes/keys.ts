@@ -11,6 +11,9 @@ import {
   KeyObject,
   List,
   ListQuery,
+  RefreshKeyBody,
+  RefreshObject,
+  RefreshParams,
   UpdateKeyBody,
 } from '../../protocol/api.js';
 import type { KeyService } from '../services/keys.js';
@@ -129,5 +132,67 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
       },
     },
     async (req) => keys.update(principal(req), req.params.id, req.body),
+  );
+  app.post(
+    '/v1/keys/:id/refresh',
+    {
+      ...operator,
+      schema: {
+        tags: ['keys'],
+        operationId: 'refreshKey',
+        summary: "Refresh a key's shares",
+        description:
+          'Give every member a new share of the same key (same group key, addresses and npub) and invalidate the old shares: a ceremony among all members; the old shares are wiped on each signer only after every member certified the new ones, and members switch together or not at all. With `wait`, the answer comes when the refresh completed or failed, or the wait ran out (202 while it runs; `committing` means decided: it completes as each member acknowledges).',
+        params: IdParams,
+        body: RefreshKeyBody,
+        response: {
+          200: described(RefreshObject, 'The refresh, completed or failed'),
+          202: described(RefreshObject, 'The refresh, still running or committing'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'key_not_found', 'key_not_active', 'refresh_pending'),
+        },
+      },
+    },
+    async (req, reply) => {
+      const r = await keys.refresh(principal(req), req.params.id, req.body ?? {});
+      reply.code(r.status === 'completed' || r.status === 'failed' ? 200 : 202);
+      return r;
+    },
+  );
+  app.get(
+    '/v1/keys/:id/refreshes',
+    {
+      ...viewer,
+      schema: {
+        tags: ['keys'],
+        operationId: 'listKeyRefreshes',
+        summary: "A key's share refreshes",
+        description: 'The share refreshes of a key, newest first (at most 100).',
+        params: IdParams,
+        response: {
+          200: described(List(RefreshObject), 'The refreshes'),
+          ...problems(...AUTHENTICATED, 'key_not_found'),
+        },
+      },
+    },
+    async (req) => keys.listRefreshes(principal(req), req.params.id),
+  );
+  app.get(
+    '/v1/keys/:id/refreshes/:refresh_id',
+    {
+      ...viewer,
+      schema: {
+        tags: ['keys'],
+        operationId: 'getKeyRefresh',
+        summary: 'Read a share refresh',
+        description:
+          'One share refresh: its status, generation, the members that committed, and why it failed.',
+        params: RefreshParams,
+        response: {
+          200: described(RefreshObject, 'The refresh'),
+          ...problems(...AUTHENTICATED, 'refresh_not_found'),
+        },
+      },
+    },
+    async (req) => keys.getRefresh(principal(req), req.params.id, req.params.refresh_id),
   );
 };

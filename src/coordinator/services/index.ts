@@ -6,13 +6,17 @@
 import type { NetworkName } from '../../bitcoin/network.js';
 import type { NodeIdentity } from '../../crypto/identity.js';
 import { newId } from '../../domain/ids.js';
+import { FloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
 import { BatchSigning } from '../batch.js';
 import { BunkerHost, type BunkerHostConfig } from '../bunkers/host.js';
 import { BunkerService } from '../bunkers/service.js';
 import { CeremonyDriver } from '../ceremonies.js';
 import type { CoordinatorMetrics } from '../metrics.js';
+import { PgBackend } from '../pg-backend.js';
 import { SignerReachability } from '../reachability.js';
+import { RefreshDriver } from '../refresh.js';
+import { PgRefreshStore } from '../refresh-store.js';
 import { type SigningEvent, SigningOrchestrator } from '../signing.js';
 import { WebhookSealer } from '../webhook-seal.js';
 import { AddressService, type AddressSettings } from './addresses.js';
@@ -84,6 +88,8 @@ export class Coordinator {
   readonly jobs: Jobs;
   readonly signing: SigningOrchestrator;
   readonly ceremonies: CeremonyDriver;
+  /** Share refresh of keys (../refresh.ts); undefined on a backend other than Postgres/PGlite. */
+  readonly refresh: RefreshDriver | undefined;
   /** Steward approvals (DESIGN §13): requests, decisions, policy changes (routes/approvals.ts). */
   readonly approvals: StewardApprovals;
   /** Addresses per passphrase and derived (DESIGN §14); undefined without `addresses` options. */
@@ -166,10 +172,31 @@ export class Coordinator {
       roundTimeoutMs: Math.max(roundTimeoutMs, 30_000),
       ...(o.ceremonyTtlMs ? { ceremonyTtlMs: o.ceremonyTtlMs } : {}),
     });
+    this.refresh =
+      o.backend instanceof PgBackend
+        ? new RefreshDriver({
+            store: new PgRefreshStore(o.backend.db, now),
+            clientFor,
+            signersOf: async (key) => {
+              const all = new Map((await o.backend.listSigners()).map((x) => [x.id, x]));
+              return key.members.map((m) => {
+                const s = all.get(m.signer_id);
+                if (!s) throw new FloeError('signer_not_found', `signer ${m.signer_id} is not registered`);
+                return s;
+              });
+            },
+            getKey: (tenantId, keyId) => o.backend.getKey(tenantId, keyId),
+            audit: (t, k, st, sid, d) => o.backend.audit(t, k, st, sid, d),
+            now,
+            roundTimeoutMs: Math.max(roundTimeoutMs, 30_000),
+            ...(o.ceremonyTtlMs ? { ttlMs: o.ceremonyTtlMs } : {}),
+          })
+        : undefined;
     this.keys = new KeyService({
       backend: o.backend,
       registry: this.registry,
       ceremonies: this.ceremonies,
+      ...(this.refresh ? { refresh: this.refresh } : {}),
       metrics: m,
       strictThresholds: o.strictThresholds ?? false,
     });
@@ -246,6 +273,7 @@ export class Coordinator {
       registry: this.registry,
       publisher: this.publisher,
       webhooks: this.webhooks,
+      ...(this.refresh ? { refresh: this.refresh } : {}),
       metrics: m,
       intervalMs: o.jobIntervalMs ?? 2000,
       resumeAfterMs: o.resumeAfterMs ?? 15_000,

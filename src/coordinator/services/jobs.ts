@@ -25,6 +25,8 @@ export class Jobs {
       publisher?: { runDue(): Promise<number> };
       /** Webhook events from the audit log, and due deliveries (services/webhooks.ts). */
       webhooks?: { runDue(): Promise<number> };
+      /** Share refreshes: expire undecided ones, push decided ones to every member (../refresh.ts). */
+      refresh?: { runDue(): Promise<void> };
       metrics: CoordinatorMetrics;
       intervalMs: number;
       /** A live session not updated for this long is claimed and resumed by one coordinator. */
@@ -66,6 +68,7 @@ export class Jobs {
         if (!this.o.sessions.isDriving(s.sessionId)) this.o.sessions.drive(s.tenantId, s.sessionId);
       }
       await this.o.publisher?.runDue();
+      await this.o.refresh?.runDue();
       await this.o.webhooks?.runDue();
       const counts = await backend.countSessionsByStatus();
       for (const [status, n] of Object.entries(counts)) this.o.metrics.sessionsByStatus.set({ status }, n);

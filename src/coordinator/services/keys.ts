@@ -2,7 +2,7 @@
 import { normalizePolicy } from '../../approvals/policy.js';
 import { npubEncode } from '../../crypto/bech32.js';
 import { fromHex } from '../../crypto/hex.js';
-import type { CeremonyRecord, KeyRecord, Principal } from '../../domain/records.js';
+import type { CeremonyRecord, KeyRecord, KeyRefreshRecord, Principal } from '../../domain/records.js';
 import { thresholdHint, thresholdWarnings } from '../../domain/threshold-rules.js';
 import type {
   CreateKeyBody,
@@ -10,12 +10,15 @@ import type {
   ImportKeyBody,
   KeyObject,
   Page,
+  RefreshKeyBody,
+  RefreshObject,
   UpdateKeyBody,
 } from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Backend } from '../backend.js';
 import type { CeremonyDriver } from '../ceremonies.js';
 import type { CoordinatorMetrics } from '../metrics.js';
+import type { RefreshDriver } from '../refresh.js';
 import { approvalPolicyObject } from './approvals.js';
 import { normalizeRelays } from './publish.js';
 import type { SignerRegistry } from './registry.js';
@@ -38,7 +41,24 @@ export function keyObject(k: KeyRecord, c?: CeremonyRecord): KeyObject {
     ...(c ? { ceremony: { id: c.id, status: c.status, error_code: c.errorCode, culprits: c.culprits } } : {}),
     relays: k.relays ?? [],
     ...approvalPolicyObject(k),
+    generation: k.generation ?? 0,
     created_at: k.createdAt,
+  };
+}
+
+export function refreshObject(r: KeyRefreshRecord): RefreshObject {
+  return {
+    id: r.id,
+    key_id: r.keyId,
+    status: r.status,
+    generation: r.generation,
+    committed: [...r.committed].sort((a, b) => a - b),
+    error_code: r.errorCode,
+    error_message: r.errorMessage,
+    culprits: r.culprits,
+    created_at: r.createdAt,
+    completed_at: r.completedAt,
+    expires_at: r.expiresAt,
   };
 }
 
@@ -50,6 +70,8 @@ export class KeyService {
       backend: Backend;
       registry: SignerRegistry;
       ceremonies: CeremonyDriver;
+      /** Share refresh (../refresh.ts); without it, POST /v1/keys/:id/refresh is refused. */
+      refresh?: RefreshDriver;
       metrics: CoordinatorMetrics;
       /** Refuse every key that breaks the threshold rules (config `strict_thresholds`). */
       strictThresholds?: boolean;
@@ -153,6 +175,35 @@ export class KeyService {
   async list(p: Principal, limit: number, cursor: string | null): Promise<Page<KeyObject>> {
     const page = await this.o.backend.listKeys(p.tenantId, limit, cursor);
     return { items: page.items.map((k) => keyObject(k)), next_cursor: page.nextCursor };
+  }
+
+  /**
+   * Refresh a key's shares (same group key, new shares, old ones wiped once every member
+   * certified the new ones); with `wait`, answer once it is done or the wait is over.
+   */
+  async refresh(p: Principal, id: string, body: RefreshKeyBody): Promise<RefreshObject> {
+    const driver = this.o.refresh;
+    if (!driver) throw new FloeError('unavailable', 'share refresh is not available on this coordinator');
+    const key = await this.record(p, id);
+    const r = await driver.create(key);
+    const run = driver.run(key, r).finally(() => this.running.delete(r.id));
+    this.running.set(r.id, run as Promise<never>);
+    run.catch(() => {});
+    if (body.wait) await within(run, body.wait);
+    return this.getRefresh(p, id, r.id);
+  }
+
+  async getRefresh(p: Principal, keyId: string, refreshId: string): Promise<RefreshObject> {
+    const r = await this.o.refresh?.store.getRefresh(p.tenantId, refreshId);
+    if (!r || r.keyId !== keyId)
+      throw new FloeError('refresh_not_found', `no refresh ${refreshId} of key ${keyId}`);
+    return refreshObject(r);
+  }
+
+  async listRefreshes(p: Principal, keyId: string): Promise<Page<RefreshObject>> {
+    await this.record(p, keyId);
+    const items = (await this.o.refresh?.store.listRefreshes(p.tenantId, keyId, 100)) ?? [];
+    return { items: items.map(refreshObject), next_cursor: null };
   }
 
   /** Ceremonies this process is running (so shutdown can wait for them). */

@@ -10,6 +10,7 @@ import * as ecdh from './ecdh.js';
 import * as imp from './import.js';
 import * as node from './node.js';
 import * as operator from './operator.js';
+import * as refresh from './refresh.js';
 import * as sign from './sign.js';
 
 export interface MessageSpec<Req extends TSchema = TSchema, Res extends TSchema = TSchema> {
@@ -69,6 +70,36 @@ export const SIGNER_MESSAGES = {
   ),
   ecdhShare: spec('ecdh.share', '/v1/ecdh/share', ecdh.EcdhShareRequest, ecdh.EcdhShareResponse),
   keyFreeze: spec('key.freeze', '/v1/key/freeze', operator.KeyFreezeRequest, operator.KeyFreezeResponse),
+  refreshRound1: spec(
+    'refresh.round1',
+    '/v1/refresh/round1',
+    refresh.RefreshRound1Request,
+    refresh.RefreshRound1Response,
+  ),
+  refreshRound2: spec(
+    'refresh.round2',
+    '/v1/refresh/round2',
+    refresh.RefreshRound2Request,
+    refresh.RefreshRound2Response,
+  ),
+  refreshRound3: spec(
+    'refresh.round3',
+    '/v1/refresh/round3',
+    refresh.RefreshRound3Request,
+    refresh.RefreshRound3Response,
+  ),
+  refreshCommit: spec(
+    'refresh.commit',
+    '/v1/refresh/commit',
+    refresh.RefreshCommitRequest,
+    refresh.RefreshCommitResponse,
+  ),
+  refreshAbort: spec(
+    'refresh.abort',
+    '/v1/refresh/abort',
+    refresh.RefreshAbortRequest,
+    refresh.RefreshAbortResponse,
+  ),
 } as const;
 
 export type SignerMessages = typeof SIGNER_MESSAGES;

@@ -5,6 +5,7 @@ import { ApprovalEvents } from './approvals.js';
 import { KeyId } from './dkg.js';
 import { CommitmentsSchema, SignatureShareSchema, SigningPackageSchema } from './frost.js';
 import { IntentSchema } from './intent.js';
+import { Generation } from './refresh.js';
 
 export const SessionId = Id('signing session id');
 export const AttemptNumber = Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'attempt number' });
@@ -47,6 +48,12 @@ export const SignOpenRequest = Strict({
    * they prove its quorum for this session and intent, checked by the signer itself.
    */
   approvals: Type.Optional(ApprovalEvents),
+  /**
+   * The share generation the coordinator verifies shares against (absent: 0, the shares the key
+   * was created with). A signer holding another generation refuses (`generation_mismatch`): no
+   * signature ever mixes shares of two generations (src/signer/refresh.ts).
+   */
+  generation: Type.Optional(Generation),
 });
 export const SignOpenResponse = Strict({
   session_id: SessionId,

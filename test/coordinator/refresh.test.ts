@@ -1,0 +1,107 @@
+/**
+ * Share refresh through the API against real signer processes (issue "Key lifecycle"):
+ * POST /v1/keys/:id/refresh keeps the group key and signing works after it with the new
+ * shares; a refresh interrupted by a signer killed mid-ceremony leaves the key usable with the
+ * old shares; a member killed at the commit is left out of signing until the jobs' retried
+ * commit reaches it after its restart, and then signs with the new generation.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { fromHex } from '../../src/crypto/hex.js';
+import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { libsecpVerify } from '../helpers/independent.js';
+import { until } from '../helpers/until.js';
+
+const msg = () => randomBytes(32).toString('hex');
+
+function verifies(session: { signature: string; message: string }, xOnly: string) {
+  return libsecpVerify(
+    fromHex(session.signature, 'sig', 64),
+    fromHex(session.message, 'msg', 32),
+    fromHex(xOnly, 'key', 32),
+  );
+}
+
+describe('share refresh (POST /v1/keys/:id/refresh)', () => {
+  let c: TestCluster;
+  let key: any;
+  // Signer 3 dies in the first refresh's round 3, signer 2 at the second refresh's commit.
+  const faults: Record<number, string> = { 1: 'die_at_refresh_commit', 2: 'die_in_refresh_round3' };
+  before(async () => {
+    c = await startCluster({ signers: 3, faults });
+    await c.registerSigners();
+    key = await c.createKey(2);
+  });
+  after(() => c.close());
+
+  it('a refresh interrupted by a kill fails and leaves the key signing with the old shares', async () => {
+    const r = await c.api('POST', `/v1/keys/${key.id}/refresh`, { wait: 60_000 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.status, 'failed');
+    assert.equal(r.body.generation, 1);
+    assert.deepEqual(r.body.committed, []);
+    assert.match(r.body.error_message, /member 3/);
+    const k = (await c.api('GET', `/v1/keys/${key.id}`)).body;
+    assert.equal(k.generation, 0, 'nothing was committed');
+    assert.equal(k.public_key, key.public_key);
+    const s = await c.sign(key.id, msg());
+    assert.equal(s.body.status, 'completed', JSON.stringify(s.body));
+    assert.deepEqual(s.body.participants, [1, 2]);
+    assert.ok(verifies(s.body, key.x_only_public_key), 'the old shares sign');
+    const list = (await c.api('GET', `/v1/keys/${key.id}/refreshes`)).body;
+    assert.deepEqual(
+      list.items.map((x: { id: string }) => x.id),
+      [r.body.id],
+    );
+  });
+
+  it('a refresh keeps the group key; a member killed at the commit catches up and signs', async () => {
+    delete faults[2];
+    await c.restartSigner(2);
+    const r = await c.api('POST', `/v1/keys/${key.id}/refresh`, { wait: 60_000 });
+    // Decided (every member certified): members 1 and 3 switched, member 2 died at its commit.
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.equal(r.body.status, 'committing');
+    assert.deepEqual(r.body.committed, [1, 3]);
+    const k = (await c.api('GET', `/v1/keys/${key.id}`)).body;
+    assert.equal(k.generation, 1);
+    assert.equal(k.public_key, key.public_key, 'same group key');
+    assert.equal(k.x_only_public_key, key.x_only_public_key);
+    assert.equal(k.npub, key.npub, 'same npub');
+    assert.deepEqual(
+      k.members.map((m: { generation?: number }) => m.generation ?? 0),
+      [1, 0, 1],
+    );
+    // Signing goes on with the members on the new generation only.
+    const s = await c.sign(key.id, msg());
+    assert.equal(s.body.status, 'completed', JSON.stringify(s.body));
+    assert.deepEqual(s.body.participants, [1, 3]);
+    assert.equal(s.body.attempt, 1, 'the member behind is not even asked');
+    assert.ok(verifies(s.body, key.x_only_public_key), 'the new shares sign under the same key');
+
+    // Member 2 comes back; the jobs push the commit to it and the refresh completes.
+    delete faults[1];
+    await c.restartSigner(1);
+    const done = await until('the refresh completes', async () => {
+      const x = (await c.api('GET', `/v1/keys/${key.id}/refreshes/${r.body.id}`)).body;
+      return x.status === 'completed' && x;
+    });
+    assert.deepEqual(done.committed, [1, 2, 3]);
+    // Member 1 away: members 2 and 3 sign with their new shares.
+    await c.signers[0]!.kill('SIGKILL');
+    const s2 = await c.sign(key.id, msg());
+    assert.equal(s2.body.status, 'completed', JSON.stringify(s2.body));
+    assert.deepEqual(s2.body.participants, [2, 3]);
+    assert.ok(verifies(s2.body, key.x_only_public_key));
+  });
+
+  it('refuses a refresh of an unknown key, and reports an unknown refresh', async () => {
+    const r = await c.api('POST', '/v1/keys/key_doesnotexist00/refresh', {});
+    assert.equal(r.status, 404);
+    assert.equal(r.body.code, 'key_not_found');
+    const g = await c.api('GET', `/v1/keys/${key.id}/refreshes/refresh_nope`);
+    assert.equal(g.status, 404);
+    assert.equal(g.body.code, 'refresh_not_found');
+  });
+});
