@@ -27,7 +27,7 @@ import { nsecDecode } from '../crypto/bech32.js';
 import { wipe } from '../crypto/hex.js';
 import { isTerminal } from '../domain/session-state.js';
 import { ROLES, SESSION_STATUSES } from '../domain/vocabulary.js';
-import type { CreateSessionBody, RefreshObject } from '../protocol/api.js';
+import type { CreateSessionBody, RefreshObject, RepairObject } from '../protocol/api.js';
 import { readPolicyFile, registerApprovalCommands } from './approval-commands.js';
 import { registerKeyRelaysCommand, registerNostrCommands } from './nostr-commands.js';
 import { integer } from './options.js';
@@ -936,6 +936,25 @@ function refreshDetail(r: RefreshObject): string {
     lines.push('decided: the members not yet switched are sent the commit again until they answer');
   } else if (r.status !== 'completed') {
     lines.push(`still running: floe key refreshes ${r.key_id} shows it`);
+  }
+  return lines.join('\n');
+}
+
+/** A share repair, for people. */
+function repairDetail(r: RepairObject): string {
+  const lines = [
+    `repair ${r.id} of key ${r.key_id}: ${r.status}`,
+    `member ${r.identifier} → signer ${r.signer_id} (helpers ${r.helpers.join(', ')}); applied by: ${r.committed.length ? r.committed.join(', ') : 'none yet'}`,
+  ];
+  if (r.status === 'failed') {
+    lines.push(`why: ${r.error_message ?? r.error_code ?? 'unknown'}`);
+    if (r.culprits.length)
+      lines.push(`at fault: helper${r.culprits.length > 1 ? 's' : ''} ${r.culprits.join(', ')}`);
+    lines.push('nothing changed; run `floe key repair` again (other helpers with --helpers)');
+  } else {
+    lines.push(
+      `next: floe key refresh ${r.key_id} — the repaired share equals the lost one; a refresh makes any copy of the lost machine's share worthless`,
+    );
   }
   return lines.join('\n');
 }

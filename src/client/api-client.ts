@@ -18,6 +18,8 @@ import type {
   RefreshKeyBody,
   RefreshObject,
   RegisterSignerBody,
+  RepairKeyBody,
+  RepairObject,
   SessionObject,
   SignerObject,
   TenantObject,
@@ -179,6 +181,14 @@ export class ApiClient {
   /** Refresh a key's shares (POST /v1/keys/:id/refresh). */
   refreshKey(id: string, body: RefreshKeyBody = {}): Promise<RefreshObject> {
     return this.request('POST', `/v1/keys/${encodeURIComponent(id)}/refresh`, {
+      body,
+      timeoutMs: this.timeoutMs + (body.wait ?? 0),
+    });
+  }
+
+  /** Repair a lost member's share onto a new signer (POST /v1/keys/:id/repair). */
+  repairKey(id: string, body: RepairKeyBody): Promise<RepairObject> {
+    return this.request('POST', `/v1/keys/${encodeURIComponent(id)}/repair`, {
       body,
       timeoutMs: this.timeoutMs + (body.wait ?? 0),
     });

@@ -57,7 +57,7 @@ const UNDECIDED = ['pending', 'round1', 'round2', 'round3'] as const;
 export class RefreshDriver {
   private readonly o: Required<RefreshOptions>;
   /** Commits this process is pushing (so the jobs do not push the same one twice at once). */
-  private readonly committing = new Set<string>();
+  private readonly committing = new Map<string, Promise<KeyRefreshRecord>>();
 
   constructor(o: RefreshOptions) {
     this.o = { now: Date.now, roundTimeoutMs: 30_000, ttlMs: 10 * 60_000, ...o };
@@ -79,7 +79,7 @@ export class RefreshDriver {
       throw new FloeError('key_not_active', `key ${key.id} has no public package yet`);
     const now = this.o.now();
     const r = await this.o.store.insertRefresh(key.tenantId, {
-      id: newId('refresh'),
+      id: newId('share_refresh'),
       keyId: key.id,
       generation: (key.generation ?? 0) + 1,
       participants: key.members.map((m) => ({
@@ -265,44 +265,48 @@ export class RefreshDriver {
    * Push the commit of a decided refresh to every member that has not acknowledged it. Safe to
    * repeat (signers answer `committed` again); the refresh completes when every member has.
    */
-  async commit(tenantId: string, rid: string): Promise<KeyRefreshRecord> {
+  commit(tenantId: string, rid: string): Promise<KeyRefreshRecord> {
+    // One push at a time per refresh in this process: a second caller (the jobs) waits for it.
+    const inFlight = this.committing.get(rid);
+    if (inFlight) return inFlight;
+    const p = this.pushCommit(tenantId, rid).finally(() => this.committing.delete(rid));
+    this.committing.set(rid, p);
+    return p;
+  }
+
+  private async pushCommit(tenantId: string, rid: string): Promise<KeyRefreshRecord> {
     let r = await this.o.store.getRefresh(tenantId, rid);
     if (!r) throw new FloeError('refresh_not_found', `no refresh ${rid}`);
-    if (r.status !== 'committing' || this.committing.has(rid)) return r;
-    this.committing.add(rid);
-    try {
-      const key = await this.o.getKey(tenantId, r.keyId);
-      if (!key) return r;
-      const signers = await this.o.signersOf(key);
-      const certificates = r.certificates ?? [];
-      const todo = r.participants.filter((m) => !r!.committed.includes(m.identifier));
-      const rs = await Promise.allSettled(
-        todo.map(async (m) => {
-          const s = signers.find((x) => x.id === m.signer_id);
-          if (!s) throw new FloeError('signer_not_found', `signer ${m.signer_id} is not registered`);
-          await this.o
-            .clientFor(s)
-            .call(
-              'refreshCommit',
-              { ceremony_id: rid, key_id: key.id, generation: r!.generation, certificates },
-              this.o.roundTimeoutMs,
-            );
-          return m.identifier;
-        }),
-      );
-      for (const x of rs) {
-        if (x.status === 'fulfilled') r = (await this.o.store.acknowledgeCommit(tenantId, rid, x.value)) ?? r;
-      }
-      if (r.status === 'completed') {
-        await this.o.audit(tenantId, 'key.refreshed', 'key', key.id, {
-          refresh: rid,
-          generation: r.generation,
-        });
-      }
-      return r;
-    } finally {
-      this.committing.delete(rid);
+    if (r.status !== 'committing') return r;
+    const key = await this.o.getKey(tenantId, r.keyId);
+    if (!key) return r;
+    const signers = await this.o.signersOf(key);
+    const certificates = r.certificates ?? [];
+    const todo = r.participants.filter((m) => !r!.committed.includes(m.identifier));
+    const rs = await Promise.allSettled(
+      todo.map(async (m) => {
+        const s = signers.find((x) => x.id === m.signer_id);
+        if (!s) throw new FloeError('signer_not_found', `signer ${m.signer_id} is not registered`);
+        await this.o
+          .clientFor(s)
+          .call(
+            'refreshCommit',
+            { ceremony_id: rid, key_id: key.id, generation: r!.generation, certificates },
+            this.o.roundTimeoutMs,
+          );
+        return m.identifier;
+      }),
+    );
+    for (const x of rs) {
+      if (x.status === 'fulfilled') r = (await this.o.store.acknowledgeCommit(tenantId, rid, x.value)) ?? r;
     }
+    if (r.status === 'completed') {
+      await this.o.audit(tenantId, 'key.refreshed', 'key', key.id, {
+        refresh: rid,
+        generation: r.generation,
+      });
+    }
+    return r;
   }
 
   /** Jobs: fail undecided refreshes past their deadline (aborting them), roll decided ones forward. */

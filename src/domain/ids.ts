@@ -10,7 +10,12 @@ export const ID_PREFIXES = {
   ceremony: 'cer',
   signer: 'sig',
   token: 'tok',
+  /** An auth refresh token. */
   refresh: 'rfr',
+  /** A share refresh of a key (key lifecycle). */
+  share_refresh: 'shr',
+  /** A share repair of a key (key lifecycle). */
+  repair: 'rep',
   /** A coordinator process (the owner of the session leases it claims). */
   coordinator: 'crd',
 } as const;

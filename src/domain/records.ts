@@ -10,6 +10,7 @@ import type {
   KeyStatus,
   PublishStatus,
   RefreshStatus,
+  RepairStatus,
   Role,
   SessionStatus,
   SignerStatus,
@@ -267,7 +268,7 @@ export interface PassphraseAddressRecord {
   updatedAt: number;
 }
 
-export type { RefreshStatus };
+export type { RefreshStatus, RepairStatus };
 
 /** A share refresh ceremony of one key (src/coordinator/refresh.ts). */
 export interface KeyRefreshRecord {
@@ -283,6 +284,34 @@ export interface KeyRefreshRecord {
   /** Every member's certificate of it: `[{identifier, certificate}]`, kept to retry the commit. */
   certificates: { identifier: number; certificate: string }[] | null;
   /** Identifiers that acknowledged the commit. */
+  committed: number[];
+  errorCode: string | null;
+  errorMessage: string | null;
+  culprits: number[];
+  createdAt: number;
+  updatedAt: number;
+  completedAt: number | null;
+  failedAt: number | null;
+  expiresAt: number;
+}
+
+/** A share repair of one key (src/coordinator/repair.ts): member `lost` moves to a new signer. */
+export interface KeyRepairRecord {
+  id: string;
+  tenantId: string;
+  keyId: string;
+  status: RepairStatus;
+  generation: number;
+  lost: number;
+  /** The identity the lost member had (revoked for the key by the commit). */
+  replaced: string;
+  newSignerId: string;
+  newIdentity: string;
+  helpers: number[];
+  /** Every member after the repair (the new signer at `lost`), as the commit names them. */
+  members: KeyMember[];
+  /** The signed commit (statements, certificate), kept to retry it. */
+  commitRequest: unknown;
   committed: number[];
   errorCode: string | null;
   errorMessage: string | null;

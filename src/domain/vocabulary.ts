@@ -105,3 +105,14 @@ export const REFRESH_STATUSES = [
   'failed',
 ] as const;
 export type RefreshStatus = (typeof REFRESH_STATUSES)[number];
+
+/** The steps of a share repair (migration 020): `committing` is the decision, then only forward. */
+export const REPAIR_STATUSES = [
+  'pending',
+  'helping',
+  'enrolling',
+  'committing',
+  'completed',
+  'failed',
+] as const;
+export type RepairStatus = (typeof REPAIR_STATUSES)[number];

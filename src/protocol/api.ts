@@ -22,6 +22,7 @@ import {
   KEY_STATUSES,
   PUBLISH_STATUSES,
   REFRESH_STATUSES,
+  REPAIR_STATUSES,
   ROLE_DESCRIPTION,
   ROLES,
   SESSION_STATUSES,
@@ -304,6 +305,45 @@ export const RefreshObject = Strict({
   expires_at: UnixMs('an undecided refresh fails then; a decided one always completes'),
 });
 export type RefreshObject = Static<typeof RefreshObject>;
+export const RepairKeyBody = Strict({
+  identifier: Type.Integer({ minimum: 1, maximum: 255, description: 'the member whose share is lost' }),
+  signer: IdString('the registered signer that takes its place (on every member roster)'),
+  helpers: Type.Optional(
+    Type.Array(Type.Integer({ minimum: 1, maximum: 255 }), {
+      minItems: 1,
+      maxItems: 255,
+      description: 'the t members that help (default: the first t on the current generation)',
+    }),
+  ),
+  wait: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 120_000, description: 'ms to wait for the repair to complete' }),
+  ),
+});
+export type RepairKeyBody = Static<typeof RepairKeyBody>;
+
+export const RepairObject = Strict({
+  id: Type.String(),
+  key_id: Type.String(),
+  status: literalUnion(
+    REPAIR_STATUSES,
+    'committing: the new member holds the share; the commit is reaching each member',
+  ),
+  identifier: Type.Integer({ description: 'the member repaired' }),
+  replaced: Hex(32, 'the identity the member had: revoked for this key once the repair commits'),
+  signer_id: Type.String({ description: 'the signer that holds the share now' }),
+  helpers: Type.Array(Type.Integer()),
+  generation: Type.Integer(),
+  committed: Type.Array(Type.Integer(), { description: 'members that applied the repair' }),
+  error_code: Nullable(Type.String()),
+  error_message: Nullable(Type.String()),
+  culprits: Type.Array(Type.Integer()),
+  created_at: UnixMs(),
+  completed_at: Nullable(UnixMs()),
+  expires_at: UnixMs('an undecided repair fails then; a decided one always completes'),
+});
+export type RepairObject = Static<typeof RepairObject>;
+export const RepairParams = Strict({ id: IdString('key id'), repair_id: IdString('repair id') });
+
 export const RefreshParams = Strict({ id: IdString('key id'), refresh_id: IdString('refresh id') });
 
 // ---------------------------------------------------------------- relays (DESIGN §14)
@@ -1124,6 +1164,7 @@ export const REQUEST_EXAMPLES: readonly (readonly [TObject, unknown])[] = [
   [UpdateKeyBody, { relays: ['wss://relay.example.com'] }],
   [CreateKeyBody, { threshold: 2, label: 'treasury', wait: 30000 }],
   [RefreshKeyBody, { wait: 30000 }],
+  [RepairKeyBody, { identifier: 3, signer: 'sig_3123456789abcdef', wait: 30000 }],
   [
     ImportKeyBody,
     {

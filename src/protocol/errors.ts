@@ -172,6 +172,21 @@ export const ERROR_TABLE = {
     'The share refresh failed; every member keeps its current share (nothing was committed).',
     'GET /v1/keys/<id>/refreshes/<refresh_id> shows why; bring the members back and refresh again.',
   ),
+  repair_failed: e(
+    422,
+    "The share repair failed; nothing changed on any member (the new signer's share, if any, stays unusable).",
+    'GET /v1/keys/<id>/repairs/<repair_id> shows why and `culprits` the helpers at fault; run the repair again with other helpers.',
+  ),
+  repair_not_found: e(
+    404,
+    'The key has no share repair with this id.',
+    'GET /v1/keys/<id>/repairs lists the repairs of a key.',
+  ),
+  member_revoked: e(
+    409,
+    'A member named is an identity a repair revoked for this key.',
+    'A replaced signer never rejoins the key it was replaced in; enroll a new signer (new identity) instead.',
+  ),
   refresh_not_found: e(
     404,
     'The key has no share refresh with this id.',

@@ -218,3 +218,52 @@ export function refreshCertificateDigest(
     publicPackageHash,
   ]);
 }
+
+// ---------- share repair (src/signer/repair.ts, src/coordinator/repair.ts) ----------
+
+export const REPAIR_DELTA_INFO = 'floe/repair-delta/v1';
+export const REPAIR_SIGMA_INFO = 'floe/repair-sigma/v1';
+
+/** Associated data of a repair box (a delta between helpers, or a sigma to the new member). */
+export function repairBoxAad(
+  ceremonyId: string,
+  keyId: string,
+  sender: number,
+  receiver: string,
+): Uint8Array {
+  return lengthPrefixed('floe/repair-box-aad/v1', [
+    utf8(ceremonyId),
+    utf8(keyId),
+    u16(sender),
+    utf8(receiver),
+  ]);
+}
+
+/**
+ * What helpers sign (and the new member certifies): the repair of `lost` in this key at this
+ * generation, the identity it replaces, the members after it, and the public package.
+ */
+export function repairStatementDigest(o: {
+  ceremonyId: string;
+  keyId: string;
+  generation: number;
+  lost: number;
+  replaced: string;
+  members: readonly Member[];
+  publicPackageHash: Uint8Array;
+}): Uint8Array {
+  return taggedFieldsHash('floe/repair-statement/v1', [
+    utf8(o.ceremonyId),
+    utf8(o.keyId),
+    u32be(o.generation),
+    u16(o.lost),
+    fromHex(o.replaced, 'replaced', 32),
+    membersHash(o.members),
+    o.publicPackageHash,
+  ]);
+}
+
+/** What the new member certifies after a repair: the statement, and the verifying share it holds the share of. */
+export function repairCertificateDigest(statement: Uint8Array, verifyingShare: Uint8Array): Uint8Array {
+  return taggedFieldsHash('floe/repair-certificate/v1', [statement, verifyingShare]);
+}

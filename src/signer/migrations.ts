@@ -96,6 +96,8 @@ CREATE TABLE key_freezes (
  * created with, bound by the row MAC and the sealed record's AAD once above 0), and the new
  * share a refresh derived, kept sealed beside the old one until every member certified it
  * (`commit`) — one row per key, replaced by a later refresh, deleted when committed or aborted.
+ * Share repair (src/signer/repair.ts): the identities a repair replaced, per key — revoked: never
+ * again a member of that key's ceremonies on this node.
  */
 const SHARE_GENERATIONS = `
 ALTER TABLE keys ADD COLUMN generation INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0);
@@ -110,6 +112,15 @@ CREATE TABLE key_refreshes (
   members      TEXT NOT NULL,
   created_at   INTEGER NOT NULL,
   mac          BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE key_revocations (
+  key_id       TEXT NOT NULL,
+  identity     TEXT NOT NULL,
+  identifier   INTEGER NOT NULL CHECK (identifier BETWEEN 1 AND 255),
+  ceremony_id  TEXT NOT NULL,
+  revoked_at   INTEGER NOT NULL,
+  PRIMARY KEY (key_id, identity)
 ) STRICT;
 `;
 

@@ -21,6 +21,7 @@ import { SignerMetrics } from './metrics.js';
 import { allowAll } from './policy.js';
 import { type Rng, systemClock } from './ports.js';
 import { RefreshParticipant } from './refresh.js';
+import { RepairParticipant } from './repair.js';
 import {
   buildMetricsServer,
   buildSignerServer,
@@ -200,6 +201,7 @@ export async function startSigner(
     deterministic,
   });
   const refresh = new RefreshParticipant({ store, clock: systemClock, identity, roster: cfg.peers });
+  const repair = new RepairParticipant({ store, clock: systemClock, identity, roster: cfg.peers });
   const ecdh = new EcdhResponder({ store, clock: systemClock, policy: allowAll });
   const freezes = new KeyFreezes({
     store,
@@ -207,7 +209,7 @@ export async function startSigner(
     clock: systemClock,
     dropKey: (keyId) => engine.dropKey(keyId),
   });
-  const handlers = signerHandlers({ engine, ceremonies, refresh, store, identity, ecdh, freezes });
+  const handlers = signerHandlers({ engine, ceremonies, refresh, repair, store, identity, ecdh, freezes });
   const app = await buildSignerServer({
     handlers: opts.wrapHandlers ? opts.wrapHandlers(handlers) : handlers,
     engine,

@@ -83,6 +83,10 @@ export interface SignerStore {
    * `key_refreshed`. unknown_key / ceremony_unknown when there is nothing to commit.
    */
   commitRefresh(keyId: string, ceremonyId: string, at: number): void;
+  /** Record that a repair replaced `identity` (member `identifier`) of a key: revoked for it. Idempotent. */
+  revokeIdentity(keyId: string, identity: string, identifier: number, ceremonyId: string, at: number): void;
+  /** Whether a repair revoked `identity` for this key. */
+  isRevoked(keyId: string, identity: string): boolean;
   hasMarker(keyId: string, sessionId: string, attemptId: string): boolean;
   /**
    * Durably record consumption markers, each with its audit entry, all in ONE transaction

@@ -149,7 +149,7 @@ export class RefreshParticipant {
   }
 
   /** Members 1..n, distinct, this node at its own identifier, each on the roster. */
-  private checkMembers(members: readonly Member[], n: number, self: number): Member[] {
+  private checkMembers(keyId: string, members: readonly Member[], n: number, self: number): Member[] {
     if (members.length !== n) throw new FloeError('invalid_request', 'participants: expected n entries');
     const sorted = [...members].sort((a, b) => a.identifier - b.identifier);
     if (sorted.some((p, i) => p.identifier !== i + 1)) {
@@ -169,6 +169,13 @@ export class RefreshParticipant {
         {
           hint: "add the signer's identity key to this signer's config `peers` (an operator action on each signer)",
         },
+      );
+    }
+    const revoked = sorted.find((p) => this.o.store.isRevoked(keyId, p.identity));
+    if (revoked) {
+      throw new FloeError(
+        'member_revoked',
+        `member ${revoked.identifier}'s identity was revoked for this key by a repair`,
       );
     }
     return sorted.map((p) => ({ identifier: p.identifier, identity: p.identity }));
@@ -211,7 +218,7 @@ export class RefreshParticipant {
         `this signer holds identifier ${key.identifier}, not ${req.identifier}`,
       );
     }
-    const participants = this.checkMembers(req.participants, pub.n, req.identifier);
+    const participants = this.checkMembers(req.key_id, req.participants, pub.n, req.identifier);
     // A pending share of another refresh may have been certified by every member and be committed
     // elsewhere already: it is never overwritten behind its back. The coordinator aborts a refresh
     // that failed before it starts the next one (refresh.abort drops the pending share).

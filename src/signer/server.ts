@@ -36,6 +36,7 @@ import type { KeyFreezes } from './freeze.js';
 import type { SignerMetrics } from './metrics.js';
 import type { Clock, SignerStore } from './ports.js';
 import type { RefreshParticipant } from './refresh.js';
+import type { RepairParticipant } from './repair.js';
 
 export const SIGNER_VERSION = '0.1.0';
 export const BODY_LIMIT = 512 * 1024;
@@ -202,6 +203,8 @@ export function signerHandlers(o: {
   ceremonies: CeremonyParticipant;
   /** Share refresh (src/signer/refresh.ts). */
   refresh: RefreshParticipant;
+  /** Share repair (src/signer/repair.ts). */
+  repair: RepairParticipant;
   store: SignerStore;
   identity: NodeIdentity;
   /** Threshold ECDH (src/signer/ecdh.ts). */
@@ -252,6 +255,11 @@ export function signerHandlers(o: {
     refreshRound3: (b) => o.refresh.round3(b),
     refreshCommit: (b) => o.refresh.commit(b),
     refreshAbort: (b) => o.refresh.abort(b),
+    repairHelp: (b) => o.repair.help(b),
+    repairCombine: (b) => o.repair.combine(b),
+    repairEnroll: (b) => o.repair.enroll(b),
+    repairCommit: (b) => o.repair.commit(b),
+    repairAbort: (b) => o.repair.abort(b),
     keyFreeze: (b) => {
       if (!o.freezes) throw new FloeError('operator_not_pinned', 'this signer pins no operator key');
       return o.freezes.apply(b);

@@ -266,6 +266,8 @@ export class SqliteSignerStore implements SignerStore {
     getRefresh: Statement;
     deleteRefresh: Statement;
     setShare: Statement;
+    revoke: Statement;
+    isRevoked: Statement;
   };
 
   private constructor(path: string, db: Database, cipher: RecordCipher, rowMac: KeyRowMac) {
@@ -319,6 +321,11 @@ export class SqliteSignerStore implements SignerStore {
       ),
       deleteRefresh: db.prepare('DELETE FROM key_refreshes WHERE key_id = ? AND ceremony_id = ?'),
       setShare: db.prepare('UPDATE keys SET sealed = ?, generation = ?, mac = ? WHERE key_id = ?'),
+      revoke: db.prepare(
+        `INSERT INTO key_revocations (key_id, identity, identifier, ceremony_id, revoked_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, identity) DO NOTHING`,
+      ),
+      isRevoked: db.prepare('SELECT 1 FROM key_revocations WHERE key_id = ? AND identity = ?'),
       getFreeze: db.prepare(
         'SELECT key_id, frozen, type, issued_at, nonce, operator, sig, applied_at FROM key_freezes WHERE key_id = ?',
       ),
@@ -785,6 +792,23 @@ export class SqliteSignerStore implements SignerStore {
     } catch {
       // best effort: a reader holding the log open delays it to the next checkpoint
     }
+  }
+
+  revokeIdentity(keyId: string, identity: string, identifier: number, ceremonyId: string, at: number): void {
+    inTransaction(this.#db, () => {
+      if (this.#s.revoke.run(keyId, identity, identifier, ceremonyId, at).changes > 0) {
+        this.appendAudit({
+          at,
+          kind: 'member_revoked',
+          keyId,
+          detail: `${identifier} ${identity} by ${ceremonyId}`,
+        });
+      }
+    });
+  }
+
+  isRevoked(keyId: string, identity: string): boolean {
+    return this.#s.isRevoked.get(keyId, identity) !== undefined;
   }
 
   // ---------- share backup (src/signer/backup.ts) ----------

@@ -28,6 +28,7 @@ const TENANT_TABLES = [
   'webhook_attempts',
   'webhook_cursors',
   'key_refreshes',
+  'key_repairs',
 ];
 
 describe('migrations', () => {

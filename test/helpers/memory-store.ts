@@ -43,6 +43,13 @@ export class MemoryStore implements SignerStore {
   countKeys() {
     return this.keys.size;
   }
+  revoked = new Set<string>();
+  revokeIdentity(keyId: string, identity: string): void {
+    this.revoked.add(`${keyId} ${identity}`);
+  }
+  isRevoked(keyId: string, identity: string): boolean {
+    return this.revoked.has(`${keyId} ${identity}`);
+  }
   refreshes = new Map<string, PendingRefresh>();
   putPendingRefresh(p: PendingRefresh): void {
     this.refreshes.set(p.keyId, structuredClone(p));

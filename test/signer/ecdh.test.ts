@@ -38,6 +38,7 @@ import { SignerMetrics } from '../../src/signer/metrics.js';
 import { type EcdhContext, FrozenKeysPolicy, type SigningContext } from '../../src/signer/policy.js';
 import { systemClock } from '../../src/signer/ports.js';
 import { RefreshParticipant } from '../../src/signer/refresh.js';
+import { RepairParticipant } from '../../src/signer/repair.js';
 import { buildSignerServer, signerHandlers } from '../../src/signer/server.js';
 import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
 import { openRequest } from '../helpers/sign-requests.js';
@@ -318,6 +319,7 @@ describe('signer: ecdh.share over HTTP (envelopes and signed answers, as every m
         engine,
         ceremonies,
         refresh: new RefreshParticipant({ store, clock: systemClock, identity, roster: [] }),
+        repair: new RepairParticipant({ store, clock: systemClock, identity, roster: [] }),
         store,
         identity,
         ecdh,

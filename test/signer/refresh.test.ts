@@ -32,6 +32,7 @@ import { SigningEngine } from '../../src/signer/engine.js';
 import { PassphraseKeySource } from '../../src/signer/keys/passphrase.js';
 import type { SignerStore } from '../../src/signer/ports.js';
 import { RefreshParticipant } from '../../src/signer/refresh.js';
+import { RepairParticipant } from '../../src/signer/repair.js';
 import { SqliteSignerStore } from '../../src/signer/store.js';
 import { libsecpVerify } from '../helpers/independent.js';
 import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
@@ -46,9 +47,10 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function nodes(n: number, stores?: SignerStore[]) {
+/** n nodes (plus `spare` more, e.g. a signer that will replace a lost one), each on every roster. */
+function nodes(n: number, stores?: SignerStore[], spare = 0) {
   const clock = new FakeClock();
-  const identities = Array.from({ length: n }, () => softwareIdentity(generateIdentityKey()));
+  const identities = Array.from({ length: n + spare }, () => softwareIdentity(generateIdentityKey()));
   const roster = identities.map((x) => x.publicKeyHex);
   return identities.map((identity, i) => {
     const store = stores?.[i] ?? new MemoryStore();
@@ -59,6 +61,7 @@ function nodes(n: number, stores?: SignerStore[]) {
       clock,
       dkg: new CeremonyParticipant({ store, clock, identity, roster }),
       refresh: new RefreshParticipant({ store, clock, identity, roster }),
+      repair: new RepairParticipant({ store, clock, identity, roster }),
       engine: new SigningEngine({ store, clock }),
     };
   });
@@ -346,5 +349,134 @@ describe('signer share refresh', () => {
     assert.ok(again.listAudit().some((a) => a.kind === 'key_refreshed' && a.keyId === 'k1'));
     again.close();
     for (const st of stores.slice(0, 2)) st.close();
+  });
+});
+
+describe('signer share repair', () => {
+  /** Repair member `lost` of the key held by ns[0..n) onto `fresh`, with `helpers`. */
+  function repair(ns: Node[], fresh: Node, lost: number, helpers: number[], ceremony = 'p1') {
+    const old = ns[lost - 1]!;
+    const pub = ns[helpers[0]! - 1]!.store.getKey('k1')!.keyPackage.public;
+    const members = members3(ns).map((m) =>
+      m.identifier === lost ? { ...m, identity: fresh.identity.publicKeyHex } : m,
+    );
+    const subject = {
+      ceremony_id: ceremony,
+      key_id: 'k1',
+      generation: ns[helpers[0]! - 1]!.store.getKey('k1')!.generation ?? 0,
+      lost,
+      replaced: old.identity.publicKeyHex,
+      helpers,
+      members,
+    };
+    const help = helpers.map((h) => ns[h - 1]!.repair.help(subject));
+    const commitments = help.flatMap((r) =>
+      r.commitments.map((c) => ({ helper: r.identifier, receiver: c.receiver, commitment: c.commitment })),
+    );
+    const combined = helpers.map((h) =>
+      ns[h - 1]!.repair.combine({
+        ceremony_id: ceremony,
+        commitments,
+        boxes: help.flatMap((r) =>
+          r.boxes.filter((b) => b.receiver === h).map((b) => ({ sender: r.identifier, box: b.box })),
+        ),
+      }),
+    );
+    const statements = combined.map((c) => ({ identifier: c.identifier, statement: c.statement }));
+    const enrolled = fresh.repair.enroll({
+      ...subject,
+      public_key_package: encodePublicKeyPackage(pub),
+      origin: 'dkg',
+      commitments,
+      sigmas: combined.map((c) => ({ helper: c.identifier, box: c.box })),
+      statements,
+    });
+    const commit = {
+      ...subject,
+      public_key_package: encodePublicKeyPackage(pub),
+      statements,
+      certificate: enrolled.certificate,
+    };
+    return { subject, enrolled, commit, old };
+  }
+  const members3 = (ns: Node[]) => members(ns.slice(0, 3));
+
+  it('t helpers give a new signer the lost member share; it signs, and the lost identity is revoked', () => {
+    const all = nodes(3, undefined, 1);
+    const ns = all.slice(0, 3);
+    const fresh = all[3]!;
+    makeKey(ns, 2);
+    const lostShare = toHex(ns[2]!.store.getKey('k1')!.keyPackage.signingShare);
+    const { enrolled, commit, old } = repair(ns, fresh, 3, [1, 2]);
+    const k = fresh.store.getKey('k1')!;
+    assert.equal(k.status, 'pending', 'not usable before the commit');
+    assert.equal(toHex(k.keyPackage.signingShare), lostShare, 'the very share the lost member had');
+    assert.equal(enrolled.identifier, 3);
+    for (const x of [ns[0]!, ns[1]!, fresh]) assert.equal(x.repair.commit(commit).status, 'committed');
+    assert.equal(fresh.store.getKey('k1')!.status, 'active');
+    // A repeat changes nothing.
+    assert.equal(ns[0]!.repair.commit(commit).status, 'committed');
+    const s = signWith([ns[0]!, { ...fresh, identifier: 3 }], 0);
+    assert.ok(libsecpVerify(s.sig, s.msg, xOnlyGroupKey(s.pub)), 'the repaired member signs');
+    // The replaced identity can never take part in the key's ceremonies again.
+    refuses(
+      () =>
+        ns[0]!.refresh.round1({
+          ceremony_id: 'r9',
+          key_id: 'k1',
+          generation: 1,
+          identifier: 1,
+          participants: members3(ns),
+        }),
+      'member_revoked',
+    );
+    assert.ok(ns[0]!.store.isRevoked('k1', old.identity.publicKeyHex));
+    // The repaired set refreshes: old identity out, new one in.
+    const after = [ns[0]!, ns[1]!, { ...fresh, identifier: 3 }];
+    const r3 = refreshRounds(after, 'r10', 1);
+    for (const x of after)
+      x.refresh.commit({ ceremony_id: 'r10', key_id: 'k1', generation: 1, certificates: certs(r3) });
+    const s2 = signWith([ns[1]!, { ...fresh, identifier: 3 }], 1);
+    assert.ok(libsecpVerify(s2.sig, s2.msg, xOnlyGroupKey(s2.pub)));
+  });
+
+  it('a helper that cheats is named; a new signer off the roster is refused', () => {
+    const all = nodes(3, undefined, 1);
+    const ns = all.slice(0, 3);
+    const fresh = all[3]!;
+    makeKey(ns, 2);
+    const subjectOf = (identity: string) => ({
+      ceremony_id: 'p2',
+      key_id: 'k1',
+      generation: 0,
+      lost: 3,
+      replaced: ns[2]!.identity.publicKeyHex,
+      helpers: [1, 2],
+      members: members3(ns).map((m) => (m.identifier === 3 ? { ...m, identity } : m)),
+    });
+    const stranger = softwareIdentity(generateIdentityKey()).publicKeyHex;
+    refuses(() => ns[0]!.repair.help(subjectOf(stranger)), 'not_on_roster');
+    const subject = subjectOf(fresh.identity.publicKeyHex);
+    const h1 = ns[0]!.repair.help(subject);
+    const h2 = ns[1]!.repair.help(subject);
+    // Helper 2 publishes points that do not add up to its λ·VS: named by helper 1.
+    const commitments = [
+      ...h1.commitments.map((c) => ({ helper: 1, ...c })),
+      ...h2.commitments.map((c) => ({ helper: 2, ...c })),
+    ];
+    const lie = commitments.map((c) =>
+      c.helper === 2 && c.receiver === 2 ? { ...c, commitment: h1.commitments[0]!.commitment } : c,
+    );
+    assert.throws(
+      () =>
+        ns[0]!.repair.combine({
+          ceremony_id: 'p2',
+          commitments: lie,
+          boxes: h2.boxes.filter((b) => b.receiver === 1).map((b) => ({ sender: 2, box: b.box })),
+        }),
+      (e: unknown) =>
+        e instanceof FloeError && e.code === 'repair_failed' && JSON.stringify(e.extra.culprits) === '[2]',
+    );
+    assert.equal(fresh.store.getKey('k1'), undefined, 'nothing reached the new signer');
   });
 });

@@ -14,6 +14,9 @@ import {
   RefreshKeyBody,
   RefreshObject,
   RefreshParams,
+  RepairKeyBody,
+  RepairObject,
+  RepairParams,
   UpdateKeyBody,
 } from '../../protocol/api.js';
 import type { KeyService } from '../services/keys.js';
@@ -194,5 +197,67 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService }> = async 
       },
     },
     async (req) => keys.getRefresh(principal(req), req.params.id, req.params.refresh_id),
+  );
+  app.post(
+    '/v1/keys/:id/repair',
+    {
+      ...operator,
+      schema: {
+        tags: ['keys'],
+        operationId: 'repairKey',
+        summary: "Repair a lost member's share onto a new signer",
+        description:
+          "Replace a member whose share is lost (its machine died) by a registered signer that every member has on its roster: t helpers let the new signer derive the lost member's share, and nobody learns the secret or another share. Once the new signer certified its share, every member revokes the replaced identity for this key and the new signer takes its place. Refresh the key afterwards: the repaired share equals the lost one. With `wait`, the answer comes when the repair completed or failed, or the wait ran out (202 while it runs).",
+        params: IdParams,
+        body: RepairKeyBody,
+        response: {
+          200: described(RepairObject, 'The repair, completed or failed'),
+          202: described(RepairObject, 'The repair, still running or committing'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'key_not_found', 'key_not_active', 'no_quorum'),
+        },
+      },
+    },
+    async (req, reply) => {
+      const r = await keys.repair(principal(req), req.params.id, req.body);
+      reply.code(r.status === 'completed' || r.status === 'failed' ? 200 : 202);
+      return r;
+    },
+  );
+  app.get(
+    '/v1/keys/:id/repairs',
+    {
+      ...viewer,
+      schema: {
+        tags: ['keys'],
+        operationId: 'listKeyRepairs',
+        summary: "A key's share repairs",
+        description: 'The share repairs of a key, newest first (at most 100).',
+        params: IdParams,
+        response: {
+          200: described(List(RepairObject), 'The repairs'),
+          ...problems(...AUTHENTICATED, 'key_not_found'),
+        },
+      },
+    },
+    async (req) => keys.listRepairs(principal(req), req.params.id),
+  );
+  app.get(
+    '/v1/keys/:id/repairs/:repair_id',
+    {
+      ...viewer,
+      schema: {
+        tags: ['keys'],
+        operationId: 'getKeyRepair',
+        summary: 'Read a share repair',
+        description:
+          'One share repair: its status, the helpers, the members that applied it, and why it failed.',
+        params: RepairParams,
+        response: {
+          200: described(RepairObject, 'The repair'),
+          ...problems(...AUTHENTICATED, 'repair_not_found'),
+        },
+      },
+    },
+    async (req) => keys.getRepair(principal(req), req.params.id, req.params.repair_id),
   );
 };

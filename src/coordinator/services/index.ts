@@ -17,6 +17,8 @@ import { PgBackend } from '../pg-backend.js';
 import { SignerReachability } from '../reachability.js';
 import { RefreshDriver } from '../refresh.js';
 import { PgRefreshStore } from '../refresh-store.js';
+import { RepairDriver } from '../repair.js';
+import { PgRepairStore } from '../repair-store.js';
 import { type SigningEvent, SigningOrchestrator } from '../signing.js';
 import { WebhookSealer } from '../webhook-seal.js';
 import { AddressService, type AddressSettings } from './addresses.js';
@@ -90,6 +92,8 @@ export class Coordinator {
   readonly ceremonies: CeremonyDriver;
   /** Share refresh of keys (../refresh.ts); undefined on a backend other than Postgres/PGlite. */
   readonly refresh: RefreshDriver | undefined;
+  /** Share repair of keys (../repair.ts); undefined on a backend other than Postgres/PGlite. */
+  readonly repair: RepairDriver | undefined;
   /** Steward approvals (DESIGN §13): requests, decisions, policy changes (routes/approvals.ts). */
   readonly approvals: StewardApprovals;
   /** Addresses per passphrase and derived (DESIGN §14); undefined without `addresses` options. */
@@ -192,11 +196,25 @@ export class Coordinator {
             ...(o.ceremonyTtlMs ? { ttlMs: o.ceremonyTtlMs } : {}),
           })
         : undefined;
+    this.repair =
+      o.backend instanceof PgBackend
+        ? new RepairDriver({
+            store: new PgRepairStore(o.backend.db, now),
+            clientFor,
+            getSigner: (id) => o.backend.getSigner(id),
+            getKey: (tenantId, keyId) => o.backend.getKey(tenantId, keyId),
+            audit: (t, k, st, sid, d) => o.backend.audit(t, k, st, sid, d),
+            now,
+            roundTimeoutMs: Math.max(roundTimeoutMs, 30_000),
+            ...(o.ceremonyTtlMs ? { ttlMs: o.ceremonyTtlMs } : {}),
+          })
+        : undefined;
     this.keys = new KeyService({
       backend: o.backend,
       registry: this.registry,
       ceremonies: this.ceremonies,
       ...(this.refresh ? { refresh: this.refresh } : {}),
+      ...(this.repair ? { repair: this.repair } : {}),
       metrics: m,
       strictThresholds: o.strictThresholds ?? false,
     });
@@ -273,7 +291,16 @@ export class Coordinator {
       registry: this.registry,
       publisher: this.publisher,
       webhooks: this.webhooks,
-      ...(this.refresh ? { refresh: this.refresh } : {}),
+      ...(this.refresh || this.repair
+        ? {
+            refresh: {
+              runDue: async () => {
+                await this.refresh?.runDue();
+                await this.repair?.runDue();
+              },
+            },
+          }
+        : {}),
       metrics: m,
       intervalMs: o.jobIntervalMs ?? 2000,
       resumeAfterMs: o.resumeAfterMs ?? 15_000,

@@ -25,7 +25,7 @@ export class Jobs {
       publisher?: { runDue(): Promise<number> };
       /** Webhook events from the audit log, and due deliveries (services/webhooks.ts). */
       webhooks?: { runDue(): Promise<number> };
-      /** Share refreshes: expire undecided ones, push decided ones to every member (../refresh.ts). */
+      /** Share refreshes and repairs: expire undecided ones, push decided ones to every member (../refresh.ts, ../repair.ts). */
       refresh?: { runDue(): Promise<void> };
       metrics: CoordinatorMetrics;
       intervalMs: number;

@@ -2,7 +2,13 @@
 import { normalizePolicy } from '../../approvals/policy.js';
 import { npubEncode } from '../../crypto/bech32.js';
 import { fromHex } from '../../crypto/hex.js';
-import type { CeremonyRecord, KeyRecord, KeyRefreshRecord, Principal } from '../../domain/records.js';
+import type {
+  CeremonyRecord,
+  KeyRecord,
+  KeyRefreshRecord,
+  KeyRepairRecord,
+  Principal,
+} from '../../domain/records.js';
 import { thresholdHint, thresholdWarnings } from '../../domain/threshold-rules.js';
 import type {
   CreateKeyBody,
@@ -12,6 +18,8 @@ import type {
   Page,
   RefreshKeyBody,
   RefreshObject,
+  RepairKeyBody,
+  RepairObject,
   UpdateKeyBody,
 } from '../../protocol/api.js';
 import { FloeError } from '../../protocol/errors.js';
@@ -19,6 +27,7 @@ import type { Backend } from '../backend.js';
 import type { CeremonyDriver } from '../ceremonies.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { RefreshDriver } from '../refresh.js';
+import type { RepairDriver } from '../repair.js';
 import { approvalPolicyObject } from './approvals.js';
 import { normalizeRelays } from './publish.js';
 import type { SignerRegistry } from './registry.js';
@@ -43,6 +52,26 @@ export function keyObject(k: KeyRecord, c?: CeremonyRecord): KeyObject {
     ...approvalPolicyObject(k),
     generation: k.generation ?? 0,
     created_at: k.createdAt,
+  };
+}
+
+export function repairObject(r: KeyRepairRecord): RepairObject {
+  return {
+    id: r.id,
+    key_id: r.keyId,
+    status: r.status,
+    identifier: r.lost,
+    replaced: r.replaced,
+    signer_id: r.newSignerId,
+    helpers: r.helpers,
+    generation: r.generation,
+    committed: [...r.committed].sort((a, b) => a - b),
+    error_code: r.errorCode,
+    error_message: r.errorMessage,
+    culprits: r.culprits,
+    created_at: r.createdAt,
+    completed_at: r.completedAt,
+    expires_at: r.expiresAt,
   };
 }
 
@@ -72,6 +101,8 @@ export class KeyService {
       ceremonies: CeremonyDriver;
       /** Share refresh (../refresh.ts); without it, POST /v1/keys/:id/refresh is refused. */
       refresh?: RefreshDriver;
+      /** Share repair (../repair.ts). */
+      repair?: RepairDriver;
       metrics: CoordinatorMetrics;
       /** Refuse every key that breaks the threshold rules (config `strict_thresholds`). */
       strictThresholds?: boolean;
@@ -191,6 +222,36 @@ export class KeyService {
     run.catch(() => {});
     if (body.wait) await within(run, body.wait);
     return this.getRefresh(p, id, r.id);
+  }
+
+  /**
+   * Repair a lost member's share onto a new signer (t helpers, nobody learns the secret); with
+   * `wait`, answer once it is done or the wait is over.
+   */
+  async repair(p: Principal, id: string, body: RepairKeyBody): Promise<RepairObject> {
+    const driver = this.o.repair;
+    if (!driver) throw new FloeError('unavailable', 'share repair is not available on this coordinator');
+    const key = await this.record(p, id);
+    const [signer] = await this.o.registry.resolve([body.signer]);
+    const r = await driver.create(key, body.identifier, signer!, body.helpers);
+    const run = driver.run(key, r).finally(() => this.running.delete(r.id));
+    this.running.set(r.id, run as Promise<never>);
+    run.catch(() => {});
+    if (body.wait) await within(run, body.wait);
+    return this.getRepair(p, id, r.id);
+  }
+
+  async getRepair(p: Principal, keyId: string, repairId: string): Promise<RepairObject> {
+    const r = await this.o.repair?.store.getRepair(p.tenantId, repairId);
+    if (!r || r.keyId !== keyId)
+      throw new FloeError('repair_not_found', `no repair ${repairId} of key ${keyId}`);
+    return repairObject(r);
+  }
+
+  async listRepairs(p: Principal, keyId: string): Promise<Page<RepairObject>> {
+    await this.record(p, keyId);
+    const items = (await this.o.repair?.store.listRepairs(p.tenantId, keyId, 100)) ?? [];
+    return { items: items.map(repairObject), next_cursor: null };
   }
 
   async getRefresh(p: Principal, keyId: string, refreshId: string): Promise<RefreshObject> {

@@ -11,6 +11,7 @@ import * as imp from './import.js';
 import * as node from './node.js';
 import * as operator from './operator.js';
 import * as refresh from './refresh.js';
+import * as repair from './repair.js';
 import * as sign from './sign.js';
 
 export interface MessageSpec<Req extends TSchema = TSchema, Res extends TSchema = TSchema> {
@@ -69,6 +70,31 @@ export const SIGNER_MESSAGES = {
     approvals.KeyApprovalPolicyResponse,
   ),
   ecdhShare: spec('ecdh.share', '/v1/ecdh/share', ecdh.EcdhShareRequest, ecdh.EcdhShareResponse),
+  repairHelp: spec('repair.help', '/v1/repair/help', repair.RepairHelpRequest, repair.RepairHelpResponse),
+  repairCombine: spec(
+    'repair.combine',
+    '/v1/repair/combine',
+    repair.RepairCombineRequest,
+    repair.RepairCombineResponse,
+  ),
+  repairEnroll: spec(
+    'repair.enroll',
+    '/v1/repair/enroll',
+    repair.RepairEnrollRequest,
+    repair.RepairEnrollResponse,
+  ),
+  repairCommit: spec(
+    'repair.commit',
+    '/v1/repair/commit',
+    repair.RepairCommitRequest,
+    repair.RepairCommitResponse,
+  ),
+  repairAbort: spec(
+    'repair.abort',
+    '/v1/repair/abort',
+    repair.RepairAbortRequest,
+    repair.RepairAbortResponse,
+  ),
   keyFreeze: spec('key.freeze', '/v1/key/freeze', operator.KeyFreezeRequest, operator.KeyFreezeResponse),
   refreshRound1: spec(
     'refresh.round1',

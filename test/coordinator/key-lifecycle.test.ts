@@ -105,3 +105,61 @@ describe('share refresh (POST /v1/keys/:id/refresh)', () => {
     assert.equal(g.body.code, 'refresh_not_found');
   });
 });
+
+describe('share repair (POST /v1/keys/:id/repair)', () => {
+  let c: TestCluster;
+  let key: any;
+  let ids: string[];
+  before(async () => {
+    // Four signers on every roster; the key is 2-of-3 over the first three, the fourth is spare.
+    c = await startCluster({ signers: 4 });
+    ids = await c.registerSigners();
+    key = await c.createKey(2, ids.slice(0, 3));
+  });
+  after(() => c.close());
+
+  it('replaces a lost member by a new signer process, which signs; then a refresh runs on the new set', async () => {
+    // Member 3's machine is gone.
+    await c.signers[2]!.kill('SIGKILL');
+    const r = await c.api('POST', `/v1/keys/${key.id}/repair`, {
+      identifier: 3,
+      signer: ids[3],
+      wait: 60_000,
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.status, 'completed', JSON.stringify(r.body));
+    assert.deepEqual(r.body.helpers, [1, 2]);
+    assert.deepEqual(r.body.committed, [1, 2, 3]);
+    assert.equal(r.body.signer_id, ids[3]);
+    const k = (await c.api('GET', `/v1/keys/${key.id}`)).body;
+    assert.equal(k.public_key, key.public_key, 'same key');
+    assert.equal(k.members[2].signer_id, ids[3], 'member 3 is the new signer now');
+    // Member 1 away: member 2 and the new member 3 sign.
+    await c.signers[0]!.kill('SIGKILL');
+    const s = await c.sign(key.id, msg());
+    assert.equal(s.body.status, 'completed', JSON.stringify(s.body));
+    assert.deepEqual(s.body.participants, [2, 3]);
+    assert.ok(verifies(s.body, key.x_only_public_key), 'the repaired share signs');
+    // The lost share is worth nothing after a refresh of the new set.
+    await c.restartSigner(0);
+    const f = await c.api('POST', `/v1/keys/${key.id}/refresh`, { wait: 60_000 });
+    assert.equal(f.body.status, 'completed', JSON.stringify(f.body));
+    const s2 = await c.sign(key.id, msg());
+    assert.equal(s2.body.status, 'completed', JSON.stringify(s2.body));
+    assert.ok(verifies(s2.body, key.x_only_public_key));
+    const list = (await c.api('GET', `/v1/keys/${key.id}/repairs`)).body;
+    assert.deepEqual(
+      list.items.map((x: { id: string }) => x.id),
+      [r.body.id],
+    );
+  });
+
+  it('refuses a new signer that is a member already, and an unknown repair', async () => {
+    const r = await c.api('POST', `/v1/keys/${key.id}/repair`, { identifier: 1, signer: ids[1] });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.code, 'invalid_request');
+    const g = await c.api('GET', `/v1/keys/${key.id}/repairs/rep_nope`);
+    assert.equal(g.status, 404);
+    assert.equal(g.body.code, 'repair_not_found');
+  });
+});
