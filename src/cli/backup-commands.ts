@@ -193,6 +193,7 @@ export function registerBackupCommands(program: Command): void {
               ...(freeze ? { freeze } : {}),
               keyPackage: key.keyPackage,
               identitySecret,
+              ...(key.generation ? { generation: key.generation } : {}),
             },
             to,
           );
@@ -318,6 +319,7 @@ export function registerBackupCommands(program: Command): void {
               createdAt: b.createdAt,
               ...(b.transcriptHash ? { transcriptHash: b.transcriptHash } : {}),
               ...(b.approvalPolicy ? { approvalPolicy: b.approvalPolicy } : {}),
+              ...(b.generation ? { generation: b.generation } : {}),
             },
             b.freeze,
             Date.now(),

@@ -83,6 +83,12 @@ export interface ShareBackup {
   keyPackage: KeyPackage;
   /** The member's node identity secret key (32 bytes). Secret. */
   identitySecret: Uint8Array;
+  /**
+   * The share generation (src/signer/refresh.ts); 0 or absent: the key's first shares. A backup of
+   * an older generation restores a share the members no longer sign with (refused as
+   * `generation_mismatch`): back up again after every refresh.
+   */
+  generation?: number;
 }
 
 /** Wipe a backup's secrets (the share and the identity key). */
@@ -200,6 +206,8 @@ function publicFields(b: ShareBackup, identityPub: Uint8Array): Uint8Array[] {
     utf8(b.approvalPolicy ? encodePolicyState(b.approvalPolicy) : ''),
     utf8(b.freeze ? JSON.stringify(b.freeze) : ''),
     identityPub,
+    // Only for refreshed shares: a generation-0 backup keeps the 14 fields it always had.
+    ...(b.generation ? [u32be(b.generation)] : []),
   ];
 }
 
@@ -254,12 +262,16 @@ export function decodeSharePayload(bytes: Uint8Array): ShareBackup {
   let b: ShareBackup;
   try {
     f = readFields(bytes, PAYLOAD_TAG);
-    if (f.length !== PUBLIC_FIELDS + 3 || text(f[0]!) !== BACKUP_FORMAT) throw new Error('fields');
+    if ((f.length !== PUBLIC_FIELDS + 3 && f.length !== PUBLIC_FIELDS + 4) || text(f[0]!) !== BACKUP_FORMAT) {
+      throw new Error('fields');
+    }
   } catch {
     throw malformedPayload();
   }
+  // A refreshed share's backup has one more public field, its generation.
+  const nPublic = f.length - 3;
   // The checksum first: a payload of another key (or a damaged one) is named as such.
-  if (!bytesEqual(taggedFieldsHash(CHECKSUM_TAG, f.slice(0, PUBLIC_FIELDS)), f[PUBLIC_FIELDS + 2]!)) {
+  if (!bytesEqual(taggedFieldsHash(CHECKSUM_TAG, f.slice(0, nPublic)), f[nPublic + 2]!)) {
     throw checksumMismatch();
   }
   try {
@@ -271,8 +283,10 @@ export function decodeSharePayload(bytes: Uint8Array): ShareBackup {
     if (f[9]!.length !== 0 && f[9]!.length !== 32) throw new Error('transcript');
     const policy = text(f[11]!);
     const freeze = text(f[12]!);
-    const identitySecret = Uint8Array.from(f[PUBLIC_FIELDS]!);
-    const signingShare = Uint8Array.from(f[PUBLIC_FIELDS + 1]!);
+    const identitySecret = Uint8Array.from(f[nPublic]!);
+    const signingShare = Uint8Array.from(f[nPublic + 1]!);
+    const generation = nPublic > PUBLIC_FIELDS ? u32(f[PUBLIC_FIELDS]!) : 0;
+    if (nPublic > PUBLIC_FIELDS && generation < 1) throw new Error('generation');
     b = {
       keyId,
       identifier: u32(f[2]!),
@@ -287,6 +301,7 @@ export function decodeSharePayload(bytes: Uint8Array): ShareBackup {
         public: decodePublicKeyPackage(JSON.parse(text(f[10]!))),
       },
       identitySecret,
+      ...(generation ? { generation } : {}),
     };
   } catch (e) {
     if (isFloeError(e) && e.code === 'invalid_share') throw e;

@@ -100,6 +100,17 @@ describe('share backup format', () => {
     assert.deepEqual(got.identitySecret, node);
   });
 
+  it("a refreshed share's backup carries its generation; a first-generation one has none", async () => {
+    const kp = a[1]!;
+    const refreshed = await sealShareBackup(
+      { ...backupOf(kp, node), generation: 3 },
+      { recipient: operator.recipient },
+    );
+    assert.equal((await openShareBackup(refreshed, { identity: operatorSecret })).generation, 3);
+    const first = await sealShareBackup(backupOf(kp, node), { recipient: operator.recipient });
+    assert.equal((await openShareBackup(first, { identity: operatorSecret })).generation, undefined);
+  });
+
   it('round trip under a passphrase (scrypt N=2^17); a wrong passphrase is unauthorized', async () => {
     const kp = a[0]!;
     const file = await sealShareBackup(backupOf(kp, node), { passphrase: 'correct horse battery' });
