@@ -51,6 +51,23 @@ const sessionRecord = ({ idempotencyFingerprint: _f, ...r }: sessions.SessionRow
 const tokenRecord = ({ tokenSha256: _h, lastUsedAt: _l, ...r }: tokens.ApiTokenRow): ApiTokenRecord => r;
 const refreshRecord = ({ tokenSha256: _h, createdAt: _c, ...r }: tokens.RefreshTokenRow): RefreshRecord => r;
 
+/**
+ * Items split into rounds in which each session appears once (its first item in the first round,
+ * its second in the second…), each with its index: a batch statement moves a session once, and
+ * the rounds keep the order of a session's own items. A batch has one round.
+ */
+function rounds<T extends { sessionId: string }>(items: readonly T[]): { i: number; it: T }[][] {
+  const out: { i: number; it: T }[][] = [];
+  const seen = new Map<string, number>();
+  for (const [i, it] of items.entries()) {
+    const n = seen.get(it.sessionId) ?? 0;
+    seen.set(it.sessionId, n + 1);
+    if (n === out.length) out.push([]);
+    out[n]!.push({ i, it });
+  }
+  return out;
+}
+
 export class PgBackend implements Backend {
   constructor(
     readonly db: Db,
@@ -234,10 +251,11 @@ export class PgBackend implements Backend {
     if (list.some((s) => s.tenantId !== tenantId || s.idempotencyKey !== null)) {
       throw new FloeError('internal', 'insertSessions: one tenant, no idempotency keys');
     }
+    // One INSERT for the sessions (each audits its creation by trigger), one for the events.
     return this.t(tenantId, async (q) => {
-      const out: SessionRecord[] = [];
-      for (const s of list) {
-        const r = await sessions.insertSession(q, {
+      const rows = await sessions.insertSessions(
+        q,
+        list.map((s) => ({
           sessionId: s.sessionId,
           keyId: s.keyId,
           messageHash: s.messageHash,
@@ -247,16 +265,16 @@ export class PgBackend implements Backend {
           status: s.status,
           threshold: s.threshold,
           createdBy: s.createdBy,
-          idempotencyKey: null,
-          idempotencyFingerprint: null,
           createdAt: s.createdAt,
           expiresAt: s.expiresAt,
           publishRelays: s.publishRelays ?? null,
-        });
-        await this.appendSessionAudit(q, s.sessionId, event);
-        out.push(sessionRecord(r.session));
-      }
-      return out;
+        })),
+      );
+      await this.appendSessionAudits(
+        q,
+        rows.map((r) => ({ sessionId: r.sessionId, event })),
+      );
+      return rows.map(sessionRecord);
     });
   }
 
@@ -291,12 +309,97 @@ export class PgBackend implements Backend {
     });
   }
 
+  /** appendSessionAudit for several sessions, in one statement. */
+  private appendSessionAudits(q: Tx, list: readonly { sessionId: string; event: AuditEvent }[]) {
+    const at = this.now();
+    return audit.appendAudits(
+      q,
+      list.map(({ sessionId, event }) => ({
+        actor: 'coordinator',
+        kind: event.kind,
+        subjectType: 'session',
+        subjectId: sessionId,
+        data: event.data,
+        at,
+      })),
+    );
+  }
+
   commitAttempts(tenantId: string, items: readonly AttemptCommit[]) {
-    return this.t(tenantId, async (q) => {
-      const out: (SessionRecord | null)[] = [];
-      for (const it of items) out.push(await this.commitOne(q, it));
-      return out;
-    });
+    return this.t(tenantId, async (q) => (await this.commitAll(q, items)) ?? this.commitEach(q, items));
+  }
+
+  /**
+   * Every session's end of round 1 in a fixed number of statements under one savepoint: the
+   * conditional moves nonce_collection → signing (which lock the sessions), then the commitments
+   * of the sessions that moved, inserted already marked used. Anything the database refuses
+   * (a commitment seen before, commitments already recorded) rolls all of it back, and
+   * undefined leaves the decision to commitEach, which writes and refuses exactly item by item.
+   */
+  private async commitAll(
+    q: Tx,
+    items: readonly AttemptCommit[],
+  ): Promise<(SessionRecord | null)[] | undefined> {
+    const rowsOf = (it: AttemptCommit): nonces.CommitmentInput[] =>
+      it.rows.map((r) => ({
+        participant: r.identifier,
+        signerId: r.signerId,
+        commitment: r.commitment,
+        ...(r.inputIndex === undefined ? {} : { inputIndex: r.inputIndex }),
+      }));
+    try {
+      for (const it of items) if (it.rows.length > 0) nonces.checkCommitments(rowsOf(it));
+    } catch {
+      return undefined; // commitEach refuses it in order, after the items before it
+    }
+    const now = this.now();
+    const out: (SessionRecord | null)[] = items.map(() => null);
+    await q.query('SAVEPOINT floe_commit_attempts');
+    try {
+      for (const round of rounds(items)) {
+        const moved = await sessions.transitionSessions(
+          q,
+          round.map(({ it }) => ({
+            sessionId: it.sessionId,
+            expectAttempt: it.attempt,
+            patch: it.patch as sessions.SessionPatch,
+          })),
+          ['nonce_collection'],
+          'signing',
+          { now },
+        );
+        const attempts: nonces.AttemptCommitments[] = [];
+        for (const [j, { i, it }] of round.entries()) {
+          const s = moved[j];
+          if (!s) continue;
+          out[i] = sessionRecord(s);
+          attempts.push({
+            tenantId: s.tenantId,
+            sessionId: it.sessionId,
+            attempt: it.attempt,
+            rows: rowsOf(it),
+          });
+        }
+        await nonces.insertUsedCommitments(q, attempts, now);
+      }
+    } catch (e) {
+      try {
+        await q.query('ROLLBACK TO SAVEPOINT floe_commit_attempts');
+        await q.query('RELEASE SAVEPOINT floe_commit_attempts');
+      } catch {
+        throw e; // the transaction itself is gone: its first error says why
+      }
+      return undefined;
+    }
+    await q.query('RELEASE SAVEPOINT floe_commit_attempts');
+    return out;
+  }
+
+  /** commitOne for each item in turn: the reference semantics of commitAttempts. */
+  private async commitEach(q: Tx, items: readonly AttemptCommit[]): Promise<(SessionRecord | null)[]> {
+    const out: (SessionRecord | null)[] = [];
+    for (const it of items) out.push(await this.commitOne(q, it));
+    return out;
   }
 
   /** One session's end of round 1, under a savepoint: a session that moved on writes nothing. */
@@ -348,55 +451,85 @@ export class PgBackend implements Backend {
     }
   }
 
+  /**
+   * Per session, both moves are conditional and nothing else is written before the second: a
+   * session that moved on is untouched. Three statements for the batch: the moves to
+   * aggregating, the moves to completed of the sessions that made the first, their events.
+   */
   completeAttempts(tenantId: string, items: readonly AttemptCompletion[]) {
     return this.t(tenantId, async (q) => {
-      const out: (SessionRecord | null)[] = [];
-      for (const it of items) {
-        const o = { expectAttempt: it.attempt, now: this.now() };
-        // Both moves are conditional and nothing else is written before the second: a session
-        // that moved on is untouched.
-        const agg = await sessions.transitionSession(
+      const now = this.now();
+      const out: (SessionRecord | null)[] = items.map(() => null);
+      for (const round of rounds(items)) {
+        const agg = await sessions.transitionSessions(
           q,
-          it.sessionId,
+          round.map(({ it }) => ({
+            sessionId: it.sessionId,
+            expectAttempt: it.attempt,
+            patch: it.shares as sessions.SessionPatch,
+          })),
           ['signing'],
           'aggregating',
-          it.shares as sessions.SessionPatch,
-          o,
+          { now },
         );
-        const done =
-          agg &&
-          (await sessions.transitionSession(
-            q,
-            it.sessionId,
-            ['aggregating'],
-            'completed',
-            it.completion as sessions.SessionPatch,
-            o,
-          ));
-        if (done) await this.appendSessionAudit(q, it.sessionId, it.event);
-        out.push(done ? sessionRecord(done) : null);
+        const next = round.filter((_, j) => agg[j]);
+        const done = await sessions.transitionSessions(
+          q,
+          next.map(({ it }) => ({
+            sessionId: it.sessionId,
+            expectAttempt: it.attempt,
+            patch: it.completion as sessions.SessionPatch,
+          })),
+          ['aggregating'],
+          'completed',
+          { now },
+        );
+        const events: { sessionId: string; event: AuditEvent }[] = [];
+        for (const [j, { i, it }] of next.entries()) {
+          const s = done[j];
+          if (!s) continue;
+          out[i] = sessionRecord(s);
+          events.push({ sessionId: it.sessionId, event: it.event });
+        }
+        await this.appendSessionAudits(q, events);
       }
       return out;
     });
   }
 
+  /** The moves with the same from and to go in one statement; then the events of those made. */
   transitionSessions(tenantId: string, moves: readonly SessionMove[]) {
     return this.t(tenantId, async (q) => {
-      const out: (SessionRecord | null)[] = [];
-      for (const m of moves) {
-        const moved = await sessions.transitionSession(
-          q,
-          m.sessionId,
-          m.from,
-          m.to,
-          m.patch as sessions.SessionPatch,
-          {
-            expectAttempt: m.expectAttempt,
-            now: this.now(),
-          },
-        );
-        if (moved && m.event) await this.appendSessionAudit(q, m.sessionId, m.event);
-        out.push(moved ? sessionRecord(moved) : null);
+      const now = this.now();
+      const out: (SessionRecord | null)[] = moves.map(() => null);
+      for (const round of rounds(moves)) {
+        const groups = new Map<string, { i: number; it: SessionMove }[]>();
+        for (const x of round) {
+          const k = JSON.stringify([x.it.from, x.it.to]);
+          groups.set(k, [...(groups.get(k) ?? []), x]);
+        }
+        for (const group of groups.values()) {
+          const { from, to } = group[0]!.it;
+          const moved = await sessions.transitionSessions(
+            q,
+            group.map(({ it }) => ({
+              sessionId: it.sessionId,
+              expectAttempt: it.expectAttempt,
+              patch: it.patch as sessions.SessionPatch,
+            })),
+            from,
+            to,
+            { now },
+          );
+          for (const [j, { i }] of group.entries()) {
+            const s = moved[j];
+            if (s) out[i] = sessionRecord(s);
+          }
+        }
+        const events: { sessionId: string; event: AuditEvent }[] = [];
+        for (const { i, it } of round)
+          if (out[i] && it.event) events.push({ sessionId: it.sessionId, event: it.event });
+        await this.appendSessionAudits(q, events);
       }
       return out;
     });

@@ -48,6 +48,37 @@ export async function appendAudit(q: Queryable, e: NewAuditEvent): Promise<Audit
   return toAudit(r.rows[0]!);
 }
 
+/**
+ * Appends several events in one statement, in order: the chain trigger (migration 017) links
+ * each to the one before, as if they were appended one by one.
+ */
+export async function appendAudits(q: Queryable, events: readonly NewAuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const now = Date.now();
+  await q.query(
+    `INSERT INTO audit_events (tenant_id, at, actor, kind, subject_type, subject_id, data)
+     SELECT coalesce(v.tenant_id, floe_current_tenant()), v.at, v.actor, v.kind, v.subject_type,
+            v.subject_id, v.data
+       FROM jsonb_to_recordset($1::jsonb) AS v (ord integer, tenant_id text, at bigint, actor text,
+            kind text, subject_type text, subject_id text, data jsonb)
+      ORDER BY v.ord`,
+    [
+      json(
+        events.map((e, ord) => ({
+          ord,
+          tenant_id: e.tenantId ?? null,
+          at: e.at ?? now,
+          actor: e.actor,
+          kind: e.kind,
+          subject_type: e.subjectType ?? null,
+          subject_id: e.subjectId ?? null,
+          data: e.data ?? {},
+        })),
+      ),
+    ],
+  );
+}
+
 /** Newest first; `beforeId` continues a previous page. */
 export async function listAudit(
   q: Queryable,

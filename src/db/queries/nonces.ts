@@ -45,24 +45,11 @@ const REUSE_CONSTRAINTS = [
 const toRow = (r: Record<string, unknown>) => camelize<NonceCommitmentRow>(r);
 
 /**
- * Records the commitments of `attempt` of a session that is in nonce_collection at that attempt.
- * All or nothing. Throws FloeError:
- * - `nonce_reuse_detected` (with `culprits`: the participants at fault) if any commitment or
- *   point was stored before anywhere, or repeats within the batch;
- * - `session_conflict` if the session is not at that attempt in nonce_collection, or the
- *   attempt's commitments were already recorded;
- * - `invalid_encoding` for a malformed commitment or identifier.
- * The statement runs under a savepoint, so the caller's transaction stays usable after a refusal
- * (for example to fail the session).
+ * The checks of one attempt's commitments made before the database sees them: throws
+ * `invalid_encoding` for a malformed commitment, identifier or input index, and
+ * `nonce_reuse_detected` (with `culprits`) if a nonce point repeats within the attempt.
  */
-export async function insertCommitments(
-  q: Tx,
-  sessionId: string,
-  attempt: number,
-  rows: readonly CommitmentInput[],
-  now: number = Date.now(),
-): Promise<NonceCommitmentRow[]> {
-  if (rows.length === 0) return [];
+export function checkCommitments(rows: readonly CommitmentInput[]): void {
   const seen = new Map<string, number>();
   const culprits = new Set<number>();
   for (const r of rows) {
@@ -89,6 +76,86 @@ export async function insertCommitments(
       culprits: [...culprits].sort((a, b) => a - b),
     });
   }
+}
+
+/** The commitments of one attempt of a session, for insertUsedCommitments. */
+export interface AttemptCommitments {
+  tenantId: string;
+  sessionId: string;
+  attempt: number;
+  rows: readonly CommitmentInput[];
+}
+
+/**
+ * Records the commitments of several attempts in one statement, in order, each already marked
+ * used: for sessions the caller has just moved out of nonce_collection in this transaction, with
+ * commitments that passed checkCommitments. Returns how many rows were inserted. Refusals are
+ * those of insertCommitments (`nonce_reuse_detected` — without culprits: the statement does not
+ * say whose —, `session_conflict`, `invalid_encoding`), and they leave the transaction aborted:
+ * run it under a savepoint.
+ */
+export async function insertUsedCommitments(
+  q: Queryable,
+  attempts: readonly AttemptCommitments[],
+  now: number = Date.now(),
+): Promise<number> {
+  const values = attempts.flatMap((a) =>
+    a.rows.map((r) => ({
+      tenant_id: a.tenantId,
+      session_id: a.sessionId,
+      attempt: a.attempt,
+      participant: r.participant,
+      signer_id: r.signerId,
+      commitment: r.commitment,
+      input_index: r.inputIndex ?? 0,
+    })),
+  );
+  if (values.length === 0) return 0;
+  try {
+    const r = await q.query(
+      `INSERT INTO nonce_commitments (tenant_id, session_id, attempt, participant, signer_id, nonce_commitment,
+         created_at, input_index, nonce_used, used_at)
+       SELECT v.tenant_id, v.session_id, v.attempt, v.participant, v.signer_id, v.commitment, $2,
+              v.input_index, true, floe_now_ms()
+         FROM jsonb_to_recordset($1::jsonb) AS v (ord integer, tenant_id text, session_id text,
+              attempt integer, participant integer, signer_id text, commitment text, input_index integer)
+        ORDER BY v.ord`,
+      [json(values.map((v, ord) => ({ ord, ...v }))), now],
+    );
+    return r.rowCount;
+  } catch (e) {
+    if (isUniqueViolation(e, REUSE_CONSTRAINTS)) {
+      throw new FloeError('nonce_reuse_detected', 'a nonce commitment was seen before');
+    }
+    if (isUniqueViolation(e, ['unique_participant_attempt'])) {
+      throw new FloeError('session_conflict', 'commitments for an attempt are already recorded');
+    }
+    if (dbError(e).code === '23514')
+      throw new FloeError('invalid_encoding', 'commitment refused by the database');
+    throw e;
+  }
+}
+
+/**
+ * Records the commitments of `attempt` of a session that is in nonce_collection at that attempt.
+ * All or nothing. Throws FloeError:
+ * - `nonce_reuse_detected` (with `culprits`: the participants at fault) if any commitment or
+ *   point was stored before anywhere, or repeats within the batch;
+ * - `session_conflict` if the session is not at that attempt in nonce_collection, or the
+ *   attempt's commitments were already recorded;
+ * - `invalid_encoding` for a malformed commitment or identifier.
+ * The statement runs under a savepoint, so the caller's transaction stays usable after a refusal
+ * (for example to fail the session).
+ */
+export async function insertCommitments(
+  q: Tx,
+  sessionId: string,
+  attempt: number,
+  rows: readonly CommitmentInput[],
+  now: number = Date.now(),
+): Promise<NonceCommitmentRow[]> {
+  if (rows.length === 0) return [];
+  checkCommitments(rows);
 
   await q.query('SAVEPOINT floe_insert_commitments');
   let inserted: NonceCommitmentRow[];

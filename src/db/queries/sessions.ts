@@ -81,23 +81,24 @@ export type SessionPatch = Partial<
   >
 >;
 
-const PATCH_COLUMNS: Record<keyof SessionPatch, { col: string; json?: boolean }> = {
-  attempt: { col: 'attempt' },
-  participants: { col: 'participants', json: true },
-  nonceCommitments: { col: 'nonce_commitments', json: true },
-  partialSignatures: { col: 'partial_signatures', json: true },
-  finalSignature: { col: 'final_signature' },
-  finalEventId: { col: 'final_event_id' },
-  errorCode: { col: 'error_code' },
-  errorMessage: { col: 'error_message' },
-  culprits: { col: 'culprits', json: true },
-  nonceCollectionStartedAt: { col: 'nonce_collection_started_at' },
-  signingStartedAt: { col: 'signing_started_at' },
-  completedAt: { col: 'completed_at' },
-  failedAt: { col: 'failed_at' },
-  bitcoin: { col: 'bitcoin', json: true },
-  policyRefusals: { col: 'policy_refusals', json: true },
-  expiresAt: { col: 'expires_at' },
+/** Column, SQL type, and whether the value goes as JSON text (`::jsonb`), of each patch field. */
+const PATCH_COLUMNS: Record<keyof SessionPatch, { col: string; type: string; json?: boolean }> = {
+  attempt: { col: 'attempt', type: 'integer' },
+  participants: { col: 'participants', type: 'jsonb', json: true },
+  nonceCommitments: { col: 'nonce_commitments', type: 'jsonb', json: true },
+  partialSignatures: { col: 'partial_signatures', type: 'jsonb', json: true },
+  finalSignature: { col: 'final_signature', type: 'text' },
+  finalEventId: { col: 'final_event_id', type: 'text' },
+  errorCode: { col: 'error_code', type: 'text' },
+  errorMessage: { col: 'error_message', type: 'text' },
+  culprits: { col: 'culprits', type: 'jsonb', json: true },
+  nonceCollectionStartedAt: { col: 'nonce_collection_started_at', type: 'bigint' },
+  signingStartedAt: { col: 'signing_started_at', type: 'bigint' },
+  completedAt: { col: 'completed_at', type: 'bigint' },
+  failedAt: { col: 'failed_at', type: 'bigint' },
+  bitcoin: { col: 'bitcoin', type: 'jsonb', json: true },
+  policyRefusals: { col: 'policy_refusals', type: 'jsonb', json: true },
+  expiresAt: { col: 'expires_at', type: 'bigint' },
 };
 
 /** Timestamp stamped when a session enters a status (unless the patch sets it). */
@@ -167,6 +168,68 @@ export async function insertSession(
     throw new FloeError('idempotency_conflict', 'this Idempotency-Key was used for a different request');
   }
   return { session: existing, created: false };
+}
+
+/**
+ * Inserts several new sessions (no idempotency keys) of the transaction's tenant in one
+ * statement, in order; returns their rows in the same order. Throws `unknown_key` if a key is not
+ * in the tenant, `conflict` if a session id exists: nothing is inserted then.
+ */
+export async function insertSessions(
+  q: Queryable,
+  list: readonly Omit<NewSession, 'tenantId' | 'idempotencyKey' | 'idempotencyFingerprint'>[],
+): Promise<SessionRow[]> {
+  if (list.length === 0) return [];
+  let rows: SessionRow[];
+  try {
+    const r = await q.query(
+      `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, intent_type, intent,
+         intent_hash, status, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
+         created_at, updated_at, expires_at, publish_relays, publish_status)
+       SELECT v.session_id, floe_current_tenant(), v.key_id, v.message_hash, v.intent_type, v.intent,
+              v.intent_hash, v.status, v.participants, v.threshold, v.created_by, NULL, NULL,
+              v.created_at, v.created_at, v.expires_at, v.publish_relays,
+              CASE WHEN v.publish_relays IS NULL THEN NULL ELSE 'pending' END
+         FROM jsonb_to_recordset($1::jsonb) AS v (ord integer, session_id text, key_id text,
+              message_hash text, intent_type text, intent jsonb, intent_hash text, status text,
+              participants jsonb, threshold integer, created_by text, created_at bigint,
+              expires_at bigint, publish_relays jsonb)
+        ORDER BY v.ord
+       RETURNING *`,
+      [
+        json(
+          list.map((s, ord) => ({
+            ord,
+            session_id: s.sessionId,
+            key_id: s.keyId,
+            message_hash: s.messageHash,
+            intent_type: s.intentType,
+            intent: s.intent,
+            intent_hash: s.intentHash,
+            status: s.status ?? 'pending',
+            participants: s.participants ?? [],
+            threshold: s.threshold,
+            created_by: s.createdBy ?? null,
+            created_at: s.createdAt,
+            expires_at: s.expiresAt,
+            publish_relays: s.publishRelays ?? null,
+          })),
+        ),
+      ],
+    );
+    rows = r.rows.map(toSession);
+  } catch (e) {
+    const d = dbError(e);
+    if (d.code === SQLSTATE.foreignKeyViolation && d.constraint === 'signing_sessions_key_fkey') {
+      // A batch is one key; otherwise the statement does not say which one is missing.
+      throw new FloeError('unknown_key', `no key ${[...new Set(list.map((s) => s.keyId))].join(' or ')}`);
+    }
+    if (isUniqueViolation(e, ['signing_sessions_pkey']))
+      throw new FloeError('conflict', 'session id already exists');
+    throw e;
+  }
+  const byId = new Map(rows.map((r) => [r.sessionId, r]));
+  return list.map((s) => byId.get(s.sessionId)!);
 }
 
 export async function getSession(q: Queryable, sessionId: string): Promise<SessionRow | null> {
@@ -274,6 +337,81 @@ export async function transitionSession(
     params,
   );
   return r.rows[0] ? toSession(r.rows[0]) : null;
+}
+
+/** One session's move in transitionSessions. */
+export interface SessionMoveItem {
+  sessionId: string;
+  /** Also require this attempt number. */
+  expectAttempt?: number;
+  patch: SessionPatch;
+}
+
+/**
+ * transitionSession for several sessions (distinct ids) from one of `from` to `to`, each with its
+ * own patch and attempt, under the same conditions and with the same stamps: one UPDATE for the
+ * items whose patches set the same fields (a batch's all do). Returns, per item, the updated row
+ * or null.
+ */
+export async function transitionSessions(
+  q: Queryable,
+  items: readonly SessionMoveItem[],
+  from: readonly SessionStatus[],
+  to: SessionStatus,
+  opts: { now?: number } = {},
+): Promise<(SessionRow | null)[]> {
+  const out: (SessionRow | null)[] = items.map(() => null);
+  const legal = from.filter((f) => canTransition(f, to) || f === to);
+  if (legal.length === 0 || items.length === 0) return out;
+  if (new Set(items.map((it) => it.sessionId)).size !== items.length) {
+    throw new TypeError('db: transitionSessions moves each session once');
+  }
+  const now = opts.now ?? Date.now();
+  // Items by the fields their patch sets, in order.
+  const shapes = new Map<string, { fields: (keyof SessionPatch)[]; at: number[] }>();
+  for (const [i, it] of items.entries()) {
+    const fields = (Object.keys(it.patch) as (keyof SessionPatch)[]).filter((k) => it.patch[k] !== undefined);
+    for (const k of fields) if (!PATCH_COLUMNS[k]) throw new TypeError(`db: unknown patch field ${k}`);
+    const key = fields.join(',');
+    const shape = shapes.get(key) ?? { fields, at: [] };
+    shape.at.push(i);
+    shapes.set(key, shape);
+  }
+  for (const { fields, at } of shapes.values()) {
+    const cols = fields.map((k) => PATCH_COLUMNS[k]);
+    const sets = ['status = $1', 'updated_at = $2', ...cols.map((c) => `${c.col} = v.${c.col}`)];
+    const stamp = STAMP[to];
+    if (stamp && !fields.includes(stamp)) {
+      const col = PATCH_COLUMNS[stamp].col;
+      sets.push(
+        to === 'nonce_collection'
+          ? `${col} = $2`
+          : `${col} = CASE WHEN s.status = $1 THEN s.${col} ELSE $2 END`,
+      );
+    }
+    if (to === 'nonce_collection' && !fields.includes('attempt')) sets.push('attempt = s.attempt + 1');
+    const defs = ['session_id text', 'expect_attempt integer', ...cols.map((c) => `${c.col} ${c.type}`)];
+    const values = at.map((i) => {
+      const it = items[i]!;
+      const v: Record<string, unknown> = {
+        session_id: it.sessionId,
+        expect_attempt: it.expectAttempt ?? null,
+      };
+      for (const [j, k] of fields.entries()) v[cols[j]!.col] = it.patch[k];
+      return v;
+    });
+    const r = await q.query(
+      `UPDATE signing_sessions s SET ${sets.join(', ')}
+         FROM jsonb_to_recordset($3::jsonb) AS v (${defs.join(', ')})
+        WHERE s.session_id = v.session_id AND s.status = ANY($4::text[])
+          AND (v.expect_attempt IS NULL OR s.attempt = v.expect_attempt)
+       RETURNING s.*`,
+      [to, now, json(values), legal],
+    );
+    const moved = new Map(r.rows.map((row) => [row.session_id as string, toSession(row)]));
+    for (const i of at) out[i] = moved.get(items[i]!.sessionId) ?? null;
+  }
+  return out;
 }
 
 /** Applies `patch` without a status change, only while the session is in one of `statuses`. */
