@@ -26,6 +26,12 @@
  *   --database postgres); clients alternate between them and move to the next when theirs is
  *   down, and a coordinator kill hits one of them at random: the others take over its stalled
  *   sessions through the session leases.
+ *   --refreshes R (0): R share refreshes of the key during the load (issue "Key lifecycle");
+ *   --repair: one share repair during the load — a member's signer is lost for good and a spare
+ *   signer takes its place. Both add to the summary generation_mismatch (a member whose store
+ *   holds another generation than the coordinator counts it on), group_key_changed and
+ *   open_ceremonies, all 0 on a good run; every signature, before, during and after, verifies
+ *   under the key it was created with (invalid_signatures), so none mixed two generations.
  *
  * --quarantine-after: faults (refusals, bad shares or commitments, nonce reuse) after which the
  * coordinator quarantines a signer. Unreachable signers (the kills) do not count towards it, so
@@ -73,6 +79,13 @@ export interface ChaosOptions {
   coordinators?: number;
   /** How long to wait for in-flight sessions after the load (default ttl + 30 s). */
   settleS?: number;
+  /** Share refreshes of the key during the load (default 0). */
+  refreshes?: number;
+  /**
+   * One share repair during the load: a member's signer is killed for good (lost) and a spare
+   * signer (started with the cluster, on every roster, not a member) takes its place.
+   */
+  repair?: boolean;
   keep?: boolean;
   log?: (line: string) => void;
 }
@@ -99,6 +112,17 @@ export interface ChaosReport {
     faults_by_kind: Record<string, number>;
     misblamed: number;
     ok: boolean;
+  };
+  /** With refreshes or a repair: what they did, and the checks over share generations. */
+  lifecycle?: {
+    refreshes: Record<string, number>;
+    repair: string;
+    /** Members whose signer store holds another generation than the coordinator recorded for them. */
+    generation_mismatch: number;
+    /** The key's public key at the end differs from the one it was created with. */
+    group_key_changed: number;
+    /** Refreshes or repairs still open after the settle. */
+    open: number;
   };
   /** The summary line (printed last). */
   summary: string;
@@ -202,8 +226,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   if (coordinators > 1 && o.database.kind !== 'postgres') {
     throw new Error('--coordinators above 1 needs --database postgres (PGlite serves one process)');
   }
+  const lifecycleRun = (o.refreshes ?? 0) > 0 || Boolean(o.repair);
+  const spareIndex = o.repair ? o.signers : -1;
   const c = await startBenchCluster({
-    signers: o.signers,
+    signers: o.signers + (o.repair ? 1 : 0),
     database: o.database,
     coordinators,
     ...(faults ? { faults } : {}),
@@ -213,13 +239,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       resume_after_ms: 1000,
       job_interval_ms: 250,
       quarantine_after: o.quarantineAfter,
+      // An undecided refresh or repair whose coordinator died fails soon, so the next can start.
+      ...(lifecycleRun ? { ceremony_ttl_s: 20 } : {}),
     },
   });
   const kills: string[] = [];
   let reader: NodeJS.Timeout | undefined;
   try {
     const signerIds = await c.registerSigners();
-    const key = await c.createKey(o.threshold);
+    const key = await c.createKey(o.threshold, o.repair ? signerIds.slice(0, o.signers) : undefined);
     log(
       `chaos: ${coordinators === 1 ? 'coordinator' : `${coordinators} coordinators`} + ${o.signers} signers (processes), key ${o.threshold}-of-${o.signers} (DKG), ` +
         `database ${o.database.kind}, ${o.clients} clients, ${o.sessions} sessions, ${o.kills} kills, seed ${o.seed}` +
@@ -309,6 +337,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       (i) => !o.byzantine || i !== byzIndex,
     );
     const anySigner = () => killable[Math.floor(rnd() * killable.length)]!;
+    // After a repair the lost member's kills hit the signer that took its place.
+    let lostIndex = -1;
+    let repaired = false;
+    const victimNow = (v: number) => (v === lostIndex ? (repaired ? spareIndex : -1) : v);
     const victims: (number | 'coordinator')[] = points.map(() =>
       rnd() < 1 / 3 ? 'coordinator' : anySigner(),
     );
@@ -339,21 +371,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         const at = ((Date.now() - t0) / 1000).toFixed(1);
         const ts = Date.now();
         const ck = coordinatorOf[k]!;
+        const sv = v === 'coordinator' ? -1 : victimNow(v);
+        if (v !== 'coordinator' && sv < 0) {
+          // the lost signer, not yet replaced: nothing to kill
+          fired[k] = true;
+          continue;
+        }
         if (v === 'coordinator') {
           await tallies[ck]!.read(c);
           await c.killCoordinatorAt(ck);
           tallies[ck]!.bank();
-        } else await c.killSigner(v);
+        } else await c.killSigner(sv);
         fired[k] = true;
         await sleep(down);
         if (v === 'coordinator') await c.startCoordinatorAt(ck);
-        else await c.startSigner(v);
+        else if (sv !== lostIndex) await c.startSigner(sv); // a signer lost meanwhile stays down
         const what =
           v === 'coordinator'
             ? coordinators > 1
               ? `coordinator ${ck + 1}`
               : 'coordinator'
-            : `signer ${v + 1}`;
+            : `signer ${sv + 1}`;
         kills.push(
           `${what} at ${at} s (session ${point}, back after ${((Date.now() - ts) / 1000).toFixed(1)} s)`,
         );
@@ -363,8 +401,61 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       killerError = e;
       fired.fill(true);
     });
+    // ------------------------------------------------------------ refreshes and a repair
+    const refreshOutcomes: Record<string, number> = {};
+    let repairOutcome = o.repair ? 'not run' : 'none';
+    const lifecycle = (async () => {
+      if (!lifecycleRun) return;
+      const plan: { at: number; what: 'refresh' | 'repair' }[] = [
+        ...Array.from({ length: o.refreshes ?? 0 }, () => ({
+          at: Math.floor(o.sessions * (0.1 + 0.8 * rnd())),
+          what: 'refresh' as const,
+        })),
+        ...(o.repair ? [{ at: Math.floor(o.sessions * 0.4), what: 'repair' as const }] : []),
+      ].sort((a, b) => a.at - b.at);
+      /** One ceremony call, again across coordinator outages and while another ceremony is open. */
+      const ceremony = async (path: string, body: unknown): Promise<string> => {
+        const deadline = Date.now() + 120_000;
+        for (let at = 0; Date.now() < deadline; at = (at + 1) % coordinators) {
+          try {
+            const r = await call(c, 'POST', path, body, {}, 90_000, at);
+            if (r.status === 200 || r.status === 202) return String(r.body.status);
+            if (r.status !== 409 && r.status < 500) return `refused:${r.body?.code ?? r.status}`;
+          } catch {
+            // coordinator down: again on the next one
+          }
+          await sleep(1000);
+        }
+        return 'gave_up';
+      };
+      for (const step of plan) {
+        while (started < step.at && !loadDone) await sleep(20);
+        if (step.what === 'refresh') {
+          const out = await ceremony(`/v1/keys/${key.id}/refresh`, { wait: 60_000 });
+          refreshOutcomes[out] = (refreshOutcomes[out] ?? 0) + 1;
+          log(`chaos: refresh → ${out}`);
+          continue;
+        }
+        // The repair: a member (never the byzantine one) is lost for good.
+        lostIndex = killable[Math.floor(rnd() * killable.length)]!;
+        await c.killSigner(lostIndex);
+        const spareId = signerIds[spareIndex]!;
+        for (let tries = 0; tries < 10; tries++) {
+          repairOutcome = await ceremony(`/v1/keys/${key.id}/repair`, {
+            identifier: lostIndex + 1,
+            signer: spareId,
+            wait: 60_000,
+          });
+          if (repairOutcome === 'completed' || repairOutcome === 'committing') break;
+          await sleep(1000);
+        }
+        repaired = repairOutcome === 'completed' || repairOutcome === 'committing';
+        log(`chaos: repair of member ${lostIndex + 1} onto signer ${spareIndex + 1} → ${repairOutcome}`);
+      }
+    })();
     await Promise.all(clients);
     loadDone = true;
+    await lifecycle;
     await killer;
     if (killerError) throw killerError;
     const loadS = (Date.now() - t0) / 1000;
@@ -381,6 +472,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         for (const st of NON_TERMINAL) {
           const r = await call(c, 'GET', `/v1/sessions?status=${st}&limit=500`);
           live += r.status === 200 ? r.body.items.length : 1;
+        }
+        if (lifecycleRun && live === 0) {
+          for (const kind of ['refreshes', 'repairs']) {
+            const r = await call(c, 'GET', `/v1/keys/${key.id}/${kind}`);
+            live +=
+              r.status === 200
+                ? r.body.items.filter((x: any) => !['completed', 'failed'].includes(x.status)).length
+                : 1;
+          }
         }
         if (live === 0) break;
       } catch {
@@ -410,7 +510,31 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         db.close();
       }
     }
+    // Each signer's share generation of the key (the lost signer's store is left out).
+    const storeGenerations = new Map<string, number>();
+    for (const [i, dir] of c.signerDirs.entries()) {
+      if (!lifecycleRun || i === lostIndex) continue;
+      const sdb = new Sqlite(join(dir, 'signer.db'), { readonly: true, fileMustExist: true });
+      try {
+        const rows = sdb.prepare(`SELECT key_id, generation FROM keys`).all() as {
+          key_id: string;
+          generation: number;
+        }[];
+        const row = rows.find((r) => r.key_id === key.id);
+        if (row) storeGenerations.set(signerIds[i]!, row.generation);
+      } finally {
+        sdb.close();
+      }
+    }
     const db = await c.openDatabase();
+    let finalKey:
+      | {
+          generation: number;
+          x_only_public_key: string;
+          members: { signer_id: string; generation?: number }[];
+        }
+      | undefined;
+    let openCeremonies = 0;
     let sessions: SessionRow[];
     let nonces: NonceRow[];
     let attempts: AttemptEvent[];
@@ -453,6 +577,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           'SELECT id, fault_count, quarantined FROM signer_nodes',
         )
       ).rows;
+      if (lifecycleRun) {
+        finalKey = (
+          await db.adminQuery<NonNullable<typeof finalKey>>(
+            'SELECT generation, x_only_public_key, members FROM keys WHERE id = $1',
+            [key.id],
+          )
+        ).rows[0];
+        openCeremonies = Number(
+          (
+            await db.adminQuery<{ n: string }>(
+              `SELECT (SELECT count(*) FROM key_refreshes WHERE key_id = $1 AND status NOT IN ('completed', 'failed'))
+                    + (SELECT count(*) FROM key_repairs WHERE key_id = $1 AND status NOT IN ('completed', 'failed')) AS n`,
+              [key.id],
+            )
+          ).rows[0]?.n ?? 0,
+        );
+      }
     } finally {
       await db.close();
     }
@@ -547,10 +688,46 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       );
     }
 
+    let lifecycleReport: ChaosReport['lifecycle'];
+    if (lifecycleRun) {
+      // Every member the coordinator counts on a generation holds exactly that one in its store;
+      // every completed signature verified under the key above (invalid_signatures), so no
+      // signature mixed shares of two generations; the key never changed.
+      let mismatch = 0;
+      for (const m of finalKey?.members ?? []) {
+        const held = storeGenerations.get(m.signer_id);
+        if (held === undefined || held !== (m.generation ?? 0)) {
+          mismatch++;
+          log(
+            `chaos: VIOLATION member ${m.signer_id} recorded at generation ${m.generation ?? 0}, its store holds ${held}`,
+          );
+        }
+      }
+      const changed = finalKey?.x_only_public_key === key.x_only_public_key ? 0 : 1;
+      lifecycleReport = {
+        refreshes: refreshOutcomes,
+        repair: repairOutcome,
+        generation_mismatch: mismatch,
+        group_key_changed: changed,
+        open: openCeremonies,
+      };
+      log(
+        `chaos: lifecycle: refreshes ${JSON.stringify(refreshOutcomes)}, repair ${repairOutcome}; key at generation ${finalKey?.generation}; ` +
+          `open ceremonies ${openCeremonies}; generation mismatches ${mismatch}; group key changed ${changed}`,
+      );
+    }
     const summary =
       `chaos: sessions=${sessions.length} completed=${completed} failed=${failed} not_terminal=${notTerminal} ` +
-      `nonce_reuse=${checks.nonce_reuse} double_release=${checks.double_release} invalid_signatures=${checks.invalid_signatures}`;
+      `nonce_reuse=${checks.nonce_reuse} double_release=${checks.double_release} invalid_signatures=${checks.invalid_signatures}` +
+      (lifecycleReport
+        ? ` generation_mismatch=${lifecycleReport.generation_mismatch} group_key_changed=${lifecycleReport.group_key_changed} open_ceremonies=${lifecycleReport.open}`
+        : '');
     const ok =
+      (lifecycleReport
+        ? lifecycleReport.generation_mismatch === 0 &&
+          lifecycleReport.group_key_changed === 0 &&
+          lifecycleReport.open === 0
+        : true) &&
       notTerminal === 0 &&
       checks.nonce_reuse === 0 &&
       checks.double_release === 0 &&
@@ -567,6 +744,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       checks,
       kills,
       ...(byzantine ? { byzantine } : {}),
+      ...(lifecycleReport ? { lifecycle: lifecycleReport } : {}),
       summary,
       ok,
     };
@@ -599,6 +777,8 @@ async function main(): Promise<number> {
       ttl: { type: 'string', default: '60' },
       'quarantine-after': { type: 'string', default: '3' },
       coordinators: { type: 'string', default: '1' },
+      refreshes: { type: 'string', default: '0' },
+      repair: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -620,6 +800,8 @@ async function main(): Promise<number> {
     ttlS: Number(values.ttl),
     quarantineAfter: Number(values['quarantine-after']),
     coordinators: Number(values.coordinators),
+    refreshes: Number(values.refreshes),
+    repair: values.repair!,
     keep: values.keep!,
   });
   process.stdout.write(`${report.summary}\n`);

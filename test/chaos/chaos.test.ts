@@ -86,6 +86,43 @@ describe('chaos: kill -9 of signers and the coordinator under signing load', () 
     assert.ok(r.byzantine.blamed_attempts > 0, lines.join('\n'));
     assert.equal(r.byzantine.misblamed, 0, lines.join('\n'));
   });
+
+  it('share refreshes and a repair under kills: every signature verifies under the one key, no generation mix, every member on the generation it is counted on', {
+    timeout: 240_000,
+  }, async () => {
+    const lines: string[] = [];
+    const r = await runChaos({
+      sessions: 30,
+      clients: 3,
+      signers: 3,
+      threshold: 2,
+      kills: 2,
+      refreshes: 2,
+      repair: true,
+      database,
+      seed: seed + 2,
+      ttlS: 30,
+      quarantineAfter: 3,
+      log: (l) => lines.push(l),
+    });
+    const why = `seed ${seed + 2}\n${lines.join('\n')}`;
+    assert.equal(r.not_terminal, 0, why);
+    assert.equal(r.nonce_reuse, 0, why);
+    assert.equal(r.double_release, 0, why);
+    assert.equal(r.invalid_signatures, 0, why);
+    assert.ok(r.lifecycle, why);
+    assert.equal(r.lifecycle.generation_mismatch, 0, why);
+    assert.equal(r.lifecycle.group_key_changed, 0, why);
+    assert.equal(r.lifecycle.open, 0, why);
+    assert.equal(r.lifecycle.repair, 'completed', why);
+    assert.equal(
+      Object.values(r.lifecycle.refreshes).reduce((a, b) => a + b, 0),
+      2,
+      why,
+    );
+    assert.ok(r.completed > 0, why);
+    assert.match(r.summary, / generation_mismatch=0 group_key_changed=0 open_ceremonies=0$/);
+  });
 });
 
 describe('chaos invariant checks catch planted violations', () => {

@@ -129,6 +129,19 @@ export async function acknowledgeRepair(
        WHERE id = $1`,
       [row.keyId, row.lost, json(member), now],
     );
+    // A refresh decided while this member was lost could never reach it; the new member holds
+    // the key's current generation already, so for that refresh this member is done.
+    await q.query(
+      `UPDATE key_refreshes SET updated_at = $3,
+         committed = CASE WHEN committed @> to_jsonb($2::int) THEN committed ELSE committed || to_jsonb($2::int) END
+       WHERE key_id = $1 AND status = 'committing' AND generation = $4`,
+      [row.keyId, row.lost, now, row.generation],
+    );
+    await q.query(
+      `UPDATE key_refreshes SET status = 'completed', completed_at = $2, updated_at = $2
+        WHERE key_id = $1 AND status = 'committing' AND jsonb_array_length(committed) >= jsonb_array_length(participants)`,
+      [row.keyId, now],
+    );
   }
   if (row.status === 'committing' && row.committed.length >= row.members.length) {
     return (await transitionRepair(q, id, ['committing'], 'completed', now)) ?? row;
