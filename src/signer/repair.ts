@@ -534,7 +534,10 @@ function pointsByHelper(list: RepairCombineRequest['commitments']): Map<number, 
   const out = new Map<number, Map<number, Uint8Array>>();
   for (const x of list) {
     let m = out.get(x.helper);
-    if (!m) out.set(x.helper, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      out.set(x.helper, m);
+    }
     if (m.has(x.receiver)) throw new FloeError('invalid_request', 'commitments: a helper and receiver twice');
     m.set(x.receiver, fromHex(x.commitment, 'commitment', 33));
   }
