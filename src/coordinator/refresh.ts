@@ -31,6 +31,7 @@ import type { KeyRecord, KeyRefreshRecord, SignerRecord } from '../domain/record
 import { FloeError, isFloeError } from '../protocol/errors.js';
 import { publicKeyPackageHash, refreshCertificateDigest } from '../protocol/transcript.js';
 import type { RefreshStore } from './refresh-store.js';
+import { SingleFlight, sendToEach } from './roll-forward.js';
 import type { SignerClient } from './signer-client.js';
 
 export interface RefreshOptions {
@@ -57,7 +58,7 @@ const UNDECIDED = ['pending', 'round1', 'round2', 'round3'] as const;
 export class RefreshDriver {
   private readonly o: Required<RefreshOptions>;
   /** Commits this process is pushing (so the jobs do not push the same one twice at once). */
-  private readonly committing = new Map<string, Promise<KeyRefreshRecord>>();
+  private readonly committing = new SingleFlight<KeyRefreshRecord>();
 
   constructor(o: RefreshOptions) {
     this.o = { now: Date.now, roundTimeoutMs: 30_000, ttlMs: 10 * 60_000, ...o };
@@ -266,12 +267,7 @@ export class RefreshDriver {
    * repeat (signers answer `committed` again); the refresh completes when every member has.
    */
   commit(tenantId: string, rid: string): Promise<KeyRefreshRecord> {
-    // One push at a time per refresh in this process: a second caller (the jobs) waits for it.
-    const inFlight = this.committing.get(rid);
-    if (inFlight) return inFlight;
-    const p = this.pushCommit(tenantId, rid).finally(() => this.committing.delete(rid));
-    this.committing.set(rid, p);
-    return p;
+    return this.committing.run(rid, () => this.pushCommit(tenantId, rid));
   }
 
   private async pushCommit(tenantId: string, rid: string): Promise<KeyRefreshRecord> {
@@ -283,23 +279,13 @@ export class RefreshDriver {
     const signers = await this.o.signersOf(key);
     const certificates = r.certificates ?? [];
     const todo = r.participants.filter((m) => !r!.committed.includes(m.identifier));
-    const rs = await Promise.allSettled(
-      todo.map(async (m) => {
-        const s = signers.find((x) => x.id === m.signer_id);
-        if (!s) throw new FloeError('signer_not_found', `signer ${m.signer_id} is not registered`);
-        await this.o
-          .clientFor(s)
-          .call(
-            'refreshCommit',
-            { ceremony_id: rid, key_id: key.id, generation: r!.generation, certificates },
-            this.o.roundTimeoutMs,
-          );
-        return m.identifier;
-      }),
+    const body = { ceremony_id: rid, key_id: key.id, generation: r.generation, certificates };
+    const acked = await sendToEach(
+      todo,
+      (id) => signers.find((x) => x.id === id),
+      (s) => this.o.clientFor(s).call('refreshCommit', body, this.o.roundTimeoutMs),
     );
-    for (const x of rs) {
-      if (x.status === 'fulfilled') r = (await this.o.store.acknowledgeCommit(tenantId, rid, x.value)) ?? r;
-    }
+    for (const id of acked) r = (await this.o.store.acknowledgeCommit(tenantId, rid, id)) ?? r;
     if (r.status === 'completed') {
       await this.o.audit(tenantId, 'key.refreshed', 'key', key.id, {
         refresh: rid,

@@ -34,6 +34,7 @@ import {
   repairStatementDigest,
 } from '../protocol/transcript.js';
 import type { RepairStore } from './repair-store.js';
+import { SingleFlight, sendToEach } from './roll-forward.js';
 import type { SignerClient } from './signer-client.js';
 
 export interface RepairOptions {
@@ -58,7 +59,7 @@ const UNDECIDED = ['pending', 'helping', 'enrolling'] as const;
 
 export class RepairDriver {
   private readonly o: Required<RepairOptions>;
-  private readonly committing = new Map<string, Promise<KeyRepairRecord>>();
+  private readonly committing = new SingleFlight<KeyRepairRecord>();
 
   constructor(o: RepairOptions) {
     this.o = { now: Date.now, roundTimeoutMs: 30_000, ttlMs: 10 * 60_000, ...o };
@@ -295,12 +296,7 @@ export class RepairDriver {
 
   /** Push the commit of a decided repair to every member that has not acknowledged it. Safe to repeat. */
   commit(tenantId: string, rid: string): Promise<KeyRepairRecord> {
-    // One push at a time per repair in this process: a second caller (the jobs) waits for it.
-    const inFlight = this.committing.get(rid);
-    if (inFlight) return inFlight;
-    const p = this.pushCommit(tenantId, rid).finally(() => this.committing.delete(rid));
-    this.committing.set(rid, p);
-    return p;
+    return this.committing.run(rid, () => this.pushCommit(tenantId, rid));
   }
 
   private async pushCommit(tenantId: string, rid: string): Promise<KeyRepairRecord> {
@@ -309,17 +305,10 @@ export class RepairDriver {
     if (r.status !== 'committing') return r;
     const body = r.commitRequest as RepairCommitRequest;
     const todo = r.members.filter((m) => !r!.committed.includes(m.identifier));
-    const rs = await Promise.allSettled(
-      todo.map(async (m) => {
-        const s = await this.o.getSigner(m.signer_id);
-        if (!s) throw new FloeError('signer_not_found', `signer ${m.signer_id} is not registered`);
-        await this.o.clientFor(s).call('repairCommit', body, this.o.roundTimeoutMs);
-        return m.identifier;
-      }),
+    const acked = await sendToEach(todo, this.o.getSigner, (s) =>
+      this.o.clientFor(s).call('repairCommit', body, this.o.roundTimeoutMs),
     );
-    for (const x of rs) {
-      if (x.status === 'fulfilled') r = (await this.o.store.acknowledgeRepair(tenantId, rid, x.value)) ?? r;
-    }
+    for (const id of acked) r = (await this.o.store.acknowledgeRepair(tenantId, rid, id)) ?? r;
     if (r.status === 'completed') {
       await this.o.audit(tenantId, 'key.repaired', 'key', r.keyId, {
         repair: rid,
