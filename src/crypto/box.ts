@@ -11,7 +11,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { concatBytes, fromHex, toHex, wipe } from './hex.js';
-import type { NodeIdentity } from './identity.js';
+import { generateIdentityKey, type NodeIdentity, softwareIdentity } from './identity.js';
 
 export interface SealedBox {
   /** Sender public key (x-only hex). For imports it is an ephemeral key. */
@@ -144,5 +144,25 @@ function decrypt(key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8A
     return new Uint8Array(Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]));
   } catch {
     throw new CryptoError('invalid_share', 'box does not open (wrong key, sender, context or tampered)');
+  }
+}
+
+/**
+ * Seal under a one-time sender key, wiped at once: the box alone says nothing about who sent it
+ * (the signed answer carrying it does), and revealing its ECDH in a complaint opens this box only.
+ */
+export function sealBoxOneTime(
+  receiver: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  info: string,
+): SealedBox {
+  const secret = generateIdentityKey();
+  const sender = softwareIdentity(secret);
+  wipe(secret);
+  try {
+    return sealBox(sender, receiver, plaintext, aad, info);
+  } finally {
+    sender.dispose();
   }
 }

@@ -6,7 +6,7 @@
  * keys + AEAD); the coordinator relays them blind and cannot forge one.
  */
 import { creationPolicyHash, type PolicyState, policyState } from '../approvals/policy.js';
-import { openBox, type SealedBox, sealBox } from '../crypto/box.js';
+import { openBox, type SealedBox, sealBoxOneTime } from '../crypto/box.js';
 import { makeDkgComplaint } from '../crypto/complaint.js';
 import { validateKeyPackage } from '../crypto/dealer.js';
 import {
@@ -28,12 +28,7 @@ import { isCryptoError } from '../crypto/errors.js';
 import { parseScalar } from '../crypto/group.js';
 import { lengthPrefixed, taggedFieldsHash, u32be, utf8 } from '../crypto/hash.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
-import {
-  generateIdentityKey,
-  type NodeIdentity,
-  softwareIdentity,
-  verifyDigest,
-} from '../crypto/identity.js';
+import { type NodeIdentity, verifyDigest } from '../crypto/identity.js';
 import { groupPublicKey } from '../crypto/signing.js';
 import { taprootOutputKey } from '../crypto/tweak.js';
 import type { DkgRound1Package, KeyPackage } from '../crypto/types.js';
@@ -374,12 +369,8 @@ export class CeremonyParticipant {
       // open every box between the two members, in every ceremony).
       const boxes = packages.map((p) => {
         const receiver = c.participants[p.receiver - 1]!;
-        const secret = generateIdentityKey();
-        const ephemeral = softwareIdentity(secret);
-        wipe(secret);
         try {
-          const box = sealBox(
-            ephemeral,
+          const box = sealBoxOneTime(
             fromHex(receiver.identity, 'identity', 32),
             p.signingShare,
             dkgBoxAad(c.id, c.keyId, c.identifier, p.receiver),
@@ -387,7 +378,6 @@ export class CeremonyParticipant {
           );
           return { receiver: p.receiver, box };
         } finally {
-          ephemeral.dispose();
           wipe(p.signingShare);
         }
       });

@@ -13,17 +13,12 @@
  *
  * Sub-shares travel sealed to their receiver (fresh sender key per box), like DKG round 2.
  */
-import { openBox, sealBox } from '../crypto/box.js';
+import { openBox, sealBoxOneTime } from '../crypto/box.js';
 import { encodePublicKeyPackage } from '../crypto/encoding.js';
 import { isCryptoError } from '../crypto/errors.js';
 import { parseScalar } from '../crypto/group.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
-import {
-  generateIdentityKey,
-  type NodeIdentity,
-  softwareIdentity,
-  verifyDigest,
-} from '../crypto/identity.js';
+import { type NodeIdentity, verifyDigest } from '../crypto/identity.js';
 import {
   type RefreshRound1Package,
   type RefreshSecretState,
@@ -298,23 +293,15 @@ export class RefreshParticipant {
       packages = refreshRound2(c.secret, others);
       const boxes = packages.map((p) => {
         const receiver = c.participants[p.receiver - 1]!;
-        const secret = generateIdentityKey();
-        const ephemeral = softwareIdentity(secret);
-        wipe(secret);
-        try {
-          return {
-            receiver: p.receiver,
-            box: sealBox(
-              ephemeral,
-              fromHex(receiver.identity, 'identity', 32),
-              p.signingShare,
-              refreshBoxAad(c.id, c.keyId, c.generation, c.identifier, p.receiver),
-              REFRESH_BOX_INFO,
-            ),
-          };
-        } finally {
-          ephemeral.dispose();
-        }
+        return {
+          receiver: p.receiver,
+          box: sealBoxOneTime(
+            fromHex(receiver.identity, 'identity', 32),
+            p.signingShare,
+            refreshBoxAad(c.id, c.keyId, c.generation, c.identifier, p.receiver),
+            REFRESH_BOX_INFO,
+          ),
+        };
       });
       c.others = others;
       c.round2 = { ceremony_id: c.id, identifier: c.identifier, boxes };

@@ -13,17 +13,12 @@
  */
 
 import { policyState } from '../approvals/policy.js';
-import { openBox, sealBox } from '../crypto/box.js';
+import { openBox, sealBoxOneTime } from '../crypto/box.js';
 import { decodePublicKeyPackage } from '../crypto/encoding.js';
 import { isCryptoError } from '../crypto/errors.js';
 import { parseScalar } from '../crypto/group.js';
 import { bytesEqual, fromHex, toHex, wipe } from '../crypto/hex.js';
-import {
-  generateIdentityKey,
-  type NodeIdentity,
-  softwareIdentity,
-  verifyDigest,
-} from '../crypto/identity.js';
+import { type NodeIdentity, verifyDigest } from '../crypto/identity.js';
 import { repairStep1, repairStep2, repairStep3, verifyRepairCommitments } from '../crypto/repair.js';
 import type { PublicKeyPackage } from '../crypto/types.js';
 import { FloeError } from '../protocol/errors.js';
@@ -211,12 +206,10 @@ export class RepairParticipant {
       const boxes: RepairHelpResponse['boxes'] = [];
       for (const [receiver, delta] of parts.deltas) {
         if (receiver === key.identifier) continue;
-        const eph = softwareIdentity(generateIdentityKey());
         try {
           boxes.push({
             receiver,
-            box: sealBox(
-              eph,
+            box: sealBoxOneTime(
               fromHex(members[receiver - 1]!.identity, 'identity', 32),
               delta,
               repairBoxAad(req.ceremony_id, req.key_id, key.identifier, String(receiver)),
@@ -224,7 +217,6 @@ export class RepairParticipant {
             ),
           });
         } finally {
-          eph.dispose();
           wipe(delta);
         }
       }
@@ -304,18 +296,15 @@ export class RepairParticipant {
       }
       const sigma = repairStep2(c.identifier, received);
       const members = [...s.members].sort((a, b) => a.identifier - b.identifier);
-      const eph = softwareIdentity(generateIdentityKey());
       let box: RepairCombineResponse['box'];
       try {
-        box = sealBox(
-          eph,
+        box = sealBoxOneTime(
           fromHex(members[s.lost - 1]!.identity, 'identity', 32),
           sigma,
           repairBoxAad(s.ceremony_id, s.key_id, c.identifier, members[s.lost - 1]!.identity),
           REPAIR_SIGMA_INFO,
         );
       } finally {
-        eph.dispose();
         wipe(sigma);
       }
       c.combine = {
