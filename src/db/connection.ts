@@ -20,13 +20,13 @@
  * PGlite that would wait for itself forever, so it throws at once, everywhere.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { migrate } from './migrate.js';
+import { createPgliteDataDir } from './pglite-datadir.js';
 
 /** The role every service query runs as (created by migration 001). */
 export const SERVICE_ROLE = 'floe_app';
@@ -388,36 +388,6 @@ export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
   shared_buffers: '16MB',
 };
 
-/**
- * Create a new PGlite data directory in a short-lived child process. Creating one runs initdb
- * in a second, in-memory Postgres instance and copies its result over: some 400–500 MB that
- * would otherwise stay in this process until a major GC, and leave its malloc heap fragmented
- * for good. The child exits and takes all of it with it; this process then opens the directory
- * as on any later start.
- */
-async function initPgliteDataDir(dataDir: string): Promise<void> {
-  const url = import.meta.resolve('@electric-sql/pglite');
-  const script = `const { PGlite } = await import(${JSON.stringify(url)});
-const pg = await PGlite.create({ dataDir: process.argv[1] });
-await pg.close();`;
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS; // no loaders or hooks in the child
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script, dataDir], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    if (stderr.length < 10_000) stderr += d.toString();
-  });
-  const exitCode = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (c) => resolve(c));
-  });
-  if (exitCode !== 0)
-    throw new Error(`db: creating the PGlite data directory ${dataDir} failed (exit ${exitCode}): ${stderr}`);
-}
-
 async function openPglite(opts: OpenDbOptions): Promise<PgliteDb> {
   let dataDir: string | undefined;
   let release = () => {};
@@ -428,7 +398,7 @@ async function openPglite(opts: OpenDbOptions): Promise<PgliteDb> {
   }
   try {
     if (dataDir !== undefined && !opts.pgliteLoadDataDir && !existsSync(join(dataDir, 'PG_VERSION'))) {
-      await initPgliteDataDir(dataDir);
+      await createPgliteDataDir(dataDir);
     }
     const settings = { ...PGLITE_SETTINGS, ...opts.pgliteSettings };
     const pgl = await PGlite.create({

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { advisoryKey, type Db, openDb } from '../../src/db/connection.js';
-import { appliedMigrations, loadMigrations } from '../../src/db/migrate.js';
+import { appliedMigrations, loadMigrations, migrate } from '../../src/db/migrate.js';
 import { getTenant } from '../../src/db/queries/tenants.js';
 import { type TestDb, testDb } from '../helpers/db.js';
+import { ROOT } from '../helpers/processes.js';
 import { barrier, seedTenant } from './fixtures.js';
 
 describe('connection', () => {
@@ -220,6 +221,42 @@ describe('PGlite on disk', () => {
       // a dead one's lock is taken over
       writeFileSync(join(dir, 'data', 'pgdata.lock'), '2147483646');
       await (await openDb({ dataDir: join(dir, 'data') })).close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('new PGlite data directories', () => {
+  it('copy the pristine initdb result PGlite keeps, never a used one, and stay independent', async (tc) => {
+    if (process.env.FLOE_TEST_DATABASE_URL) return tc.skip('PGlite only');
+    const pristine = join(
+      ROOT,
+      'node_modules',
+      '.cache',
+      'floe',
+      `pglite-${JSON.parse(readFileSync(join(ROOT, 'node_modules', '@electric-sql', 'pglite', 'package.json'), 'utf8')).version}`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'floe-db-'));
+    try {
+      // The first one in a process of this checkout makes the cache if nothing did before.
+      const a = await openDb({ dataDir: join(dir, 'a') });
+      const id = await seedTenant(a);
+      assert.ok(existsSync(join(pristine, 'PG_VERSION')), 'the pristine directory is kept');
+      const b = await openDb({ dataDir: join(dir, 'b'), migrate: false });
+      try {
+        // A copy of initdb's result: no migration and no row of `a` in it.
+        const tables = await b.adminQuery<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'",
+        );
+        assert.equal(tables.rows[0]!.n, 0);
+        await migrate(b);
+        assert.equal(await b.transaction((tx) => getTenant(tx, id), { tenantId: id }), null);
+        assert.equal((await a.transaction((tx) => getTenant(tx, id), { tenantId: id }))?.id, id);
+      } finally {
+        await b.close();
+        await a.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

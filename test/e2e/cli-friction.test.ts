@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readClusterState } from '../../src/cluster/state.js';
 import { fromHex } from '../../src/crypto/hex.js';
-import { freePortRange, ROOT, runFloe, startUp, type UpProcess, until } from '../helpers/e2e-floe.js';
+import { freePortRange, runFloe, startUp, type UpProcess, until } from '../helpers/e2e-floe.js';
 import { libsecpVerify } from '../helpers/independent.js';
+import { programArgv } from '../helpers/program.js';
 
 /** Whether a process runs: exists and is not a zombie (an orphan's new parent may not reap it). */
 function running(pid: number | null | undefined): boolean {
@@ -303,7 +304,7 @@ describe('CLI friction: the cluster it belongs to, usage errors, floe down, ever
 
   it('4. floe up whose parent is killed (kill of the npm running it) stops, and no child outlives it', async () => {
     // A parent between us and floe up, as npm (and its shell) are for `npm start`.
-    const floeArgs = ['--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts'), 'up'];
+    const floeArgs = [...programArgv('cli/main.ts'), 'up'];
     const wrapper = spawn(
       process.execPath,
       [

@@ -4,6 +4,9 @@
  * database `floe_test_<random>` on that server, dropped again by cleanup().
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { type Db, openDb, PgliteDb } from '../../src/db/connection.js';
 
@@ -16,24 +19,41 @@ export interface TestDb {
   cleanup(): Promise<void>;
 }
 
-// PGlite: the first database of a process is created and migrated from scratch (which the
-// migration tests need anyway); later ones start from a dump of it, about three times faster.
+// PGlite: the first database of a process is a new data directory in a temporary directory,
+// migrated from scratch (which the migration tests need anyway): a copy of the pristine initdb
+// result PGlite keeps (src/db/pglite-datadir.ts), so about 2 s instead of 6. Later ones start
+// in memory from a dump of it.
 let template: Promise<Blob | File> | undefined;
 
 export async function testDb(opts: { migrate?: boolean } = {}): Promise<TestDb> {
   const url = serverUrl();
   if (url) return serverDb(url, opts);
-  let db: Db;
   if (template && opts.migrate !== false) {
-    db = await openDb({ pgliteLoadDataDir: await template });
-  } else {
-    db = await openDb({ migrate: opts.migrate ?? true });
-    if (!template && opts.migrate !== false && db instanceof PgliteDb) {
-      template = db.dump();
-      await template;
-    }
+    const db = await openDb({ pgliteLoadDataDir: await template });
+    return { db, cleanup: () => db.close() };
   }
-  return { db, cleanup: () => db.close() };
+  const dir = mkdtempSync(join(tmpdir(), 'floe-testdb-'));
+  let db: Db;
+  try {
+    db = await openDb({ dataDir: dir, migrate: opts.migrate ?? true });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  if (!template && opts.migrate !== false && db instanceof PgliteDb) {
+    template = db.dump();
+    await template;
+  }
+  return {
+    db,
+    async cleanup() {
+      try {
+        await db.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }
 
 async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 /**
- * End-to-end helpers: run the `floe` CLI (from the sources, through tsx) as real child
+ * End-to-end helpers: run the `floe` CLI (built, or from the sources through tsx) as real child
  * processes in any working directory, a `floe up` cluster on free loopback ports, and the
  * sample curl it prints, executed with fetch.
  */
@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url';
 /** Moved to ./until.ts; re-exported so existing imports keep working. */
 export { until } from './until.js';
 
+import { programArgv } from './program.js';
+
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'src', 'cli', 'main.ts');
-/** Absolute, so the child resolves tsx from any working directory. */
-const FLOE = ['--import', import.meta.resolve('tsx'), CLI];
+/** Built, or the sources through tsx (./program.ts). */
+const FLOE = programArgv('cli/main.ts');
 
 /** The environment of a child: PATH and HOME only, plus what the test gives. */
 function childEnv(env: Record<string, string> = {}): Record<string, string> {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSignerStore } from '../../src/signer/node.js';
 import { FAULTS_ENV } from './byzantine-signer.js';
+import { programArgv } from './program.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -22,8 +23,9 @@ export interface Spawned {
 /** The byzantine signer entry (test only): `floe signer` with faults (./byzantine-signer.ts). */
 export const BYZANTINE_SIGNER = join(ROOT, 'test', 'helpers', 'byzantine-signer-main.ts');
 
+/** The `floe` CLI as a child process (built or through tsx: ./program.ts). */
 export function spawnFloe(args: string[], env: Record<string, string>): Spawned {
-  return spawnScript(CLI, args, env);
+  return spawnNode([...programArgv('cli/main.ts'), ...args], env);
 }
 
 /** A TypeScript entry point of this repository as a child process (tsx). */

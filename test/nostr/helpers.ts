@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import WebSocket from 'ws';
+import { programArgv } from '../helpers/program.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const RELAY_MAIN = join(ROOT, 'src', 'nostr', 'relay-main.ts');
 
 export interface RelayProcess {
   url: string;
@@ -18,17 +18,21 @@ export interface RelayProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Start `src/nostr/relay-main.ts` as a child process and wait for its `relay_started` line. */
+/** Start `src/nostr/relay-main.ts` (built or through tsx) as a child process and wait for its `relay_started` line. */
 export function spawnRelay(
   args: string[] = [],
   env: Record<string, string> = {},
   timeoutMs = 15_000,
 ): Promise<RelayProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', RELAY_MAIN, '--host', '127.0.0.1', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [...programArgv('nostr/relay-main.ts'), '--host', '127.0.0.1', ...args],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const stderr: string[] = [];
   proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));

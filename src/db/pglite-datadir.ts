@@ -1,0 +1,89 @@
+/**
+ * A new PGlite data directory. PGlite creates one by running initdb inside its WebAssembly
+ * Postgres, which takes 5–6 s of CPU and leaves some 400–500 MB behind in the process that ran
+ * it. So it runs in a short-lived child process (the memory leaves with it), and its pristine
+ * result is kept once per PGlite version in `node_modules/.cache/floe/`: every later data
+ * directory of that version is a copy of it (about 50 ms instead of 6 s). A fresh initdb of one
+ * version is the same directory every time, so the copy is what the child would have made; it
+ * holds no data of any installation (migrations run on the copy, as on a fresh one). The cache
+ * lives beside the code that runs it, under the same owner; when it cannot be written (a
+ * read-only install), every data directory is made by the child, as before.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const PGLITE = '@electric-sql/pglite';
+
+/** Create the PGlite data directory `dataDir` (which must not hold one yet). */
+export async function createPgliteDataDir(dataDir: string): Promise<void> {
+  const cache = pristineDir();
+  if (cache && existsSync(join(cache, 'PG_VERSION'))) {
+    try {
+      cpSync(cache, dataDir, { recursive: true });
+      return;
+    } catch {
+      rmSync(dataDir, { recursive: true, force: true }); // a partial copy: make it afresh
+    }
+  }
+  await initdbInChild(dataDir);
+  if (cache) keepPristine(dataDir, cache);
+}
+
+/** `node_modules/.cache/floe/pglite-<version>`, or undefined when PGlite's install is not found. */
+function pristineDir(): string | undefined {
+  try {
+    let dir = dirname(fileURLToPath(import.meta.resolve(PGLITE)));
+    while (basename(dir) !== 'node_modules') {
+      const up = dirname(dir);
+      if (up === dir) return undefined;
+      dir = up;
+    }
+    const pkg = JSON.parse(readFileSync(join(dir, PGLITE, 'package.json'), 'utf8')) as { version?: unknown };
+    if (typeof pkg.version !== 'string' || !/^[0-9A-Za-z.+-]+$/.test(pkg.version)) return undefined;
+    return join(dir, '.cache', 'floe', `pglite-${pkg.version}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copy a just-created, never-opened data directory into the cache: to a temporary name, then
+ * renamed into place, so a reader sees a whole directory or none. Another process may win the
+ * race; its copy is as good. Any failure leaves the cache as it was.
+ */
+function keepPristine(dataDir: string, cache: string): void {
+  const tmp = `${cache}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    mkdirSync(dirname(cache), { recursive: true });
+    cpSync(dataDir, tmp, { recursive: true });
+    renameSync(tmp, cache);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function initdbInChild(dataDir: string): Promise<void> {
+  const url = import.meta.resolve(PGLITE);
+  const script = `const { PGlite } = await import(${JSON.stringify(url)});
+const pg = await PGlite.create({ dataDir: process.argv[1] });
+await pg.close();`;
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS; // no loaders or hooks in the child
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, dataDir], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 10_000) stderr += d.toString();
+  });
+  const exitCode = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  if (exitCode !== 0)
+    throw new Error(`db: creating the PGlite data directory ${dataDir} failed (exit ${exitCode}): ${stderr}`);
+}
