@@ -232,6 +232,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     signers: o.signers + (o.repair ? 1 : 0),
     database: o.database,
     coordinators,
+    // Signers restart after every kill: a 2^12 scrypt (the stores record it) keeps restarts
+    // quick; the key derivation's cost is not what chaos is about.
+    scryptN: 1 << 12,
     ...(faults ? { faults } : {}),
     coordinatorConfig: {
       session_ttl_s: ttlS,

@@ -89,6 +89,11 @@ export interface BenchClusterOptions {
    * with the build runtime (any V8 flag), in NODE_OPTIONS with tsx (only the flags Node allows there).
    */
   nodeOptions?: string;
+  /**
+   * scrypt's N for the new signer stores (default the production 2^17). Chaos, which restarts
+   * signers all the time and measures no start-up, uses a smaller one.
+   */
+  scryptN?: number;
 }
 
 let built: { dir: string; main: string; errors: string } | undefined;
@@ -307,7 +312,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   });
 
   const signerListen: (string | undefined)[] = [];
-  const peers = await signerIdentities(signerDirs, PASSPHRASE);
+  const peers = await signerIdentities(signerDirs, PASSPHRASE, o.scryptN ? { scryptN: o.scryptN } : {});
   const spawnSigner = async (i: number): Promise<SignerProcess> => {
     const env = {
       FLOE_SIGNER_DATA_DIR: signerDirs[i]!,

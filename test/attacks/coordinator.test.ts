@@ -30,7 +30,12 @@ import { judgeCommitments, judgeShare, type SignedAnswer } from '../../src/proto
 import { FloeError } from '../../src/protocol/errors.js';
 import { importOver } from '../helpers/drive.js';
 import { runFloe } from '../helpers/e2e-floe.js';
-import { type SignerProcess, signerIdentities, startSignerProcess } from '../helpers/processes.js';
+import {
+  type SignerProcess,
+  signerIdentities,
+  startSignerProcess,
+  TEST_SCRYPT_N,
+} from '../helpers/processes.js';
 import { openRequest } from '../helpers/sign-requests.js';
 
 const coordinator = softwareIdentity(generateIdentityKey());
@@ -43,7 +48,7 @@ function refusedWith(code: string) {
 /** `n` real signer processes that pin each other as peers; the attacker's identity is their coordinator. */
 async function signers(dir: string, n: number, faults: Record<number, string> = {}) {
   const dirs = Array.from({ length: n }, (_, i) => join(dir, `s${i + 1}`));
-  const peers = await signerIdentities(dirs, PASS);
+  const peers = await signerIdentities(dirs, PASS, { scryptN: TEST_SCRYPT_N });
   const procs = await Promise.all(
     dirs.map((dataDir, i) =>
       startSignerProcess({

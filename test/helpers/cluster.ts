@@ -21,6 +21,7 @@ import {
   signerIdentities,
   spawnFloe,
   startSignerProcess,
+  TEST_SCRYPT_N,
 } from './processes.js';
 
 export interface ApiResult<T = any> {
@@ -77,7 +78,7 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
   const database = await freshServerDatabase();
   const signerDirs = Array.from({ length: o.signers }, (_, i) => join(dir, `signer-${i + 1}`));
   // Every signer pins every other as a peer (its roster), as `floe init` writes it.
-  const peers = await signerIdentities(signerDirs, PASS);
+  const peers = await signerIdentities(signerDirs, PASS, { scryptN: TEST_SCRYPT_N });
   const startSigner = (i: number, listen?: string) =>
     startSignerProcess({
       dataDir: signerDirs[i]!,

@@ -96,6 +96,13 @@ export function spawnNode(argv: string[], env: Record<string, string>): Spawned 
   };
 }
 
+/**
+ * scrypt's N for the signer stores of test clusters: 2^12 (~20 ms) instead of the production
+ * 2^17 (~0.7 s and 128 MiB, paid at every signer start and restart). The stores record it; the
+ * key source's own tests and the `floe init`/`floe up` end-to-end tests keep the default.
+ */
+export const TEST_SCRYPT_N = 1 << 12;
+
 export interface SignerProcess extends Spawned {
   url: string;
   identity: string;
@@ -103,14 +110,21 @@ export interface SignerProcess extends Spawned {
 
 /**
  * Create (or open) signer stores in this process and return their identity keys, in order: what
- * an operator learns before writing each signer's roster (`peers`), as `floe init` does.
+ * an operator learns before writing each signer's roster (`peers`), as `floe init` does. A new
+ * store takes scrypt's N from `scryptN` (default 2^17, the production default); every later
+ * start of that signer derives its data key with the N recorded in the store.
  */
-export async function signerIdentities(dataDirs: readonly string[], passphrase: string): Promise<string[]> {
+export async function signerIdentities(
+  dataDirs: readonly string[],
+  passphrase: string,
+  opts: { scryptN?: number } = {},
+): Promise<string[]> {
   return Promise.all(
     dataDirs.map(async (dir) => {
       const { store, identity } = await openSignerStore(
         { data_dir: dir },
         { FLOE_SIGNER_PASSPHRASE: passphrase },
+        opts.scryptN ? { scryptN: opts.scryptN } : {},
       );
       store.close();
       const pub = identity.publicKeyHex;
