@@ -15,6 +15,7 @@ import {
 import { createKey, registerSigners } from './cluster-api.js';
 import { freshServerDatabase } from './db.js';
 import { request } from './http.js';
+import { seedMigratedPglite } from './pglite-template.js';
 import {
   type SignerProcess,
   type Spawned,
@@ -76,6 +77,7 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
   const cdir = join(dir, 'coordinator');
   const { identityPub } = coordinatorIdentity(cdir);
   const database = await freshServerDatabase();
+  if (!database) await seedMigratedPglite(cdir);
   const signerDirs = Array.from({ length: o.signers }, (_, i) => join(dir, `signer-${i + 1}`));
   // Every signer pins every other as a peer (its roster), as `floe init` writes it.
   const peers = await signerIdentities(signerDirs, PASS, { scryptN: TEST_SCRYPT_N });
