@@ -76,6 +76,12 @@ export class EcdhResponder {
   private shareInner(req: EcdhShareRequest): EcdhShareResponse {
     const key = this.activeKey(req.key_id);
     try {
+      if ((req.generation ?? 0) !== (key.generation ?? 0)) {
+        throw new FloeError(
+          'generation_mismatch',
+          `this signer holds generation ${key.generation ?? 0} of key ${req.key_id}, not ${req.generation ?? 0}`,
+        );
+      }
       this.checkIncluded(key, req.included);
       const peer = fromHex(req.peer, 'peer', 32);
       if (!isEcdhPeer(peer)) {

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import * as nip44 from 'nostr-tools/nip44';
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { fromHex } from '../../src/crypto/hex.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { libsecpVerify } from '../helpers/independent.js';
@@ -94,6 +96,16 @@ describe('share refresh (POST /v1/keys/:id/refresh)', () => {
     assert.equal(s2.body.status, 'completed', JSON.stringify(s2.body));
     assert.deepEqual(s2.body.participants, [2, 3]);
     assert.ok(verifies(s2.body, key.x_only_public_key));
+    // Threshold ECDH on the new generation too (the request names it; a signer on another one
+    // refuses): NIP-44 to a third party, who reads it with its own secret.
+    const peerSk = generateSecretKey();
+    const enc = await c.api('POST', `/v1/keys/${key.id}/nip44/encrypt`, {
+      pubkey: getPublicKey(peerSk),
+      plaintext: 'after the refresh',
+    });
+    assert.equal(enc.status, 200, JSON.stringify(enc.body));
+    const ck = nip44.v2.utils.getConversationKey(peerSk, key.x_only_public_key);
+    assert.equal(nip44.v2.decrypt(enc.body.ciphertext, ck), 'after the refresh');
   });
 
   it('refuses a refresh of an unknown key, and reports an unknown refresh', async () => {

@@ -196,7 +196,7 @@ describe('signer: threshold ECDH answers', () => {
 });
 
 describe('signer: threshold ECDH refusals answer nothing and audit nothing', () => {
-  it('unknown key, inactive key, not included, bad included sets, a peer off the curve', () => {
+  it('unknown key, inactive key, another share generation, not included, bad included sets, a peer off the curve', () => {
     const { members } = makeMembers(2, 3);
     const m = members[0]!;
     const cases: [string, EcdhShareRequest, string][] = [
@@ -208,6 +208,8 @@ describe('signer: threshold ECDH refusals answer nothing and audit nothing', () 
       ['a non-member', req({ included: [1, 4] }), 'not_a_member'],
       ['peer off the curve', req({ peer: OFF_CURVE }), 'invalid_pubkey'],
       ['peer x ≥ p', req({ peer: 'ff'.repeat(32) }), 'invalid_pubkey'],
+      // The coordinator counts this key on a refreshed generation; this share is of generation 0.
+      ['another share generation', req({ generation: 1 }), 'generation_mismatch'],
     ];
     for (const [what, r, code] of cases) refuses(() => m.ecdh.share(r), code, what);
     // A key that is not active: a pending import.

@@ -234,6 +234,7 @@ export class EcdhService {
               peer: peerHex,
               purpose,
               tenant_id: tenantId,
+              ...(key.generation ? { generation: key.generation } : {}),
             },
             this.o.roundTimeoutMs,
           ),

@@ -6,6 +6,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Hex, Id, Identifier, literalUnion, Strict } from '../schema.js';
 import { KeyId } from './dkg.js';
+import { Generation } from './refresh.js';
 
 /**
  * What the shared x is for: `nip04` and `nip44` (the coordinator's encrypt/decrypt API) or
@@ -27,6 +28,12 @@ export const EcdhShareRequest = Strict({
   purpose: literalUnion(ECDH_PURPOSES, 'what the shared x is for'),
   /** The tenant the coordinator acts for (for the signer's policy and audit; the coordinator's word). */
   tenant_id: Type.Optional(Id('tenant id')),
+  /**
+   * The share generation the coordinator checks the proofs against (absent: 0). A signer holding
+   * another generation refuses (`generation_mismatch`) instead of answering with a share whose
+   * proof would fail against the coordinator's verifying share and read as a proven fault.
+   */
+  generation: Type.Optional(Generation),
 });
 export const EcdhShareResponse = Strict({
   key_id: KeyId,
