@@ -98,6 +98,8 @@ export interface SignerStore {
   listMarkers(): ConsumptionMarker[];
   appendAudit(e: AuditEntry): void;
   listAudit(limit?: number): AuditEntry[];
+  /** Whether any audit entry, however old, has this kind, key and detail. */
+  hasAudit(kind: string, keyId: string, detail: string): boolean;
   close(): void;
 }
 

@@ -502,13 +502,10 @@ export class RepairParticipant {
     const k = this.o.store.getKey(req.key_id);
     if (k) {
       wipe(k.keyPackage.signingShare);
+      // Only a share this repair enrolled (however many entries the audit gained since).
       if (
         k.status === 'pending' &&
-        this.o.store
-          .listAudit(50)
-          .some(
-            (a) => a.kind === 'key_repair_pending' && a.keyId === req.key_id && a.detail === req.ceremony_id,
-          )
+        this.o.store.hasAudit('key_repair_pending', req.key_id, req.ceremony_id)
       ) {
         this.o.store.deleteKey(req.key_id);
         dropped = true;

@@ -258,6 +258,7 @@ export class SqliteSignerStore implements SignerStore {
     listMarkers: Statement;
     insertAudit: Statement;
     listAudit: Statement;
+    hasAudit: Statement;
     getIdentity: Statement;
     setIdentity: Statement;
     getFreeze: Statement;
@@ -304,6 +305,7 @@ export class SqliteSignerStore implements SignerStore {
         `SELECT at, kind, key_id, session_id, attempt_id, message_digest, detail FROM audit
          ORDER BY id DESC LIMIT ?`,
       ),
+      hasAudit: db.prepare('SELECT 1 FROM audit WHERE kind = ? AND key_id = ? AND detail = ? LIMIT 1'),
       getIdentity: db.prepare('SELECT sealed FROM identity WHERE slot = 1'),
       setIdentity: db.prepare(
         `INSERT INTO identity (slot, sealed, created_at) VALUES (1, ?, ?)
@@ -906,6 +908,10 @@ export class SqliteSignerStore implements SignerStore {
       e.messageDigest ?? null,
       e.detail ?? null,
     );
+  }
+
+  hasAudit(kind: string, keyId: string, detail: string): boolean {
+    return this.#s.hasAudit.get(kind, keyId, detail) !== undefined;
   }
 
   /** The newest `limit` entries (default 100, at most 10 000), newest first. */

@@ -104,6 +104,9 @@ export class MemoryStore implements SignerStore {
   listAudit(limit = 100) {
     return this.audit.slice(-limit).reverse();
   }
+  hasAudit(kind: string, keyId: string, detail: string): boolean {
+    return this.audit.some((a) => a.kind === kind && a.keyId === keyId && a.detail === detail);
+  }
   close(): void {}
 }
 

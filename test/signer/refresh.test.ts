@@ -440,6 +440,25 @@ describe('signer share repair', () => {
     assert.ok(libsecpVerify(s2.sig, s2.msg, xOnlyGroupKey(s2.pub)));
   });
 
+  it('an aborted repair drops the share it enrolled, however busy the audit was since; another ceremony id drops nothing', () => {
+    const all = nodes(3, undefined, 1);
+    const ns = all.slice(0, 3);
+    const fresh = all[3]!;
+    makeKey(ns, 2);
+    repair(ns, fresh, 3, [1, 2], 'p7');
+    assert.equal(fresh.store.getKey('k1')!.status, 'pending');
+    // The new signer goes on working (other keys' signatures) before the abort reaches it.
+    for (let i = 0; i < 120; i++)
+      fresh.store.appendAudit({ at: i, kind: 'share_released', keyId: 'k-other' });
+    assert.equal(fresh.repair.abort({ ceremony_id: 'p8', key_id: 'k1' }).aborted, false);
+    assert.equal(fresh.store.getKey('k1')!.status, 'pending', 'not the share of another repair');
+    assert.equal(fresh.repair.abort({ ceremony_id: 'p7', key_id: 'k1' }).aborted, true);
+    assert.equal(fresh.store.getKey('k1'), undefined, 'the pending share is gone');
+    // A helper drops its parts and holds its share as before.
+    assert.equal(ns[0]!.repair.abort({ ceremony_id: 'p7', key_id: 'k1' }).aborted, true);
+    assert.equal(ns[0]!.store.getKey('k1')!.status, 'active');
+  });
+
   it('a helper that cheats is named; a new signer off the roster is refused', () => {
     const all = nodes(3, undefined, 1);
     const ns = all.slice(0, 3);

@@ -425,9 +425,15 @@ describe('SqliteSignerStore', () => {
       ['sign.refused', 'sign.share'],
     );
     assert.throws(() => s.listAudit(0), code('invalid_request'));
+    // hasAudit: kind, key and detail all match, however old the entry.
+    for (let i = 0; i < 200; i++) s.appendAudit({ at: 3, kind: 'sign.share', keyId: 'other' });
+    assert.equal(s.hasAudit('sign.share', 'k', 'ok'), true);
+    assert.equal(s.hasAudit('sign.share', 'k', 'no'), false);
+    assert.equal(s.hasAudit('sign.share', 'other', 'ok'), false);
+    assert.equal(s.hasAudit('key.import', 'k', 'ok'), false);
     s.close();
     const r = await SqliteSignerStore.open({ path, keySource: source() });
-    assert.equal(r.listAudit().length, 3);
+    assert.equal(r.listAudit(1000).length, 203);
     r.close();
   });
 
