@@ -6,12 +6,24 @@
  * directory of that version is a copy of it (about 50 ms instead of 6 s). A fresh initdb of one
  * version is the same directory every time, so the copy is what the child would have made; it
  * holds no data of any installation (migrations run on the copy, as on a fresh one). The cache
- * lives beside the code that runs it, under the same owner; when it cannot be written (a
- * read-only install), every data directory is made by the child, as before.
+ * lives beside the code that runs it and is written owner-only (directories 0700, files 0600;
+ * PGlite itself writes its files 0666): a copy whose owner is not this process's user, or that
+ * group or others could write, is not used, since what it holds becomes the new database. When
+ * it cannot be written (a read-only install), every data directory is made by the child.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,11 +33,15 @@ const PGLITE = '@electric-sql/pglite';
 export async function createPgliteDataDir(dataDir: string): Promise<void> {
   const cache = pristineDir();
   if (cache && existsSync(join(cache, 'PG_VERSION'))) {
-    try {
-      cpSync(cache, dataDir, { recursive: true });
-      return;
-    } catch {
-      rmSync(dataDir, { recursive: true, force: true }); // a partial copy: make it afresh
+    if (ownedAndPrivate(cache)) {
+      try {
+        cpSync(cache, dataDir, { recursive: true });
+        return;
+      } catch {
+        rmSync(dataDir, { recursive: true, force: true }); // a partial copy: make it afresh
+      }
+    } else {
+      discard(cache);
     }
   }
   await initdbInChild(dataDir);
@@ -59,10 +75,46 @@ function keepPristine(dataDir: string, cache: string): void {
   try {
     mkdirSync(dirname(cache), { recursive: true });
     cpSync(dataDir, tmp, { recursive: true });
+    makePrivate(tmp);
     renameSync(tmp, cache);
   } catch {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Move a copy that is not to be trusted out of the way (a rename, so a process copying from it
+ * fails loudly instead of copying half of it), then remove it. Failures leave it: it is then
+ * never used, and every data directory is made by the child.
+ */
+function discard(cache: string): void {
+  const away = `${cache}.discarded-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    renameSync(cache, away);
+    rmSync(away, { recursive: true, force: true });
+  } catch {
+    // not ours to remove
+  }
+}
+
+/** Directories 0700 and files 0600, all the way down. */
+export function makePrivate(path: string): void {
+  const st = lstatSync(path);
+  if (st.isDirectory()) {
+    chmodSync(path, 0o700);
+    for (const e of readdirSync(path)) makePrivate(join(path, e));
+  } else if (st.isFile()) {
+    chmodSync(path, 0o600);
+  }
+}
+
+/** Every entry owned by this process's user, none a link, none open to group or others. */
+export function ownedAndPrivate(path: string): boolean {
+  const uid = process.getuid?.();
+  const st = lstatSync(path);
+  if (uid !== undefined && st.uid !== uid) return false;
+  if (st.isSymbolicLink() || (st.mode & 0o077) !== 0) return false;
+  return !st.isDirectory() || readdirSync(path).every((e) => ownedAndPrivate(join(path, e)));
 }
 
 async function initdbInChild(dataDir: string): Promise<void> {

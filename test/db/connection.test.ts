@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { advisoryKey, type Db, openDb } from '../../src/db/connection.js';
 import { appliedMigrations, loadMigrations, migrate } from '../../src/db/migrate.js';
+import { makePrivate, ownedAndPrivate } from '../../src/db/pglite-datadir.js';
 import { getTenant } from '../../src/db/queries/tenants.js';
 import { type TestDb, testDb } from '../helpers/db.js';
 import { ROOT } from '../helpers/processes.js';
@@ -239,10 +250,12 @@ describe('new PGlite data directories', () => {
     );
     const dir = mkdtempSync(join(tmpdir(), 'floe-db-'));
     try {
-      // The first one in a process of this checkout makes the cache if nothing did before.
+      // The first one in a process of this checkout makes the cache if nothing did before (or
+      // replaces one that is not owner-only).
       const a = await openDb({ dataDir: join(dir, 'a') });
       const id = await seedTenant(a);
       assert.ok(existsSync(join(pristine, 'PG_VERSION')), 'the pristine directory is kept');
+      assert.ok(ownedAndPrivate(pristine), 'owner-only: what it holds becomes the next database');
       const b = await openDb({ dataDir: join(dir, 'b'), migrate: false });
       try {
         // A copy of initdb's result: no migration and no row of `a` in it.
@@ -257,6 +270,30 @@ describe('new PGlite data directories', () => {
         await b.close();
         await a.close();
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the kept initdb copy is used only when owner-only', () => {
+  it('a file or directory open to group or others, or a link, disqualifies it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'floe-private-'));
+    try {
+      mkdirSync(join(dir, 'base', '1'), { recursive: true });
+      writeFileSync(join(dir, 'PG_VERSION'), '17');
+      writeFileSync(join(dir, 'base', '1', 'page'), 'x');
+      chmodSync(join(dir, 'base', '1', 'page'), 0o666);
+      assert.equal(ownedAndPrivate(dir), false, 'as PGlite writes its files (0666)');
+      makePrivate(dir);
+      assert.equal(ownedAndPrivate(dir), true);
+      assert.equal(statSync(join(dir, 'base', '1', 'page')).mode & 0o777, 0o600);
+      assert.equal(statSync(join(dir, 'base')).mode & 0o777, 0o700);
+      chmodSync(join(dir, 'base', '1'), 0o750);
+      assert.equal(ownedAndPrivate(dir), false, 'a directory others may read');
+      chmodSync(join(dir, 'base', '1'), 0o700);
+      symlinkSync('/etc/hostname', join(dir, 'base', 'link'));
+      assert.equal(ownedAndPrivate(dir), false, 'a link');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

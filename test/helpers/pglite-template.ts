@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { openDb } from '../../src/db/connection.js';
 import { loadMigrations } from '../../src/db/migrate.js';
+import { makePrivate } from '../../src/db/pglite-datadir.js';
 import { ROOT } from './processes.js';
 
 let made: Promise<string> | undefined;
@@ -42,6 +43,7 @@ async function ensureTemplate(): Promise<string> {
     await db.close();
     mkdirSync(dirname(dir), { recursive: true });
     cpSync(join(work, 'pgdata'), tmp, { recursive: true });
+    makePrivate(tmp);
     renameSync(tmp, dir);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
