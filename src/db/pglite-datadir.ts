@@ -45,11 +45,11 @@ export async function createPgliteDataDir(dataDir: string): Promise<void> {
     }
   }
   await initdbInChild(dataDir);
-  if (cache) keepPristine(dataDir, cache);
+  if (cache) keepPrivateCopy(dataDir, cache);
 }
 
 /** `node_modules/.cache/floe/pglite-<version>`, or undefined when PGlite's install is not found. */
-function pristineDir(): string | undefined {
+export function pristineDir(): string | undefined {
   try {
     let dir = dirname(fileURLToPath(import.meta.resolve(PGLITE)));
     while (basename(dir) !== 'node_modules') {
@@ -66,11 +66,12 @@ function pristineDir(): string | undefined {
 }
 
 /**
- * Copy a just-created, never-opened data directory into the cache: to a temporary name, then
- * renamed into place, so a reader sees a whole directory or none. Another process may win the
- * race; its copy is as good. Any failure leaves the cache as it was.
+ * Copy a data directory (here: just created, never opened) to `cache`, owner-only: to a
+ * temporary name, then renamed into place, so a reader sees a whole directory or none. Another
+ * process may win the race; its copy is as good. Any failure leaves `cache` as it was; returns
+ * whether `cache` now holds a copy.
  */
-function keepPristine(dataDir: string, cache: string): void {
+export function keepPrivateCopy(dataDir: string, cache: string): boolean {
   const tmp = `${cache}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     mkdirSync(dirname(cache), { recursive: true });
@@ -80,6 +81,7 @@ function keepPristine(dataDir: string, cache: string): void {
   } catch {
     rmSync(tmp, { recursive: true, force: true });
   }
+  return existsSync(join(cache, 'PG_VERSION'));
 }
 
 /**

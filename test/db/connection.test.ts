@@ -4,7 +4,6 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -15,10 +14,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { advisoryKey, type Db, openDb } from '../../src/db/connection.js';
 import { appliedMigrations, loadMigrations, migrate } from '../../src/db/migrate.js';
-import { makePrivate, ownedAndPrivate } from '../../src/db/pglite-datadir.js';
+import { makePrivate, ownedAndPrivate, pristineDir } from '../../src/db/pglite-datadir.js';
 import { getTenant } from '../../src/db/queries/tenants.js';
 import { type TestDb, testDb } from '../helpers/db.js';
-import { ROOT } from '../helpers/processes.js';
 import { barrier, seedTenant } from './fixtures.js';
 
 describe('connection', () => {
@@ -241,13 +239,8 @@ describe('PGlite on disk', () => {
 describe('new PGlite data directories', () => {
   it('copy the pristine initdb result PGlite keeps, never a used one, and stay independent', async (tc) => {
     if (process.env.FLOE_TEST_DATABASE_URL) return tc.skip('PGlite only');
-    const pristine = join(
-      ROOT,
-      'node_modules',
-      '.cache',
-      'floe',
-      `pglite-${JSON.parse(readFileSync(join(ROOT, 'node_modules', '@electric-sql', 'pglite', 'package.json'), 'utf8')).version}`,
-    );
+    const pristine = pristineDir();
+    assert.ok(pristine, 'PGlite found under node_modules');
     const dir = mkdtempSync(join(tmpdir(), 'floe-db-'));
     try {
       // The first one in a process of this checkout makes the cache if nothing did before (or

@@ -1,28 +1,26 @@
 /**
  * A migrated PGlite data directory for test coordinators, made once and kept across test
- * processes in `node_modules/.cache/floe/test-migrated-<digest>` (the digest covers PGlite's
- * version and every migration's checksum, so a new or edited migration makes a new one). A
- * coordinator whose data directory is seeded from it opens it and finds nothing to migrate:
- * about 1 s of CPU less per test cluster than migrating a fresh copy. The template is written
- * under a temporary name and renamed into place, so a reader sees a whole directory or none.
+ * processes beside the pristine initdb copy (src/db/pglite-datadir.ts), as
+ * `test-migrated-<digest>` (the digest covers that copy's name, i.e. PGlite's version, and every
+ * migration's checksum, so a new or edited migration makes a new one). A coordinator whose data
+ * directory is seeded from it opens it and finds nothing to migrate: about 1 s of CPU less per
+ * test cluster than migrating a fresh copy.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { openDb } from '../../src/db/connection.js';
 import { loadMigrations } from '../../src/db/migrate.js';
-import { makePrivate } from '../../src/db/pglite-datadir.js';
-import { ROOT } from './processes.js';
+import { keepPrivateCopy, pristineDir } from '../../src/db/pglite-datadir.js';
 
 let made: Promise<string> | undefined;
 
-function templateDir(): string {
-  const pglite = JSON.parse(
-    readFileSync(join(ROOT, 'node_modules', '@electric-sql', 'pglite', 'package.json'), 'utf8'),
-  ) as { version: string };
+async function ensureTemplate(): Promise<string> {
+  const pristine = pristineDir();
+  if (!pristine) throw new Error('test template: PGlite install not found');
   const digest = createHash('sha256')
-    .update(pglite.version)
+    .update(basename(pristine))
     .update(
       loadMigrations()
         .map((m) => `${m.version}:${m.checksum}`)
@@ -30,24 +28,13 @@ function templateDir(): string {
     )
     .digest('hex')
     .slice(0, 16);
-  return join(ROOT, 'node_modules', '.cache', 'floe', `test-migrated-${digest}`);
-}
-
-async function ensureTemplate(): Promise<string> {
-  const dir = templateDir();
+  const dir = join(dirname(pristine), `test-migrated-${digest}`);
   if (existsSync(join(dir, 'PG_VERSION'))) return dir;
   const work = mkdtempSync(join(tmpdir(), 'floe-template-'));
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const db = await openDb({ dataDir: work });
     await db.close();
-    mkdirSync(dirname(dir), { recursive: true });
-    cpSync(join(work, 'pgdata'), tmp, { recursive: true });
-    makePrivate(tmp);
-    renameSync(tmp, dir);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (!existsSync(join(dir, 'PG_VERSION'))) throw e; // another process did not make it either
+    if (!keepPrivateCopy(join(work, 'pgdata'), dir)) throw new Error(`test template: could not write ${dir}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
