@@ -10,8 +10,9 @@
  * memory (a restart forgets them: NIP-46 traffic is ephemeral anyway) and listens on
  * 127.0.0.1 only.
  */
-import { fileURLToPath } from 'node:url';
 import type { ApiClient } from '../client/api-client.js';
+import { inheritedNodeFlags } from './node-flags.js';
+import { selfEntryArgs } from './self.js';
 import type { ChildSpec } from './supervisor.js';
 
 /** Default port of the local relay (src/nostr/relay-main.ts uses the same). */
@@ -22,9 +23,9 @@ export const RELAY_CHILD = 'relay';
 export const DEMO_BUNKER_TTL_S = 24 * 3600;
 
 /**
- * The relay as a supervised child: this same Node running relay-main, compiled
- * (dist/nostr/relay-main.js) or TypeScript through tsx, whichever this module runs from
- * (as floeSelfCommand does for the CLI).
+ * The relay as a supervised child: this same Node, with this process's Node flags, running
+ * relay-main, compiled (dist/nostr/relay-main.js) or TypeScript through tsx, whichever this
+ * module runs from (as floeSelfCommand does for the CLI).
  */
 export function relayChildSpec(o: {
   host: string;
@@ -32,13 +33,10 @@ export function relayChildSpec(o: {
   env: NodeJS.ProcessEnv;
   logFile: string;
 }): ChildSpec {
-  const here = import.meta.url;
-  const ts = here.endsWith('.ts');
-  const entry = fileURLToPath(new URL(`../nostr/relay-main.${ts ? 'ts' : 'js'}`, here));
   return {
     name: RELAY_CHILD,
     command: process.execPath,
-    args: ts ? ['--import', import.meta.resolve('tsx'), entry] : [entry],
+    args: [...inheritedNodeFlags(), ...selfEntryArgs('nostr/relay-main')],
     env: { ...o.env, FLOE_RELAY_HOST: o.host, FLOE_RELAY_PORT: String(o.port) },
     readyEvent: 'relay_started',
     logFile: o.logFile,

@@ -1,11 +1,13 @@
 /**
  * The command line that runs this same `floe` CLI in a child process: the running Node
- * binary and the CLI entry next to this module, compiled (dist/cli/main.js) or TypeScript
- * (src/cli/main.ts, loaded through tsx), whichever this process itself runs from. So a
- * cluster started from a build runs built children, and one started from the sources (tests,
- * development) runs the same sources, never a stale build.
+ * binary, the Node flags this process was started with (./node-flags.ts), and the CLI entry
+ * next to this module, compiled (dist/cli/main.js) or TypeScript (src/cli/main.ts, loaded
+ * through tsx), whichever this process itself runs from. So a cluster started from a build runs
+ * built children, one started from the sources (tests, development) runs the same sources,
+ * never a stale build, and `node --max-old-space-size=256 bin/floe.js up` limits every child.
  */
 import { fileURLToPath } from 'node:url';
+import { inheritedNodeFlags } from './node-flags.js';
 
 export interface SelfCommand {
   command: string;
@@ -14,11 +16,18 @@ export interface SelfCommand {
 }
 
 export function floeSelfCommand(): SelfCommand {
+  return { command: process.execPath, args: [...inheritedNodeFlags(), ...selfEntryArgs('cli/main')] };
+}
+
+/**
+ * The arguments that load `<module>` of this package (e.g. `cli/main`) in a child: the
+ * compiled file, or the TypeScript source through tsx (an absolute URL for tsx, so the child
+ * resolves it whatever its working directory) when this module itself runs from the sources.
+ */
+export function selfEntryArgs(module: string): string[] {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
-    const entry = fileURLToPath(new URL('../cli/main.ts', here));
-    // An absolute URL for tsx, so the child resolves it whatever its working directory.
-    return { command: process.execPath, args: ['--import', import.meta.resolve('tsx'), entry] };
+    return ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL(`../${module}.ts`, here))];
   }
-  return { command: process.execPath, args: [fileURLToPath(new URL('../cli/main.js', here))] };
+  return [fileURLToPath(new URL(`../${module}.js`, here))];
 }
