@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inheritedNodeFlags } from '../../src/cluster/node-flags.js';
 import { openSignerStore } from '../../src/signer/node.js';
 import { FAULTS_ENV } from './byzantine-signer.js';
 import { programArgv } from './program.js';
@@ -28,9 +29,15 @@ export function spawnFloe(args: string[], env: Record<string, string>): Spawned 
   return spawnNode([...programArgv('cli/main.ts'), ...args], env);
 }
 
+/** Loads `src/` modules from a fresh build (./prefer-build.mjs), as `npm test` does. */
+const PREFER_BUILD = join(ROOT, 'test', 'helpers', 'prefer-build.mjs');
+
 /** A TypeScript entry point of this repository as a child process (tsx). */
 export function spawnScript(script: string, args: string[], env: Record<string, string>): Spawned {
-  return spawnNode(['--import', 'tsx', script, ...args], env);
+  return spawnNode(
+    [...inheritedNodeFlags(), '--import', 'tsx', '--import', PREFER_BUILD, script, ...args],
+    env,
+  );
 }
 
 /** `node ARGV` with a clean environment (PATH, HOME and `env`), as a Spawned handle. */
