@@ -115,7 +115,9 @@ export interface ChaosReport {
   };
   /** With refreshes or a repair: what they did, and the checks over share generations. */
   lifecycle?: {
+    /** Each refresh's answer (`completed`, `failed`, …), counted. */
     refreshes: Record<string, number>;
+    /** The repair's status after the settle (its answer when no repair was recorded), `none` without one. */
     repair: string;
     /** Members whose signer store holds another generation than the coordinator recorded for them. */
     generation_mismatch: number;
@@ -587,6 +589,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
             [key.id],
           )
         ).rows[0];
+        // The repair as it ended: its answer may have been `committing` (a member missed the
+        // commit; the roll-forward job completes it), which the settle above waited out.
+        if (o.repair && repairOutcome !== 'not run') {
+          const last = (
+            await db.adminQuery<{ status: string }>(
+              'SELECT status FROM key_repairs WHERE key_id = $1 ORDER BY created_at DESC LIMIT 1',
+              [key.id],
+            )
+          ).rows[0];
+          if (last) repairOutcome = last.status;
+        }
         openCeremonies = Number(
           (
             await db.adminQuery<{ n: string }>(
