@@ -4,7 +4,8 @@
  * compiler settings (`--liftoff-only`), `--enable-source-maps`. Left out: what loads modules
  * (`--import`, `--require`, `--loader`; the child's own entry arguments say how it is loaded),
  * the inspector (a child would compete for the parent's debugging port), the test runner's
- * flags, and what evaluates code (`--eval`, `--print`).
+ * and watch mode's flags (the parent restarts on changes, not each child), and what evaluates
+ * code (`--eval`, `--print`).
  */
 
 /** Flags followed by a separate value (`--import tsx`), when not written `--flag=value`. */
@@ -24,10 +25,11 @@ const WITH_VALUE = new Set([
   '--test-concurrency',
   '--test-timeout',
   '--test-shard',
+  '--watch-path',
 ]);
 
 const DROPPED =
-  /^(--import|--require|-r|--loader|--experimental-loader|--eval|-e|--print|-p|--inspect|--debug|--test)(?=$|[-=])/;
+  /^(--import|--require|-r|--loader|--experimental-loader|--eval|-e|--print|-p|--inspect|--debug|--test|--watch)(?=$|[-=])/;
 
 export function inheritedNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {
   const kept: string[] = [];
