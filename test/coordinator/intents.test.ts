@@ -241,6 +241,59 @@ describe('the approval stage', () => {
     assert.match(s.error_message ?? '', /stewards/);
   });
 
+  it('a cancel that a drive’s new attempt overtakes reads the session again and cancels it', async () => {
+    const { session } = await gated.sessions.create(
+      p,
+      { key_id: key.id, message: 'd1'.repeat(32) },
+      undefined,
+    );
+    const real = backend();
+    let overtaken = false;
+    // The same backend, except that just before the cancel's move another coordinator's drive
+    // starts attempt 1 (the cancel read attempt 0): its conditional move misses once.
+    const racing = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'transitionSession') return Reflect.get(target, prop, receiver);
+        return async (...args: Parameters<PgBackend['transitionSession']>) => {
+          if (!overtaken && args[1] === session.id && args[4] === 'failed') {
+            overtaken = true;
+            const now = Date.now();
+            assert.ok(
+              await target.transitionSession(
+                DEFAULT_TENANT,
+                session.id,
+                ['awaiting_approval'],
+                0,
+                'pending',
+                {},
+              ),
+            );
+            assert.ok(
+              await target.transitionSession(DEFAULT_TENANT, session.id, ['pending'], 0, 'nonce_collection', {
+                attempt: 1,
+                participants: [1, 2],
+                nonceCollectionStartedAt: now,
+              }),
+            );
+          }
+          return target.transitionSession(...args);
+        };
+      },
+    });
+    const { identity } = coordinatorIdentity(join(cluster.dir, 'coordinator'));
+    const other = new Coordinator({
+      backend: racing,
+      identity,
+      metrics: new CoordinatorMetrics(),
+      approvals: { initialStatus: () => 'awaiting_approval' },
+    });
+    const c = await other.sessions.cancel(p, session.id);
+    assert.ok(overtaken, 'the race happened');
+    assert.equal(c.status, 'failed');
+    assert.equal(c.error_code, 'cancelled');
+    assert.equal(c.attempt, 1);
+  });
+
   it('a cancel works while it waits', async () => {
     const { session } = await gated.sessions.create(
       p,

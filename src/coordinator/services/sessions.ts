@@ -29,6 +29,9 @@ import type { ApprovalGate, ApprovalOutcome } from './approvals.js';
 import { publishObject, publishRelaysOf } from './publish.js';
 import { sleep, within } from './wait.js';
 
+/** How many times a cancel reads and moves a session that a drive keeps moving. */
+const CANCEL_TRIES = 5;
+
 /** The API object of a session; `xOnlyKey` (the key's, hex) rebuilds a signed Nostr event. */
 export function sessionObject(s: SessionRecord, xOnlyKey: string | null): SessionObject {
   const event =
@@ -385,20 +388,27 @@ export class SessionService {
     return { items, next_cursor: page.nextCursor };
   }
 
+  /**
+   * Fail a session that is not final yet. The move is conditional on the attempt read, so a
+   * drive that moves the session in between (a new attempt) makes it miss: it reads the
+   * session again and tries again while the session is still not final, a few times.
+   */
   async cancel(p: Principal, id: string): Promise<SessionObject> {
-    const s = await this.record(p, id);
-    if (isTerminal(s.status)) throw new FloeError('session_conflict', `session is already ${s.status}`);
-    const done = await this.o.backend.transitionSession(
-      p.tenantId,
-      id,
-      legalSources('failed'),
-      s.attempt,
-      'failed',
-      { errorCode: 'cancelled', errorMessage: 'cancelled by request', failedAt: this.o.now() },
-      { kind: 'session.cancelled', data: {} },
-    );
-    if (!done) throw new FloeError('session_conflict', 'the session moved on; try again');
-    return this.object(p.tenantId, done);
+    for (let tries = 0; tries < CANCEL_TRIES; tries++) {
+      const s = await this.record(p, id);
+      if (isTerminal(s.status)) throw new FloeError('session_conflict', `session is already ${s.status}`);
+      const done = await this.o.backend.transitionSession(
+        p.tenantId,
+        id,
+        legalSources('failed'),
+        s.attempt,
+        'failed',
+        { errorCode: 'cancelled', errorMessage: 'cancelled by request', failedAt: this.o.now() },
+        { kind: 'session.cancelled', data: {} },
+      );
+      if (done) return this.object(p.tenantId, done);
+    }
+    throw new FloeError('session_conflict', 'the session kept moving on; try again');
   }
 
   /**
