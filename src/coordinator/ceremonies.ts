@@ -120,9 +120,10 @@ export class CeremonyDriver {
       updatedAt: now,
       expiresAt: now + this.o.ceremonyTtlMs,
     };
-    await this.o.keys.insertKey(key);
-    await this.o.keys.insertCeremony(ceremony);
-    await this.o.audit(tenantId, 'key.dkg_started', 'key', key.id, { ceremony: ceremony.id, threshold, n });
+    await this.o.keys.insertDkg(key, ceremony, {
+      kind: 'key.dkg_started',
+      data: { ceremony: ceremony.id, threshold, n },
+    });
     return { key, ceremony };
   }
 
@@ -142,6 +143,13 @@ export class CeremonyDriver {
     const cid = ceremony.id;
     const step = async (status: CeremonyRecord['status']) =>
       this.o.keys.updateCeremony(key.tenantId, cid, { status });
+    /**
+     * A round and the record that it runs, side by side: the record says which round the
+     * ceremony is in, and no member's answer waits for it. (A failure of either ends the
+     * ceremony; the record of a later round starts only after this round's answers.)
+     */
+    const round = async <T>(status: CeremonyRecord['status'], calls: Promise<T>): Promise<T> =>
+      (await Promise.all([step(status), calls]))[1];
     /**
      * Run a call on every member. A failure ends the ceremony; it blames nobody by itself (a
      * refusal or a silence proves nothing: DESIGN §11). `judge` may turn refusals into proven
@@ -168,25 +176,27 @@ export class CeremonyDriver {
       return rs.map((r) => (r as PromiseFulfilledResult<T>).value);
     };
     try {
-      await step('round1');
       const participants = key.members.map((m) => ({ identifier: m.identifier, identity: m.identity }));
       const policy = key.approvalPolicy
         ? policyState(key.approvalPolicy.revision, key.approvalPolicy.policy)
         : NO_POLICY;
-      const r1 = await all((c, i) =>
-        c.call(
-          'dkgRound1',
-          {
-            ceremony_id: cid,
-            key_id: key.id,
-            threshold: key.threshold,
-            n: key.n,
-            identifier: i + 1,
-            participants,
-            ...(policy.policy ? { approval_policy: policy.policy } : {}),
-            ...(opts.deterministic ? { deterministic: opts.deterministic } : {}),
-          },
-          t,
+      const r1 = await round(
+        'round1',
+        all((c, i) =>
+          c.call(
+            'dkgRound1',
+            {
+              ceremony_id: cid,
+              key_id: key.id,
+              threshold: key.threshold,
+              n: key.n,
+              identifier: i + 1,
+              participants,
+              ...(policy.policy ? { approval_policy: policy.policy } : {}),
+              ...(opts.deterministic ? { deterministic: opts.deterministic } : {}),
+            },
+            t,
+          ),
         ),
       );
       // Check every broadcast before relaying it, to name a bad member early.
@@ -204,9 +214,11 @@ export class CeremonyDriver {
           });
         }
       }
-      await step('round2');
       const round1 = r1.map((r) => r.round1);
-      const r2answers = await all((c) => c.exchange('dkgRound2', { ceremony_id: cid, round1 }, t));
+      const r2answers = await round(
+        'round2',
+        all((c) => c.exchange('dkgRound2', { ceremony_id: cid, round1 }, t)),
+      );
       const r2 = r2answers.map((a) => a.body);
       const inbox = new Map<number, { sender: number; box: SealedBox }[]>(
         key.members.map((m) => [m.identifier, []]),
@@ -221,7 +233,6 @@ export class CeremonyDriver {
         }
         for (const b of r.boxes) inbox.get(b.receiver)!.push({ sender: i + 1, box: b.box });
       }
-      await step('round3');
       // A member whose box does not open or verify complains with proof (src/crypto/complaint.ts):
       // judged here against the sender's own signed round-2 answer.
       const judgeComplaints = (failed: { id: number; e: unknown }[]) => {
@@ -269,9 +280,12 @@ export class CeremonyDriver {
         }
         return { culprits: [...culprits].sort((a, b) => a - b), evidence };
       };
-      const r3 = await all(
-        (c, i) => c.call('dkgRound3', { ceremony_id: cid, boxes: inbox.get(i + 1)! }, t),
-        judgeComplaints,
+      const r3 = await round(
+        'round3',
+        all(
+          (c, i) => c.call('dkgRound3', { ceremony_id: cid, boxes: inbox.get(i + 1)! }, t),
+          judgeComplaints,
+        ),
       );
       // Every member must report the transcript and the group key that follow from the round-1
       // broadcasts (computed here, so a member that reports others is proven wrong by its own
@@ -338,15 +352,13 @@ export class CeremonyDriver {
         publicKeyPackage: encodePublicKeyPackage(pub),
         tweak: encodePublicKeyPackage(pub).tweak,
       };
-      await this.o.keys.updateKey(key.tenantId, key.id, activated);
-      await this.o.keys.updateCeremony(key.tenantId, cid, {
-        status: 'completed',
-        transcriptHash: transcript,
-      });
-      await this.o.audit(key.tenantId, 'key.activated', 'key', key.id, {
-        ceremony: cid,
-        transcript_hash: transcript,
-      });
+      await this.o.keys.completeDkg(
+        key.tenantId,
+        key.id,
+        activated,
+        { id: cid, transcriptHash: transcript },
+        { kind: 'key.activated', data: { ceremony: cid, transcript_hash: transcript } },
+      );
       return { ...key, ...activated, updatedAt: this.o.now() };
     } catch (e) {
       const err = isFloeError(e) ? e : new FloeError('dkg_failed', 'ceremony failed');

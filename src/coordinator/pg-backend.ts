@@ -96,23 +96,54 @@ export class PgBackend implements Backend {
   }
 
   async insertKey(k: KeyRecord): Promise<void> {
+    await this.t(k.tenantId, (q) => this.insertKeyIn(q, k));
+  }
+
+  private async insertKeyIn(q: Tx, k: KeyRecord): Promise<void> {
+    await keys.insertKey(q, {
+      id: k.id,
+      label: k.label,
+      threshold: k.threshold,
+      n: k.n,
+      groupPublicKey: k.groupPublicKey,
+      xOnlyPublicKey: k.xOnlyPublicKey,
+      publicKeyPackage: k.publicKeyPackage ?? null,
+      members: k.members,
+      origin: k.origin,
+      tweak: k.tweak ?? null,
+      status: k.status,
+      createdAt: k.createdAt,
+    });
+    // The steward approval policy its members will certify (migration 014), in the same transaction.
+    if (k.approvalPolicy) await approvals.setKeyApprovalPolicy(q, k.id, k.approvalPolicy, k.createdAt);
+  }
+
+  async insertDkg(k: KeyRecord, c: CeremonyRecord, event: AuditEvent): Promise<void> {
     await this.t(k.tenantId, async (q) => {
-      await keys.insertKey(q, {
-        id: k.id,
-        label: k.label,
-        threshold: k.threshold,
-        n: k.n,
-        groupPublicKey: k.groupPublicKey,
-        xOnlyPublicKey: k.xOnlyPublicKey,
-        publicKeyPackage: k.publicKeyPackage ?? null,
-        members: k.members,
-        origin: k.origin,
-        tweak: k.tweak ?? null,
-        status: k.status,
-        createdAt: k.createdAt,
-      });
-      // The steward approval policy its members will certify (migration 014), in the same transaction.
-      if (k.approvalPolicy) await approvals.setKeyApprovalPolicy(q, k.id, k.approvalPolicy, k.createdAt);
+      await this.insertKeyIn(q, k);
+      await this.insertCeremonyIn(q, c);
+      await this.appendAuditIn(q, 'key', k.id, event);
+    });
+  }
+
+  async completeDkg(
+    tenantId: string,
+    keyId: string,
+    patch: Parameters<Backend['updateKey']>[2],
+    ceremony: { id: string; transcriptHash: string },
+    event: AuditEvent,
+  ): Promise<void> {
+    await this.t(tenantId, async (q) => {
+      await keys.updateKey(q, keyId, patch as keys.KeyPatch, { at: this.now() });
+      await ceremonies.transitionCeremony(
+        q,
+        ceremony.id,
+        NON_TERMINAL_CEREMONY_STATUSES,
+        'completed',
+        { transcriptHash: ceremony.transcriptHash },
+        { now: this.now() },
+      );
+      await this.appendAuditIn(q, 'key', keyId, event);
     });
   }
 
@@ -125,17 +156,19 @@ export class PgBackend implements Backend {
   }
 
   async insertCeremony(c: CeremonyRecord): Promise<void> {
-    await this.t(c.tenantId, (q) =>
-      ceremonies.insertCeremony(q, {
-        id: c.id,
-        keyId: c.keyId,
-        threshold: c.threshold,
-        n: c.n,
-        participants: c.participants,
-        createdAt: c.createdAt,
-        expiresAt: c.expiresAt,
-      }),
-    );
+    await this.t(c.tenantId, (q) => this.insertCeremonyIn(q, c));
+  }
+
+  private async insertCeremonyIn(q: Tx, c: CeremonyRecord): Promise<void> {
+    await ceremonies.insertCeremony(q, {
+      id: c.id,
+      keyId: c.keyId,
+      threshold: c.threshold,
+      n: c.n,
+      participants: c.participants,
+      createdAt: c.createdAt,
+      expiresAt: c.expiresAt,
+    });
   }
 
   async updateCeremony(
@@ -144,12 +177,11 @@ export class PgBackend implements Backend {
     patch: Parameters<Backend['updateCeremony']>[2],
   ): Promise<void> {
     const { status, ...rest } = patch;
+    const now = this.now();
     await this.t(tenantId, async (q) => {
-      const cur = await ceremonies.getCeremony(q, id);
-      if (!cur) return;
-      await ceremonies.transitionCeremony(q, id, NON_TERMINAL_CEREMONY_STATUSES, status ?? cur.status, rest, {
-        now: this.now(),
-      });
+      // A move names its status: the conditional update alone finds the row (or none).
+      const to = status ?? (await ceremonies.getCeremony(q, id))?.status;
+      if (to) await ceremonies.transitionCeremony(q, id, NON_TERMINAL_CEREMONY_STATUSES, to, rest, { now });
     });
   }
 
@@ -299,14 +331,7 @@ export class PgBackend implements Backend {
   }
 
   private appendSessionAudit(q: Tx, sessionId: string, event: AuditEvent): Promise<unknown> {
-    return audit.appendAudit(q, {
-      actor: 'coordinator',
-      kind: event.kind,
-      subjectType: 'session',
-      subjectId: sessionId,
-      data: event.data,
-      at: this.now(),
-    });
+    return this.appendAuditIn(q, 'session', sessionId, event);
   }
 
   /** appendSessionAudit for several sessions, in one statement. */
@@ -639,9 +664,18 @@ export class PgBackend implements Backend {
     subjectId: string,
     data: unknown,
   ): Promise<void> {
-    await this.t(tenantId, (q) =>
-      audit.appendAudit(q, { actor: 'coordinator', kind, subjectType, subjectId, data, at: this.now() }),
-    );
+    await this.t(tenantId, (q) => this.appendAuditIn(q, subjectType, subjectId, { kind, data }));
+  }
+
+  private appendAuditIn(q: Tx, subjectType: string, subjectId: string, event: AuditEvent) {
+    return audit.appendAudit(q, {
+      actor: 'coordinator',
+      kind: event.kind,
+      subjectType,
+      subjectId,
+      data: event.data,
+      at: this.now(),
+    });
   }
 
   async ensureTenant(id: string, name: string, now: number): Promise<void> {

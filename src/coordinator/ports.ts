@@ -190,6 +190,19 @@ export interface KeyStore {
     >,
   ): Promise<void>;
   getCeremony(tenantId: string, id: string): Promise<CeremonyRecord | undefined>;
+  /** A DKG's start: its key and ceremony (both pending) and the audit event, in one transaction. */
+  insertDkg(k: KeyRecord, c: CeremonyRecord, event: AuditEvent): Promise<void>;
+  /**
+   * A DKG's end, in one transaction: the key with its patch (active, its public package), the
+   * ceremony completed with its transcript hash (while it is still running), and the audit event.
+   */
+  completeDkg(
+    tenantId: string,
+    keyId: string,
+    patch: Parameters<KeyStore['updateKey']>[2],
+    ceremony: { id: string; transcriptHash: string },
+    event: AuditEvent,
+  ): Promise<void>;
 }
 
 export interface RegistryStore {
