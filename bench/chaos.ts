@@ -246,6 +246,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       quarantine_after: o.quarantineAfter,
       // An undecided refresh or repair whose coordinator died fails soon, so the next can start.
       ...(lifecycleRun ? { ceremony_ttl_s: 20 } : {}),
+      // Every member that answers ranks as equally fast, so the random spread puts the byzantine
+      // one in about half of the attempts: ranked by its first latencies (a slow answer on a busy
+      // machine), it could be left out of every attempt while the others answer, and never caught.
+      ...(o.byzantine ? { latency_bucket_ms: 3_600_000 } : {}),
     },
   });
   const kills: string[] = [];
