@@ -27,7 +27,7 @@ import type { SignOpenResponse, SignRound2Response } from '../protocol/messages/
 import { signingPackageHash } from '../protocol/transcript.js';
 import type { CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
 import type { SignerClient } from './signer-client.js';
-import type { Member, SigningEvent, SigningOrchestrator } from './signing.js';
+import { attemptEvent, type Member, type SigningEvent, type SigningOrchestrator } from './signing.js';
 
 export interface BatchOptions {
   store: CoordinatorStore;
@@ -71,16 +71,21 @@ export class BatchSigning {
   }
 
   /**
-   * Sign `sessions` (new, `pending`, all of `key`). Returns each session after it, in order:
-   * completed by the batch, or as the orchestrator left it.
+   * Sign `sessions` (new, all of `key`): `pending`, or — with `started` — all born in their
+   * first attempt on those members (`NewSession.firstAttempt`). Returns each session after it,
+   * in order: completed by the batch, or as the orchestrator left it.
    */
-  async run(key: KeyRecord, sessions: readonly SessionRecord[]): Promise<SessionRecord[]> {
+  async run(
+    key: KeyRecord,
+    sessions: readonly SessionRecord[],
+    started?: Member[],
+  ): Promise<SessionRecord[]> {
     const { store } = this.o;
     const byId = new Map<string, SessionRecord>(sessions.map((s) => [s.sessionId, s]));
     const fallback: { id: string; avoid: number[] }[] = [];
-    const chosen = await this.o.orchestrator.choose(key, new Set());
+    const chosen = started ?? (await this.o.orchestrator.choose(key, new Set()));
     if (chosen) {
-      const done = await this.attempt(key, chosen, sessions);
+      const done = await this.attempt(key, chosen, sessions, started !== undefined);
       for (const s of done.completed) byId.set(s.sessionId, s);
       fallback.push(...done.fallback);
     } else {
@@ -105,6 +110,8 @@ export class BatchSigning {
     key: KeyRecord,
     chosen: Member[],
     sessions: readonly SessionRecord[],
+    /** The sessions are already in this attempt (born in it): no move to make. */
+    begun: boolean,
   ): Promise<{ completed: SessionRecord[]; fallback: { id: string; avoid: number[] }[] }> {
     const { store } = this.o;
     const tenantId = sessions[0]!.tenantId;
@@ -116,18 +123,21 @@ export class BatchSigning {
       fallback.push({ id: it.session.sessionId, avoid });
     };
 
-    // Transaction 1: every session to nonce_collection, attempt 1, on these members.
-    const started = await store.transitionSessions(
-      tenantId,
-      sessions.map((s) => ({
-        sessionId: s.sessionId,
-        from: ['pending'],
-        expectAttempt: s.attempt,
-        to: 'nonce_collection',
-        patch: { attempt: s.attempt + 1, participants: ids, nonceCollectionStartedAt: this.o.now() },
-        event: { kind: 'session.attempt', data: { attempt: s.attempt + 1, participants: ids, batch: true } },
-      })),
-    );
+    // Transaction 1 (unless they were born in it): every session to nonce_collection, attempt 1,
+    // on these members.
+    const started = begun
+      ? sessions
+      : await store.transitionSessions(
+          tenantId,
+          sessions.map((s) => ({
+            sessionId: s.sessionId,
+            from: ['pending'],
+            expectAttempt: s.attempt,
+            to: 'nonce_collection',
+            patch: { attempt: s.attempt + 1, participants: ids, nonceCollectionStartedAt: this.o.now() },
+            event: attemptEvent(s.attempt + 1, ids, true),
+          })),
+        );
     // A session that moved on (cancelled, expired) is someone else's now: left out.
     const items: Item[] = started.flatMap((s) =>
       s

@@ -68,6 +68,12 @@ function rounds<T extends { sessionId: string }>(items: readonly T[]): { i: numb
   return out;
 }
 
+/** A new session's first attempt, as the sessions table takes it. */
+const firstAttemptOf = (s: NewSession) =>
+  s.firstAttempt
+    ? { firstAttempt: { participants: s.firstAttempt.participants, startedAt: s.firstAttempt.startedAt } }
+    : {};
+
 export class PgBackend implements Backend {
   constructor(
     readonly db: Db,
@@ -259,6 +265,7 @@ export class PgBackend implements Backend {
         createdAt: s.createdAt,
         expiresAt: s.expiresAt,
         publishRelays: s.publishRelays ?? null,
+        ...firstAttemptOf(s),
       });
       if (inserted.created && s.bitcoin) {
         // bitcoin_psbt: its summary, in the same transaction (migration 015).
@@ -271,7 +278,12 @@ export class PgBackend implements Backend {
         );
         if (withBitcoin) inserted.session = withBitcoin;
       }
-      if (inserted.created && event) await this.appendSessionAudit(q, s.sessionId, event);
+      if (inserted.created) {
+        const events = [event, s.firstAttempt?.event].flatMap((e) =>
+          e ? [{ sessionId: s.sessionId, event: e }] : [],
+        );
+        if (events.length) await this.appendSessionAudits(q, events);
+      }
       return inserted;
     });
     return { session: sessionRecord(r.session), created: r.created };
@@ -300,11 +312,15 @@ export class PgBackend implements Backend {
           createdAt: s.createdAt,
           expiresAt: s.expiresAt,
           publishRelays: s.publishRelays ?? null,
+          ...firstAttemptOf(s),
         })),
       );
       await this.appendSessionAudits(
         q,
-        rows.map((r) => ({ sessionId: r.sessionId, event })),
+        list.flatMap((s) => [
+          { sessionId: s.sessionId, event },
+          ...(s.firstAttempt ? [{ sessionId: s.sessionId, event: s.firstAttempt.event }] : []),
+        ]),
       );
       return rows.map(sessionRecord);
     });

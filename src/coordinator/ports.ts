@@ -147,6 +147,11 @@ export interface NewSession {
   publishRelays?: string[] | null;
   /** bitcoin_psbt: the decoded PSBT summary (and whether to finalize), stored with the session. */
   bitcoin?: SessionBitcoin | null;
+  /**
+   * A `pending` session born in its first attempt: written in `nonce_collection`, attempt 1, on
+   * these members, with the event its first move would have recorded — one move fewer.
+   */
+  firstAttempt?: { participants: number[]; startedAt: number; event: AuditEvent };
 }
 
 export interface SessionStore {

@@ -34,7 +34,7 @@ import { FloeError, isFloeError } from '../protocol/errors.js';
 import type { ApprovalEventJson } from '../protocol/messages/approvals.js';
 import type { SignOpenResponse, SignRound2Response } from '../protocol/messages/sign.js';
 import { signingPackageHash } from '../protocol/transcript.js';
-import type { CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
+import type { AuditEvent, CoordinatorStore, KeyRecord, SessionRecord, SignerRecord } from './ports.js';
 import { type MultiDigest, multiDigestOf, psbtSummary, signedPsbt } from './psbt.js';
 import type { SignerReachability } from './reachability.js';
 import { type Candidate, chooseSubset, ineligibility } from './selection.js';
@@ -90,6 +90,11 @@ export interface Known {
   avoid?: readonly number[];
   /** The session's intent as resolved at creation for this key (a PSBT is then not read again). */
   resolved?: ResolvedIntent;
+  /**
+   * The members of the attempt the session was created in (`NewSession.firstAttempt`): its
+   * first attempt runs on them without a move of its own.
+   */
+  started?: Member[];
 }
 
 /** A key member with its registry record. */
@@ -155,6 +160,9 @@ export class SigningOrchestrator {
       if (!isFloeError(e)) throw e;
       return this.finish((await this.fail(s, e.code, e.message)) ?? s);
     }
+    // Born in its first attempt (and still in it): that attempt runs on its members.
+    let begun =
+      known.started && s.status === 'nonce_collection' && s.attempt === 1 ? known.started : undefined;
     for (;;) {
       if (this.o.now() >= s.expiresAt) {
         const e = await store.transitionSession(
@@ -170,12 +178,12 @@ export class SigningOrchestrator {
         );
         return this.finish(e ?? (await store.getSession(tenantId, sessionId))!);
       }
-      if (s.attempt >= this.o.maxAttempts) {
+      if (!begun && s.attempt >= this.o.maxAttempts) {
         return this.finish(
           (await this.fail(s, 'session_failed', `no valid signature after ${s.attempt} attempts`)) ?? s,
         );
       }
-      const chosen = await this.choose(key, excluded);
+      const chosen = begun ?? (await this.choose(key, excluded));
       if (!chosen && this.refusedByPolicy(s, key)) {
         return this.finish((await this.fail(s, 'policy_refused', this.refusalSummary(s))) ?? s);
       }
@@ -187,7 +195,8 @@ export class SigningOrchestrator {
         }
         return this.finish((await this.fail(s, 'no_quorum', await this.noQuorum(key, excluded))) ?? s);
       }
-      const next = await this.attempt(s, key, chosen, excluded, multi);
+      const next = await this.attempt(s, key, chosen, excluded, multi, begun !== undefined);
+      begun = undefined;
       if (!next) return (await store.getSession(tenantId, sessionId))!; // lost a race: someone else drives it
       s = next;
       if (isTerminal(s.status)) return this.finish(s);
@@ -393,16 +402,21 @@ export class SigningOrchestrator {
     return `refused:${e.code}`;
   }
 
-  /** One attempt. Returns the session after it (terminal or ready for another attempt), or null on a lost race. */
+  /**
+   * One attempt. Returns the session after it (terminal or ready for another attempt), or null
+   * on a lost race. `begun`: the session is already in this attempt, on `chosen` (it was created
+   * in it), so there is no move to make.
+   */
   private async attempt(
     prev: SessionRecord,
     key: KeyRecord,
     chosen: Member[],
     excluded: Set<number>,
-    multi?: MultiDigest,
+    multi: MultiDigest | undefined,
+    begun: boolean,
   ): Promise<SessionRecord | null> {
     const { store } = this.o;
-    const attempt = prev.attempt + 1;
+    const attempt = begun ? prev.attempt : prev.attempt + 1;
     const refusals: PolicyRefusal[] = [];
     /** A refusal by the member's own policy: shown with the session, never a fault (DESIGN §14). */
     const noteRefusal = (m: Member, e: unknown) => {
@@ -425,15 +439,17 @@ export class SigningOrchestrator {
       attempt,
       included: ids,
     });
-    let s = await store.transitionSession(
-      prev.tenantId,
-      prev.sessionId,
-      legalSources('nonce_collection'),
-      prev.attempt,
-      'nonce_collection',
-      { attempt, participants: ids, nonceCollectionStartedAt: this.o.now() },
-      { kind: 'session.attempt', data: { attempt, participants: ids } },
-    );
+    let s = begun
+      ? prev
+      : await store.transitionSession(
+          prev.tenantId,
+          prev.sessionId,
+          legalSources('nonce_collection'),
+          prev.attempt,
+          'nonce_collection',
+          { attempt, participants: ids, nonceCollectionStartedAt: this.o.now() },
+          attemptEvent(attempt, ids),
+        );
     if (!s) return null;
     this.o.onEvent({ kind: 'attempt', sessionId: s.sessionId, attempt, participants: ids });
     // From the first open until round 2 is sent, the chosen signers hold live nonces for this
@@ -748,6 +764,11 @@ export class SigningOrchestrator {
       if (!roundTwo) this.abortAll(chosen, prev.sessionId, attemptId);
     }
   }
+}
+
+/** What a session's move into an attempt records. */
+export function attemptEvent(attempt: number, participants: number[], batch = false): AuditEvent {
+  return { kind: 'session.attempt', data: { attempt, participants, ...(batch ? { batch } : {}) } };
 }
 
 /** The message of a member's `key_frozen` refusal (the operator froze the key: DESIGN kill switch). */

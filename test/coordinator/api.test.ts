@@ -302,6 +302,28 @@ describe('sessions', () => {
     assert.equal(await count(), n);
   });
 
+  it('a session ready to sign is born in its first attempt: no pending step, one move fewer', async () => {
+    const r = await cluster.sign(key.id, msg());
+    assert.equal(r.body.status, 'completed');
+    const trail = await backend().db.adminQuery<{ from: string | null; to: string }>(
+      "SELECT data->>'from' AS from, data->>'to' AS to FROM audit_events WHERE subject_id = $1 AND kind = 'status_change' ORDER BY id",
+      [r.body.id],
+    );
+    assert.deepEqual(
+      trail.rows.map((x) => [x.from, x.to]),
+      [
+        [null, 'nonce_collection'],
+        ['nonce_collection', 'signing'],
+        ['signing', 'aggregating'],
+        ['aggregating', 'completed'],
+      ],
+    );
+    const stored = await backend().getSession(DEFAULT_TENANT, r.body.id);
+    assert.equal(stored?.attempt, 1);
+    assert.equal(typeof stored?.nonceCollectionStartedAt, 'number');
+    assert.equal(r.body.participants.length, 2);
+  });
+
   it('without wait answers 202; GET ?wait returns the finished signature', async () => {
     const m = msg();
     const r = await cluster.api('POST', '/v1/sessions', { key_id: key.id, message: m });

@@ -72,6 +72,33 @@ describe('POST /v1/sessions/batch', () => {
     assert.ok(delta.every((d) => d <= 1));
   });
 
+  it("its items are born in the batch's attempt: no pending step, the attempt recorded with each", async () => {
+    const r = await c.api('POST', '/v1/sessions/batch', {
+      key_id: key.id,
+      items: [{ message: msg() }, { message: msg() }],
+      wait: 30_000,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 500));
+    const db = (c.coordinator!.backend as PgBackend).db;
+    for (const s of r.body.items) {
+      assert.equal(s.status, 'completed');
+      const rows = (
+        await db.adminQuery<{ kind: string; data: any }>(
+          'SELECT kind, data FROM audit_events WHERE subject_id = $1 ORDER BY id',
+          [s.id],
+        )
+      ).rows;
+      const trail = rows.filter((x) => x.kind === 'status_change').map((x) => x.data.to);
+      assert.deepEqual(trail, ['nonce_collection', 'signing', 'aggregating', 'completed']);
+      assert.equal(rows.find((x) => x.kind === 'status_change')!.data.from, null);
+      assert.deepEqual(rows.find((x) => x.kind === 'session.attempt')?.data, {
+        attempt: 1,
+        participants: s.participants,
+        batch: true,
+      });
+    }
+  });
+
   it('mixes intents: a Nostr event comes back signed under the key', async () => {
     const r = await c.api('POST', '/v1/sessions/batch', {
       key_id: key.id,

@@ -217,6 +217,47 @@ describe('PgBackend batch paths', () => {
     assert.equal(verifyAuditChain(chain.rows).ok, true);
   });
 
+  it('sessions born in their first attempt: nonce_collection, attempt 1, both events, in one statement each', async () => {
+    const first = { participants: [1, 3], startedAt: NOW + 5 };
+    const attempt = { kind: 'session.attempt', data: { attempt: 1, participants: [1, 3] } };
+    const list = newSessions(3).map((s) => ({ ...s, firstAttempt: { ...first, event: attempt } }));
+    count.take();
+    const rows = await backend.insertSessions(list, { kind: 'session.created', data: {} });
+    assert.equal(count.take(), 2, 'one INSERT for the sessions, one for their events');
+    const [one] = newSessions(1);
+    const single = await backend.insertSession(
+      { ...one!, firstAttempt: { ...first, event: attempt } },
+      {
+        kind: 'session.created',
+        data: {},
+      },
+    );
+    assert.ok(single.created);
+    for (const s of [...rows, single.session]) {
+      assert.equal(s.status, 'nonce_collection');
+      assert.equal(s.attempt, 1);
+      assert.deepEqual(s.participants, [1, 3]);
+      assert.equal(s.nonceCollectionStartedAt, NOW + 5);
+      assert.deepEqual(await auditKinds(s.sessionId), [
+        '→nonce_collection',
+        'session.created',
+        'session.attempt',
+      ]);
+    }
+    // Its first attempt goes on from there like any: the commitments, then signing.
+    const [committed] = await backend.commitAttempts(tenant, [commitOf(rows[0]!)]);
+    assert.equal(committed?.status, 'signing');
+    // Only a session ready to sign starts in an attempt.
+    const [waiting] = newSessions(1);
+    await assert.rejects(
+      backend.insertSession(
+        { ...waiting!, status: 'awaiting_approval', firstAttempt: { ...first, event: attempt } },
+        { kind: 'session.created', data: {} },
+      ),
+      RangeError,
+    );
+  });
+
   it('a session that moved on is null and untouched; the others proceed', async () => {
     const ss = await collecting(5);
     // ss[1] failed meanwhile; ss[3] is asked for at another attempt.

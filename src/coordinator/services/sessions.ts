@@ -24,7 +24,7 @@ import type { Backend } from '../backend.js';
 import type { BatchSigning } from '../batch.js';
 import type { NewSession } from '../ports.js';
 import { psbtSummary, resolveForKey } from '../psbt.js';
-import type { Known, SigningOrchestrator } from '../signing.js';
+import { attemptEvent, type Known, type Member, type SigningOrchestrator } from '../signing.js';
 import type { ApprovalGate, ApprovalOutcome } from './approvals.js';
 import { publishObject, publishRelaysOf } from './publish.js';
 import { sleep, within } from './wait.js';
@@ -118,6 +118,16 @@ function requestFingerprint(body: CreateSessionBody): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
+/** A new session's first attempt on `members` (attempt 1), with the event its move would record. */
+function firstAttempt(
+  members: readonly Member[],
+  now: number,
+  batch = false,
+): NonNullable<NewSession['firstAttempt']> {
+  const participants = members.map((m) => m.identifier);
+  return { participants, startedAt: now, event: attemptEvent(1, participants, batch) };
+}
+
 /** A frozen key (the kill switch) or a disabled one is refused with its own code and hint. */
 function refuseStopped(key: KeyRecord): void {
   if (key.status === 'frozen') {
@@ -176,6 +186,10 @@ export class SessionService {
         ? resolveForKey(intent, key)
         : resolveIntent(intent, { xOnlyKey: fromHex(key.xOnlyPublicKey, 'key', 32) });
     const publishRelays = publishRelaysOf(body, key);
+    const status = this.o.approvals.initialStatus(key, resolved);
+    // Ready to sign: the session is born in its first attempt (one move fewer), on the members
+    // its first move would choose. Without a quorum it starts pending and the drive explains.
+    const started = status === 'pending' ? await this.o.orchestrator.choose(key, new Set()) : undefined;
     const { session, created } = await this.o.backend.insertSession(
       {
         sessionId: newId('session'),
@@ -185,7 +199,7 @@ export class SessionService {
         intentType: resolved.type,
         intent,
         intentHash: toHex(resolved.intentHash),
-        status: this.o.approvals.initialStatus(key, resolved),
+        status,
         fingerprint: requestFingerprint(body),
         threshold: key.threshold,
         createdBy: p.tokenId,
@@ -202,6 +216,7 @@ export class SessionService {
               ),
             }
           : {}),
+        ...(started ? { firstAttempt: firstAttempt(started, now) } : {}),
       },
       { kind: 'session.created', data: { key_id: key.id, intent_type: resolved.type } },
     );
@@ -213,7 +228,9 @@ export class SessionService {
       const run = this.drive(
         p.tenantId,
         session.sessionId,
-        created ? { session, key, ...(resolved.psbt ? { resolved } : {}) } : {},
+        created
+          ? { session, key, ...(resolved.psbt ? { resolved } : {}), ...(started ? { started } : {}) }
+          : {},
       );
       if (body.wait) {
         const done = await within(run, body.wait);
@@ -245,6 +262,8 @@ export class SessionService {
     }
     const xOnlyKey = fromHex(key.xOnlyPublicKey, 'key', 32);
     const resolvedOf = new Map<string, ResolvedIntent>();
+    // The items ready to sign are born in the batch's attempt, on the members it would choose.
+    const started = await this.o.orchestrator.choose(key, new Set());
     const list: NewSession[] = body.items.map((item, i) => {
       try {
         if (item.bitcoin_psbt !== undefined) {
@@ -257,6 +276,7 @@ export class SessionService {
         const resolved = resolveIntent(intent, { xOnlyKey });
         const sessionId = newId('session');
         resolvedOf.set(sessionId, resolved);
+        const status = this.o.approvals.initialStatus(key, resolved);
         return {
           sessionId,
           tenantId: p.tenantId,
@@ -265,7 +285,7 @@ export class SessionService {
           intentType: resolved.type,
           intent,
           intentHash: toHex(resolved.intentHash),
-          status: this.o.approvals.initialStatus(key, resolved),
+          status,
           fingerprint: '',
           threshold: key.threshold,
           createdBy: p.tokenId,
@@ -273,6 +293,7 @@ export class SessionService {
           createdAt: now,
           expiresAt: this.expiry(key, resolved, now),
           publishRelays: publishRelaysOf(item, key),
+          ...(started && status === 'pending' ? { firstAttempt: firstAttempt(started, now, true) } : {}),
         };
       } catch (e) {
         if (isFloeError(e)) throw new FloeError(e.code, `items[${i}]: ${e.message}`, { ...e.extra, item: i });
@@ -287,12 +308,12 @@ export class SessionService {
       if (s.status === 'awaiting_approval')
         this.o.approvals.requested?.(s, key, resolvedOf.get(s.sessionId)!);
     }
-    const pending = created.filter((s) => s.status === 'pending');
+    const ready = created.filter((s) => s.status === 'pending' || s.status === 'nonce_collection');
     const result = new Map(created.map((s) => [s.sessionId, s]));
-    if (pending.length) {
-      const run = this.o.batch.run(key, pending);
+    if (ready.length) {
+      const run = this.o.batch.run(key, ready, started);
       // Each session counts as driven here until the batch is done with it.
-      for (const [i, s] of pending.entries()) {
+      for (const [i, s] of ready.entries()) {
         const one = run.then((all) => all[i]!);
         this.driving.set(s.sessionId, one);
         this.whenCompleted(one);
@@ -309,7 +330,7 @@ export class SessionService {
         const done = await within(run, body.wait);
         if (done) for (const s of done) result.set(s.sessionId, s);
         else {
-          for (const s of pending) {
+          for (const s of ready) {
             const now = await this.o.backend.getSession(p.tenantId, s.sessionId);
             if (now) result.set(s.sessionId, now);
           }

@@ -46,6 +46,11 @@ export interface NewSession {
   /** Initial status: `pending`, or `awaiting_approval` under an approval policy. */
   status?: InitialSessionStatus;
   participants?: number[];
+  /**
+   * A `pending` session born in its first attempt: it is inserted in `nonce_collection`,
+   * attempt 1, on these members (what its first move would have written).
+   */
+  firstAttempt?: FirstAttempt;
   threshold: number;
   createdBy?: string | null;
   idempotencyKey?: string | null;
@@ -55,6 +60,23 @@ export interface NewSession {
   expiresAt: number;
   /** nostr_event: relays to publish to once completed (migration 012); absent or null: none. */
   publishRelays?: readonly string[] | null;
+}
+
+/** The members and start time of a session's first attempt, written with the session. */
+export interface FirstAttempt {
+  participants: number[];
+  startedAt: number;
+}
+
+/** The status, attempt, participants and stamp a new session is inserted with. */
+function initialColumns(s: NewSession) {
+  const f = s.firstAttempt;
+  if (f && (s.status ?? 'pending') !== 'pending') {
+    throw new RangeError('insertSession: only a pending session starts in its first attempt');
+  }
+  return f
+    ? { status: 'nonce_collection', attempt: 1, participants: f.participants, startedAt: f.startedAt }
+    : { status: s.status ?? 'pending', attempt: 0, participants: s.participants ?? [], startedAt: null };
 }
 
 export type SessionPatch = Partial<
@@ -121,13 +143,16 @@ export async function insertSession(
   s: NewSession,
 ): Promise<{ session: SessionRow; created: boolean }> {
   let inserted: SessionRow | undefined;
+  const initial = initialColumns(s);
   try {
     const r = await q.query(
       `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, intent_type, intent,
          intent_hash, status, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
-         created_at, updated_at, expires_at, publish_relays, publish_status)
+         created_at, updated_at, expires_at, publish_relays, publish_status, attempt,
+         nonce_collection_started_at)
        VALUES ($1, coalesce($2, floe_current_tenant()), $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb, $10, $11,
-         $12, $13, $14, $14, $15, $16::jsonb, CASE WHEN $16::jsonb IS NULL THEN NULL ELSE 'pending' END)
+         $12, $13, $14, $14, $15, $16::jsonb, CASE WHEN $16::jsonb IS NULL THEN NULL ELSE 'pending' END,
+         $17, $18)
        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
        RETURNING *`,
       [
@@ -138,8 +163,8 @@ export async function insertSession(
         s.intentType,
         json(s.intent),
         s.intentHash,
-        s.status ?? 'pending',
-        json(s.participants ?? []),
+        initial.status,
+        json(initial.participants),
         s.threshold,
         s.createdBy ?? null,
         s.idempotencyKey ?? null,
@@ -147,6 +172,8 @@ export async function insertSession(
         s.createdAt,
         s.expiresAt,
         s.publishRelays ? json(s.publishRelays) : null,
+        initial.attempt,
+        initial.startedAt,
       ],
     );
     if (r.rows[0]) inserted = toSession(r.rows[0]);
@@ -185,35 +212,43 @@ export async function insertSessions(
     const r = await q.query(
       `INSERT INTO signing_sessions (session_id, tenant_id, key_id, message_hash, intent_type, intent,
          intent_hash, status, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
-         created_at, updated_at, expires_at, publish_relays, publish_status)
+         created_at, updated_at, expires_at, publish_relays, publish_status, attempt,
+         nonce_collection_started_at)
        SELECT v.session_id, floe_current_tenant(), v.key_id, v.message_hash, v.intent_type, v.intent,
               v.intent_hash, v.status, v.participants, v.threshold, v.created_by, NULL, NULL,
               v.created_at, v.created_at, v.expires_at, v.publish_relays,
-              CASE WHEN v.publish_relays IS NULL THEN NULL ELSE 'pending' END
+              CASE WHEN v.publish_relays IS NULL THEN NULL ELSE 'pending' END, v.attempt,
+              v.nonce_collection_started_at
          FROM jsonb_to_recordset($1::jsonb) AS v (ord integer, session_id text, key_id text,
               message_hash text, intent_type text, intent jsonb, intent_hash text, status text,
               participants jsonb, threshold integer, created_by text, created_at bigint,
-              expires_at bigint, publish_relays jsonb)
+              expires_at bigint, publish_relays jsonb, attempt integer,
+              nonce_collection_started_at bigint)
         ORDER BY v.ord
        RETURNING *`,
       [
         json(
-          list.map((s, ord) => ({
-            ord,
-            session_id: s.sessionId,
-            key_id: s.keyId,
-            message_hash: s.messageHash,
-            intent_type: s.intentType,
-            intent: s.intent,
-            intent_hash: s.intentHash,
-            status: s.status ?? 'pending',
-            participants: s.participants ?? [],
-            threshold: s.threshold,
-            created_by: s.createdBy ?? null,
-            created_at: s.createdAt,
-            expires_at: s.expiresAt,
-            publish_relays: s.publishRelays ?? null,
-          })),
+          list.map((s, ord) => {
+            const initial = initialColumns(s);
+            return {
+              ord,
+              session_id: s.sessionId,
+              key_id: s.keyId,
+              message_hash: s.messageHash,
+              intent_type: s.intentType,
+              intent: s.intent,
+              intent_hash: s.intentHash,
+              status: initial.status,
+              participants: initial.participants,
+              threshold: s.threshold,
+              created_by: s.createdBy ?? null,
+              created_at: s.createdAt,
+              expires_at: s.expiresAt,
+              publish_relays: s.publishRelays ?? null,
+              attempt: initial.attempt,
+              nonce_collection_started_at: initial.startedAt,
+            };
+          }),
         ),
       ],
     );
