@@ -502,7 +502,8 @@ export class PgBackend implements Backend {
       const now = this.now();
       const out: (SessionRecord | null)[] = items.map(() => null);
       for (const round of rounds(items)) {
-        const agg = await sessions.transitionSessions(
+        // The shares, kept as evidence; the completion below returns the rows.
+        const agg = await sessions.transitionSessionsMoved(
           q,
           round.map(({ it }) => ({
             sessionId: it.sessionId,

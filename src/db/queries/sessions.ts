@@ -395,7 +395,34 @@ export async function transitionSessions(
   to: SessionStatus,
   opts: { now?: number } = {},
 ): Promise<(SessionRow | null)[]> {
-  const out: (SessionRow | null)[] = items.map(() => null);
+  return moveSessions(q, items, from, to, opts, 's.*', toSession);
+}
+
+/**
+ * transitionSessions for a caller that needs only to know which sessions moved: the rows are
+ * not sent back (a step whose next step returns them anyway).
+ */
+export async function transitionSessionsMoved(
+  q: Queryable,
+  items: readonly SessionMoveItem[],
+  from: readonly SessionStatus[],
+  to: SessionStatus,
+  opts: { now?: number } = {},
+): Promise<boolean[]> {
+  const out = await moveSessions(q, items, from, to, opts, 's.session_id', () => true as const);
+  return out.map((x) => x !== null);
+}
+
+async function moveSessions<T>(
+  q: Queryable,
+  items: readonly SessionMoveItem[],
+  from: readonly SessionStatus[],
+  to: SessionStatus,
+  opts: { now?: number },
+  returning: 's.*' | 's.session_id',
+  row: (r: Record<string, unknown>) => T,
+): Promise<(T | null)[]> {
+  const out: (T | null)[] = items.map(() => null);
   const legal = from.filter((f) => canTransition(f, to) || f === to);
   if (legal.length === 0 || items.length === 0) return out;
   if (new Set(items.map((it) => it.sessionId)).size !== items.length) {
@@ -440,10 +467,10 @@ export async function transitionSessions(
          FROM jsonb_to_recordset($3::jsonb) AS v (${defs.join(', ')})
         WHERE s.session_id = v.session_id AND s.status = ANY($4::text[])
           AND (v.expect_attempt IS NULL OR s.attempt = v.expect_attempt)
-       RETURNING s.*`,
+       RETURNING ${returning}`,
       [to, now, json(values), legal],
     );
-    const moved = new Map(r.rows.map((row) => [row.session_id as string, toSession(row)]));
+    const moved = new Map(r.rows.map((x) => [x.session_id as string, row(x)]));
     for (const i of at) out[i] = moved.get(items[i]!.sessionId) ?? null;
   }
   return out;
