@@ -29,6 +29,9 @@ import type { ApprovalGate, ApprovalOutcome } from './approvals.js';
 import { publishObject, publishRelaysOf } from './publish.js';
 import { sleep, within } from './wait.js';
 
+/** How often a waiting GET reads a session that this process is not driving. */
+const POLL_MS = 200;
+
 /** How many times a cancel reads and moves a session that a drive keeps moving. */
 const CANCEL_TRIES = 5;
 
@@ -382,12 +385,19 @@ export class SessionService {
     return s;
   }
 
+  /**
+   * A session, waiting up to `waitMs` for it to end: it is read again when this process's drive
+   * of it settles, or every 200 ms (a session driven elsewhere, or waiting for its stewards).
+   */
   async get(p: Principal, id: string, waitMs = 0): Promise<SessionObject> {
     let s = await this.record(p, id);
     const deadline = this.o.now() + waitMs;
     while (!isTerminal(s.status) && this.o.now() < deadline) {
+      const pause = sleep(Math.min(POLL_MS, deadline - this.o.now()));
       const running = this.driving.get(id);
-      await Promise.race([running?.catch(() => {}), sleep(Math.min(200, deadline - this.o.now()))]);
+      // Not `Promise.race([undefined, …])`: that settles at once, and with a database that
+      // answers without I/O (PGlite) the loop would then never yield to timers or sockets.
+      await (running ? Promise.race([running.catch(() => {}), pause]) : pause);
       s = await this.record(p, id);
     }
     return this.object(p.tenantId, s);
