@@ -13,6 +13,7 @@ import {
   SIGNER_MESSAGES,
   type SignerMessageName,
 } from '../protocol/messages/index.js';
+import { postToSigner, type SignerAnswer, SignerTimeoutError } from './signer-http.js';
 
 export interface SignerClientOptions {
   /** Base URL, e.g. http://127.0.0.1:7101 */
@@ -65,21 +66,16 @@ export class SignerClient {
       to: this.signerIdentity,
       now: this.now(),
     });
-    let res: Response;
-    let text: string;
+    let res: SignerAnswer;
     try {
-      res = await fetch(`${this.url}${req.path}`, {
-        method: 'POST',
-        headers: req.headers,
-        body: req.body,
-        signal: AbortSignal.timeout(timeoutMs ?? this.timeoutMs),
-      });
-      text = await res.text();
+      res = await postToSigner(`${this.url}${req.path}`, req.headers, req.body, timeoutMs ?? this.timeoutMs);
     } catch (e) {
-      const why = e instanceof Error && e.name === 'TimeoutError' ? 'timed out' : 'connection failed';
+      const why = e instanceof SignerTimeoutError ? 'timed out' : 'connection failed';
       throw new FloeError('signer_unreachable', `signer at ${this.url} ${why}`);
     }
-    const envelope = res.headers.get(ENVELOPE_HEADER) ?? undefined;
+    const { text } = res;
+    const header = res.headers[ENVELOPE_HEADER];
+    const envelope = typeof header === 'string' ? header : undefined;
     const parsed = acceptResponse(
       spec,
       { status: res.status, envelope, text },
