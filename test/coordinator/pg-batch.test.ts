@@ -15,46 +15,13 @@ import type {
   NewSession,
   SessionRecord,
 } from '../../src/coordinator/ports.js';
-import type { Db, TransactionOptions, Tx } from '../../src/db/connection.js';
 import { insertCommitments } from '../../src/db/queries/nonces.js';
 import { type ChainedAuditRow, verifyAuditChain } from '../../src/domain/audit-chain.js';
 import { newId } from '../../src/domain/ids.js';
 import { type FloeError, isFloeError } from '../../src/protocol/errors.js';
 import { commitment, DAY, intentFields, NOW, seedKeyTx, seedTenant, signature } from '../db/fixtures.js';
+import { type CountingDb, countingDb } from '../helpers/counting-db.js';
 import { type TestDb, testDb } from '../helpers/db.js';
-
-/** The Db with every statement of its transactions counted. */
-function counting(db: Db): { db: Db; take(): number } {
-  let n = 0;
-  const wrapped = new Proxy(db, {
-    get(target, prop) {
-      if (prop === 'transaction') {
-        return <T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions) =>
-          target.transaction(
-            (tx) =>
-              fn({
-                tenantId: tx.tenantId,
-                query: ((sql: string, params?: readonly unknown[]) => {
-                  n++;
-                  return tx.query(sql, params);
-                }) as Tx['query'],
-              }),
-            opts,
-          );
-      }
-      const v = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  return {
-    db: wrapped,
-    take() {
-      const r = n;
-      n = 0;
-      return r;
-    },
-  };
-}
 
 const reuse = (culprits: number[]) => (e: unknown) => {
   if (!isFloeError(e) || e.code !== 'nonce_reuse_detected') return false;
@@ -65,13 +32,13 @@ const reuse = (culprits: number[]) => (e: unknown) => {
 describe('PgBackend batch paths', () => {
   let t: TestDb;
   let backend: PgBackend;
-  let count: ReturnType<typeof counting>;
+  let count: CountingDb;
   let tenant: string;
   let keyId: string;
 
   before(async () => {
     t = await testDb();
-    count = counting(t.db);
+    count = countingDb(t.db);
     backend = new PgBackend(count.db);
     tenant = await seedTenant(t.db);
     keyId = (await t.db.transaction((tx) => seedKeyTx(tx), { tenantId: tenant })).id;
@@ -107,7 +74,7 @@ describe('PgBackend batch paths', () => {
         event: { kind: 'session.attempt', data: { attempt: 1 } },
       })),
     );
-    count.take();
+    count.take().statements;
     return started.map((s) => s!);
   }
 
@@ -147,7 +114,10 @@ describe('PgBackend batch paths', () => {
       kind: 'session.created',
       data: { batch: true },
     });
-    assert.ok(count.take() <= 2, 'insertSessions: one INSERT for the sessions, one for their events');
+    assert.ok(
+      count.take().statements <= 2,
+      'insertSessions: one INSERT for the sessions, one for their events',
+    );
     assert.equal(created.length, 100);
     assert.ok(created.every((s) => s.status === 'pending' && s.tenantId === tenant && s.attempt === 0));
 
@@ -162,7 +132,7 @@ describe('PgBackend batch paths', () => {
         event: { kind: 'session.attempt', data: { attempt: 1 } },
       })),
     );
-    assert.ok(count.take() <= 2, 'transitionSessions: one UPDATE, one INSERT of events');
+    assert.ok(count.take().statements <= 2, 'transitionSessions: one UPDATE, one INSERT of events');
     assert.ok(
       started.every((s, i) => s?.sessionId === created[i]!.sessionId && s.status === 'nonce_collection'),
     );
@@ -171,7 +141,7 @@ describe('PgBackend batch paths', () => {
       tenant,
       started.map((s) => commitOf(s!)),
     );
-    assert.ok(count.take() <= 4, 'commitAttempts: savepoint, UPDATE, INSERT, release');
+    assert.ok(count.take().statements <= 4, 'commitAttempts: savepoint, UPDATE, INSERT, release');
     assert.ok(committed.every((s, i) => s?.sessionId === created[i]!.sessionId && s.status === 'signing'));
     assert.equal(committed[0]!.signingStartedAt, NOW + 1);
 
@@ -180,7 +150,7 @@ describe('PgBackend batch paths', () => {
       committed.map((s, i) => completionOf(s!, i % 2 ? { finalEventId: s!.messageHash } : {})),
     );
     // Two patch shapes (with and without an event id): one more UPDATE.
-    assert.ok(count.take() <= 4, 'completeAttempts: the two moves and the events');
+    assert.ok(count.take().statements <= 4, 'completeAttempts: the two moves and the events');
     for (const [i, s] of done.entries()) {
       assert.equal(s?.status, 'completed');
       assert.equal(s.sessionId, created[i]!.sessionId);
@@ -221,9 +191,9 @@ describe('PgBackend batch paths', () => {
     const first = { participants: [1, 3], startedAt: NOW + 5 };
     const attempt = { kind: 'session.attempt', data: { attempt: 1, participants: [1, 3] } };
     const list = newSessions(3).map((s) => ({ ...s, firstAttempt: { ...first, event: attempt } }));
-    count.take();
+    count.take().statements;
     const rows = await backend.insertSessions(list, { kind: 'session.created', data: {} });
-    assert.equal(count.take(), 2, 'one INSERT for the sessions, one for their events');
+    assert.equal(count.take().statements, 2, 'one INSERT for the sessions, one for their events');
     const [one] = newSessions(1);
     const single = await backend.insertSession(
       { ...one!, firstAttempt: { ...first, event: attempt } },

@@ -13,56 +13,20 @@ import { dealerSplit } from '../../src/crypto/dealer.js';
 import { encodePublicKeyPackage } from '../../src/crypto/encoding.js';
 import { toHex } from '../../src/crypto/hex.js';
 import { groupPublicKey, xOnlyGroupKey } from '../../src/crypto/signing.js';
-import type { Db, TransactionOptions, Tx } from '../../src/db/connection.js';
 import { newId } from '../../src/domain/ids.js';
 import { hex, NOW, seedTenant } from '../db/fixtures.js';
+import { type CountingDb, countingDb } from '../helpers/counting-db.js';
 import { type TestDb, testDb } from '../helpers/db.js';
-
-/** The Db with its transactions and their statements counted. */
-function counting(db: Db) {
-  const n = { transactions: 0, statements: 0 };
-  const wrapped = new Proxy(db, {
-    get(target, prop) {
-      if (prop === 'transaction') {
-        return <T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions) => {
-          n.transactions++;
-          return target.transaction(
-            (tx) =>
-              fn({
-                tenantId: tx.tenantId,
-                query: ((sql: string, params?: readonly unknown[]) => {
-                  n.statements++;
-                  return tx.query(sql, params);
-                }) as Tx['query'],
-              }),
-            opts,
-          );
-        };
-      }
-      const v = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  return {
-    db: wrapped,
-    take() {
-      const r = { ...n };
-      n.transactions = 0;
-      n.statements = 0;
-      return r;
-    },
-  };
-}
 
 describe('PgBackend DKG paths', () => {
   let t: TestDb;
   let backend: PgBackend;
-  let count: ReturnType<typeof counting>;
+  let count: CountingDb;
   let tenant: string;
 
   before(async () => {
     t = await testDb();
-    count = counting(t.db);
+    count = countingDb(t.db);
     backend = new PgBackend(count.db);
     tenant = await seedTenant(t.db);
   });
