@@ -68,12 +68,6 @@ function rounds<T extends { sessionId: string }>(items: readonly T[]): { i: numb
   return out;
 }
 
-/** A new session's first attempt, as the sessions table takes it. */
-const firstAttemptOf = (s: NewSession) =>
-  s.firstAttempt
-    ? { firstAttempt: { participants: s.firstAttempt.participants, startedAt: s.firstAttempt.startedAt } }
-    : {};
-
 export class PgBackend implements Backend {
   constructor(
     readonly db: Db,
@@ -265,7 +259,7 @@ export class PgBackend implements Backend {
         createdAt: s.createdAt,
         expiresAt: s.expiresAt,
         publishRelays: s.publishRelays ?? null,
-        ...firstAttemptOf(s),
+        ...(s.firstAttempt ? { firstAttempt: s.firstAttempt } : {}),
       });
       if (inserted.created && s.bitcoin) {
         // bitcoin_psbt: its summary, in the same transaction (migration 015).
@@ -312,7 +306,7 @@ export class PgBackend implements Backend {
           createdAt: s.createdAt,
           expiresAt: s.expiresAt,
           publishRelays: s.publishRelays ?? null,
-          ...firstAttemptOf(s),
+          ...(s.firstAttempt ? { firstAttempt: s.firstAttempt } : {}),
         })),
       );
       await this.appendSessionAudits(

@@ -28,7 +28,12 @@ type Trap = (to: SessionStatus) => 'lose' | 'throw' | undefined;
 /** Make a signer's answer to a message fail with this error instead (a refusal, an unverified answer). */
 type Refuse = (signer: string, name: SignerMessageName) => FloeError | undefined;
 
-function setup(trap: Trap = () => undefined, refuse: Refuse = () => undefined) {
+function setup(
+  trap: Trap = () => undefined,
+  refuse: Refuse = () => undefined,
+  /** The session was created in its first attempt (NewSession.firstAttempt), on members 1 and 2. */
+  born = false,
+) {
   const clock = new FakeClock();
   const { shares, public: pub } = dealerSplit(new Uint8Array(randomBytes(32)), 2, 2);
   const engines = shares.map((k) => {
@@ -107,10 +112,10 @@ function setup(trap: Trap = () => undefined, refuse: Refuse = () => undefined) {
     intentType: 'message',
     intent,
     intentHash: toHex(resolveIntent(intent, { xOnlyKey: new Uint8Array(32) }).intentHash),
-    status: 'pending',
-    attempt: 0,
+    status: born ? 'nonce_collection' : 'pending',
+    attempt: born ? 1 : 0,
     threshold: 2,
-    participants: [],
+    participants: born ? [1, 2] : [],
     nonceCommitments: {},
     partialSignatures: {},
     finalSignature: null,
@@ -129,11 +134,13 @@ function setup(trap: Trap = () => undefined, refuse: Refuse = () => undefined) {
     failedAt: null,
   };
   const faults: string[] = [];
+  const moves: SessionStatus[] = [];
   const store: CoordinatorStore = {
     getKey: async () => key,
     listSigners: async () => signers,
     getSession: async () => session,
     async transitionSession(_t, _id, from, expectAttempt, to, patch: SessionPatch) {
+      moves.push(to);
       const t = trap(to);
       if (t === 'throw') throw new FloeError('unavailable', 'the database went away');
       if (t === 'lose' || !from.includes(session.status) || session.attempt !== expectAttempt) return null;
@@ -196,7 +203,7 @@ function setup(trap: Trap = () => undefined, refuse: Refuse = () => undefined) {
     audit: async () => {},
   };
   const orchestrator = new SigningOrchestrator({ store, clientFor, now: () => clock.now(), maxAttempts: 1 });
-  return { orchestrator, engines, calls, pub, faults, session: () => session };
+  return { orchestrator, engines, calls, pub, faults, moves, key, session: () => session };
 }
 
 describe('signing orchestrator', () => {
@@ -232,6 +239,24 @@ describe('signing orchestrator', () => {
       engines.map((e) => e.liveAttempts),
       [0, 0],
     );
+  });
+
+  it('a session born in its first attempt signs in it, with no move of its own (even with one attempt allowed)', async () => {
+    const { orchestrator, moves, key, session } = setup(undefined, undefined, true);
+    const started = await orchestrator.choose(key, new Set());
+    assert.ok(started);
+    const s = await orchestrator.drive('t', 'ses_orchestrator_test', { session: session(), key, started });
+    assert.equal(s.status, 'completed');
+    assert.equal(s.attempt, 1);
+    assert.deepEqual(moves, ['signing', 'aggregating', 'completed']);
+  });
+
+  it('without its members, such a session is driven as any: a new attempt (none left here)', async () => {
+    const { orchestrator, moves, key, session } = setup(undefined, undefined, true);
+    const s = await orchestrator.drive('t', 'ses_orchestrator_test', { session: session(), key });
+    assert.equal(s.status, 'failed');
+    assert.equal(s.errorCode, 'session_failed');
+    assert.deepEqual(moves, ['failed']);
   });
 
   it('no abort once round 2 was sent', async () => {

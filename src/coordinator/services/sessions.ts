@@ -265,9 +265,7 @@ export class SessionService {
     }
     const xOnlyKey = fromHex(key.xOnlyPublicKey, 'key', 32);
     const resolvedOf = new Map<string, ResolvedIntent>();
-    // The items ready to sign are born in the batch's attempt, on the members it would choose.
-    const started = await this.o.orchestrator.choose(key, new Set());
-    const list: NewSession[] = body.items.map((item, i) => {
+    const checked: NewSession[] = body.items.map((item, i) => {
       try {
         if (item.bitcoin_psbt !== undefined) {
           // One PSBT is already one attempt for all its inputs; batches carry single digests.
@@ -279,7 +277,6 @@ export class SessionService {
         const resolved = resolveIntent(intent, { xOnlyKey });
         const sessionId = newId('session');
         resolvedOf.set(sessionId, resolved);
-        const status = this.o.approvals.initialStatus(key, resolved);
         return {
           sessionId,
           tenantId: p.tenantId,
@@ -288,7 +285,7 @@ export class SessionService {
           intentType: resolved.type,
           intent,
           intentHash: toHex(resolved.intentHash),
-          status,
+          status: this.o.approvals.initialStatus(key, resolved),
           fingerprint: '',
           threshold: key.threshold,
           createdBy: p.tokenId,
@@ -296,13 +293,18 @@ export class SessionService {
           createdAt: now,
           expiresAt: this.expiry(key, resolved, now),
           publishRelays: publishRelaysOf(item, key),
-          ...(started && status === 'pending' ? { firstAttempt: firstAttempt(started, now, true) } : {}),
         };
       } catch (e) {
         if (isFloeError(e)) throw new FloeError(e.code, `items[${i}]: ${e.message}`, { ...e.extra, item: i });
         throw e;
       }
     });
+    // Every item is valid: those ready to sign are born in the batch's attempt, on the members it
+    // would choose.
+    const started = await this.o.orchestrator.choose(key, new Set());
+    const list = checked.map((s) =>
+      started && s.status === 'pending' ? { ...s, firstAttempt: firstAttempt(started, now, true) } : s,
+    );
     const created = await this.o.backend.insertSessions(list, {
       kind: 'session.created',
       data: { key_id: key.id, batch: true },
