@@ -13,6 +13,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 
+/** How long after a child's exit `stop` waits for the rest of its output. */
+const STDIO_GRACE_MS = 1000;
+
 export interface ChildSpec {
   name: string;
   command: string;
@@ -151,7 +154,10 @@ export class Supervisor {
     const names = [...new Set([...order.filter((n) => this.children.has(n)), ...this.children.keys()])];
     for (const n of order.filter((x) => this.children.has(x))) await this.stopOne(this.children.get(n)!);
     await Promise.all(names.map((n) => this.stopOne(this.children.get(n)!)));
-    for (const m of this.children.values()) m.log?.end();
+    // Resolves once every log file holds all its child wrote (end() only starts the flush).
+    await Promise.all(
+      [...this.children.values()].map((m) => (m.log ? new Promise<void>((r) => m.log!.end(r)) : undefined)),
+    );
   }
 
   /** SIGKILL every live child at once (a second Ctrl-C); no restarts after this. */
@@ -167,7 +173,12 @@ export class Supervisor {
   private async stopOne(m: Managed): Promise<void> {
     const p = m.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    // Exited, and its stdout and stderr read to the end ('close': all of it logged) — or a
+    // moment after the exit, in case a process it left behind still holds its pipes.
+    const exited = new Promise<void>((r) => {
+      p.once('close', () => r());
+      p.once('exit', () => setTimeout(r, STDIO_GRACE_MS).unref());
+    });
     p.kill('SIGTERM');
     let t: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
