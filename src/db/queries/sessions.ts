@@ -462,13 +462,17 @@ async function moveSessions<T>(
       for (const [j, k] of fields.entries()) v[cols[j]!.col] = it.patch[k];
       return v;
     });
+    // The ids again as an array: a condition the planner matches to the primary key. Joined
+    // only to the JSON list (guessed at 100 rows), it read every live session, or every one of
+    // the tenant's in the source status: more with each session served (test/db/session-move-plan.test.ts).
     const r = await q.query(
       `UPDATE signing_sessions s SET ${sets.join(', ')}
          FROM jsonb_to_recordset($3::jsonb) AS v (${defs.join(', ')})
-        WHERE s.session_id = v.session_id AND s.status = ANY($4::text[])
+        WHERE s.session_id = ANY($5::text[]) AND s.session_id = v.session_id
+          AND s.status = ANY($4::text[])
           AND (v.expect_attempt IS NULL OR s.attempt = v.expect_attempt)
        RETURNING ${returning}`,
-      [to, now, json(values), legal],
+      [to, now, json(values), legal, at.map((i) => items[i]!.sessionId)],
     );
     const moved = new Map(r.rows.map((x) => [x.session_id as string, row(x)]));
     for (const i of at) out[i] = moved.get(items[i]!.sessionId) ?? null;

@@ -1,0 +1,124 @@
+/**
+ * The coordinator's database work per signature as sessions accumulate: the four transactions
+ * of one signing on the real backend (PgBackend over PGlite in this process, or the Postgres
+ * server with --url): read the key; insert the session born in its first attempt; record the
+ * commitments and move to signing; move to aggregating and completed. No signer and no HTTP:
+ * only what the database costs, block by block, to see whether it stays flat.
+ *
+ *   node --import tsx bench/session-store.ts [--sessions 5000] [--block 1000] [--maintain]
+ *                                            [--url postgres://…]
+ *
+ * --maintain runs the embedded database's autovacuum (src/db/maintenance.ts) after each
+ * block, as the coordinator's jobs do once a minute.
+ */
+import { parseArgs } from 'node:util';
+import { PgBackend } from '../src/coordinator/pg-backend.js';
+import { openDb } from '../src/db/connection.js';
+import { maintainTables } from '../src/db/maintenance.js';
+import { newId } from '../src/domain/ids.js';
+import {
+  commitment,
+  DAY,
+  hex,
+  intentFields,
+  NOW,
+  seedKeyTx,
+  seedTenant,
+  signature,
+} from '../test/db/fixtures.js';
+
+const { values: a } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '5000' },
+    block: { type: 'string', default: '1000' },
+    maintain: { type: 'boolean', default: false },
+    url: { type: 'string' },
+  },
+});
+const total = Number(a.sessions);
+const block = Number(a.block);
+
+const db = await openDb(a.url ? { url: a.url } : {});
+const backend = new PgBackend(db);
+const tenant = await seedTenant(db);
+const keyId = (await db.transaction((tx) => seedKeyTx(tx), { tenantId: tenant })).id;
+
+async function signOnce(): Promise<void> {
+  const sessionId = newId('session');
+  await backend.getKey(tenant, keyId);
+  await backend.insertSession(
+    {
+      sessionId,
+      tenantId: tenant,
+      keyId,
+      ...intentFields(),
+      status: 'pending',
+      fingerprint: '',
+      threshold: 2,
+      createdBy: 'bench',
+      idempotencyKey: null,
+      createdAt: NOW,
+      expiresAt: NOW + DAY,
+      firstAttempt: {
+        participants: [1, 2],
+        startedAt: Date.now(),
+        event: { kind: 'session.attempt', data: { attempt: 1, participants: [1, 2] } },
+      },
+    },
+    { kind: 'session.created', data: {} },
+  );
+  const c = [commitment(), commitment()];
+  const [s] = await backend.commitAttempts(tenant, [
+    {
+      sessionId,
+      attempt: 1,
+      rows: c.map((x, i) => ({ identifier: i + 1, signerId: `s${i + 1}`, commitment: x })),
+      patch: {
+        nonceCommitments: {
+          1: Object.fromEntries(
+            c.map((x, i) => [i + 1, { identifier: i + 1, hiding: x.slice(0, 66), binding: x.slice(66) }]),
+          ),
+        },
+        signingStartedAt: Date.now(),
+      },
+    },
+  ]);
+  if (!s) throw new Error('the move to signing did not happen');
+  const [done] = await backend.completeAttempts(tenant, [
+    {
+      sessionId,
+      attempt: 1,
+      shares: { partialSignatures: { 1: { 1: hex(32), 2: hex(32) } } },
+      completion: { finalSignature: signature(), completedAt: Date.now() },
+      event: { kind: 'session.completed', data: { attempt: 1 } },
+    },
+  ]);
+  if (!done) throw new Error('the completion did not happen');
+}
+
+console.log(
+  `session store: ${db.kind}, ${total} signings in blocks of ${block}${a.maintain ? ', maintained after each block' : ''}`,
+);
+const rows: { after: number; ms_per_signature: number; maintenance_ms?: number }[] = [];
+for (let done = 0; done < total; done += block) {
+  const t0 = performance.now();
+  for (let i = 0; i < block; i++) await signOnce();
+  const ms = (performance.now() - t0) / block;
+  let maintenance_ms: number | undefined;
+  if (a.maintain) {
+    const m0 = performance.now();
+    await maintainTables(db);
+    maintenance_ms = Math.round(performance.now() - m0);
+  }
+  rows.push({
+    after: done + block,
+    ms_per_signature: Math.round(ms * 100) / 100,
+    ...(maintenance_ms !== undefined ? { maintenance_ms } : {}),
+  });
+  console.log(
+    `  sessions ${done + 1}–${done + block}: ${ms.toFixed(2)} ms per signature` +
+      (maintenance_ms !== undefined ? ` (then maintenance ${maintenance_ms} ms)` : ''),
+  );
+}
+console.log(JSON.stringify(rows));
+await db.close();
