@@ -5,6 +5,7 @@
  * go through narrow SECURITY DEFINER functions in the schema.
  */
 import { type Db, type OpenDbOptions, openDb, type Tx } from '../db/connection.js';
+import { maintainTables } from '../db/maintenance.js';
 import * as addresses from '../db/queries/addresses.js';
 import * as approvals from '../db/queries/approvals.js';
 import * as audit from '../db/queries/audit.js';
@@ -736,6 +737,10 @@ export class PgBackend implements Backend {
 
   cleanupSessions(retentionDays: number) {
     return this.global((q) => sessions.cleanupSessions(q, retentionDays));
+  }
+
+  maintainTables() {
+    return maintainTables(this.db);
   }
 
   // ---- tokens

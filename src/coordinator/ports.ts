@@ -247,6 +247,11 @@ export interface JobStore {
   /** Fails DKG ceremonies past their deadline, and the keys they were creating. */
   expireCeremonies(): Promise<number>;
   cleanupSessions(retentionDays: number): Promise<number>;
+  /**
+   * The embedded database's autovacuum (src/db/maintenance.ts): vacuums and analyzes the tables
+   * that are due; nothing on a Postgres server, whose autovacuum does it.
+   */
+  maintainTables(): Promise<{ vacuumed: string[]; analyzed: string[] }>;
 }
 
 /** What one publishing round writes (DESIGN §14, migration 012). */

@@ -2,7 +2,9 @@
  * The coordinator's periodic work: expire sessions and DKG ceremonies past their deadlines,
  * clean up old sessions and rate-limit rows that carry no information any more (one
  * coordinator at a time, under an advisory lock), resume sessions a crashed coordinator left
- * behind, run due rounds of publishing signed Nostr events (services/publish.ts), refresh the session and signer-quarantine gauges, and probe the signers.
+ * behind, run due rounds of publishing signed Nostr events (services/publish.ts), refresh the
+ * session and signer-quarantine gauges, and probe the signers. On the embedded database it also
+ * does autovacuum's work, at most once per `maintainEveryMs` (src/db/maintenance.ts).
  */
 import type { Backend } from '../backend.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -11,10 +13,15 @@ import type { SessionService } from './sessions.js';
 
 const JOB_LOCK = 0x466c6f65; // "Floe"
 
+/** How often the tables are looked at for vacuuming (autovacuum's naptime is a minute too). */
+const MAINTAIN_EVERY_MS = 60_000;
+
 export class Jobs {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private closed = false;
+  /** When the tables were last looked at (0: at the first tick). */
+  private maintainedAt = 0;
 
   constructor(
     private readonly o: {
@@ -34,6 +41,9 @@ export class Jobs {
       /** This coordinator process: the owner of the leases it claims. */
       instanceId: string;
       retentionDays: number;
+      /** Default a minute. */
+      maintainEveryMs?: number;
+      now?: () => number;
       log?: { warn: (o: object, m?: string) => void };
     },
   ) {}
@@ -56,6 +66,11 @@ export class Jobs {
         await backend.cleanupSessions(this.o.retentionDays);
         // A minute of slack for clocks of other coordinators a little behind this one's.
         await backend.cleanupRateLimits(Date.now() - 60_000);
+        const now = (this.o.now ?? Date.now)();
+        if (now - this.maintainedAt >= (this.o.maintainEveryMs ?? MAINTAIN_EVERY_MS)) {
+          this.maintainedAt = now;
+          await backend.maintainTables();
+        }
       });
       // Stalled sessions (their coordinator died): claimed here by one coordinator only.
       const claimed = await backend.claimStaleSessions(

@@ -1,0 +1,84 @@
+/**
+ * The embedded database's autovacuum (src/db/maintenance.ts): autovacuum's thresholds, and on
+ * PGlite the tables that are due vacuumed or analyzed, once; on a Postgres server nothing (its
+ * own autovacuum does it). PGlite by default; the Postgres server with FLOE_TEST_DATABASE_URL.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { AUTOVACUUM, dueWork, maintainTables } from '../../src/db/maintenance.js';
+import { transitionSession } from '../../src/db/queries/sessions.js';
+import { type TestDb, testDb } from '../helpers/db.js';
+import { seedSession, seedTenant } from './fixtures.js';
+
+describe('dueWork: autovacuum thresholds', () => {
+  const t = (live: number, dead: number, mods: number) => ({
+    table: 'public.t',
+    live,
+    dead,
+    modifiedSinceAnalyze: mods,
+  });
+
+  it('vacuums past 50 + 20 % dead rows, analyzes past 50 + 10 % changed rows, else nothing', () => {
+    assert.deepEqual(AUTOVACUUM, {
+      vacuumThreshold: 50,
+      vacuumScale: 0.2,
+      analyzeThreshold: 50,
+      analyzeScale: 0.1,
+    });
+    assert.equal(dueWork(t(1000, 250, 0)), null, 'exactly at the vacuum line');
+    assert.equal(dueWork(t(1000, 251, 0)), 'vacuum');
+    assert.equal(dueWork(t(1000, 0, 150)), null, 'exactly at the analyze line');
+    assert.equal(dueWork(t(1000, 0, 151)), 'analyze');
+    assert.equal(dueWork(t(1000, 251, 151)), 'vacuum', 'a vacuum analyzes too');
+    assert.equal(dueWork(t(0, 51, 0)), 'vacuum');
+    assert.equal(dueWork(t(0, 0, 50)), null);
+  });
+});
+
+describe('maintainTables', () => {
+  let t: TestDb;
+  let tenant: string;
+
+  before(async () => {
+    t = await testDb();
+    tenant = await seedTenant(t.db);
+  });
+  after(() => t.cleanup());
+
+  const stats = async (table: string) =>
+    (
+      await t.db.adminQuery<{ dead: number | string; analyzed: boolean; vacuumed: boolean }>(
+        `SELECT n_dead_tup AS dead, last_analyze IS NOT NULL AS analyzed, last_vacuum IS NOT NULL AS vacuumed
+           FROM pg_stat_user_tables WHERE relname = $1`,
+        [table],
+      )
+    ).rows[0]!;
+
+  it('on PGlite vacuums the tables with dead rows and analyzes the changed ones, then rests', async () => {
+    // 300 sessions, each written twice (a dead row each); their keys and audit rows only inserted.
+    for (let i = 0; i < 300; i++) {
+      const s = await seedSession(t.db, tenant);
+      await t.db.transaction((tx) => transitionSession(tx, s.sessionId, ['pending'], 'nonce_collection'), {
+        tenantId: tenant,
+      });
+    }
+    const first = await maintainTables(t.db);
+    if (t.db.kind !== 'pglite') {
+      assert.deepEqual(first, { vacuumed: [], analyzed: [] }, 'a server has its own autovacuum');
+      return;
+    }
+    assert.ok(first.vacuumed.includes('public.signing_sessions'), JSON.stringify(first));
+    assert.ok(first.analyzed.includes('public.audit_events'), JSON.stringify(first));
+    assert.ok(first.analyzed.includes('public.keys'), JSON.stringify(first));
+    const s = await stats('signing_sessions');
+    assert.equal(Number(s.dead), 0, 'the dead row versions are gone');
+    assert.ok(s.vacuumed && s.analyzed);
+    const a = await stats('audit_events');
+    assert.ok(a.analyzed && !a.vacuumed, 'an insert-only table is analyzed, not vacuumed');
+    assert.deepEqual(
+      await maintainTables(t.db),
+      { vacuumed: [], analyzed: [] },
+      'nothing is due right after',
+    );
+  });
+});
