@@ -585,8 +585,8 @@ export class PgBackend implements Backend {
     );
   }
 
-  countSessionsByStatus() {
-    return this.global((q) => sessions.countSessionsByStatus(q));
+  countSessionsByStatus(o: { live?: boolean } = {}) {
+    return this.global((q) => sessions.countSessionsByStatus(q, o));
   }
 
   // ---- publishing signed Nostr events (migration 012)

@@ -233,7 +233,8 @@ export interface ListingStore {
     status: string | null,
   ): Promise<Page<SessionRecord>>;
   getCeremonyForKey(tenantId: string, keyId: string): Promise<CeremonyRecord | undefined>;
-  countSessionsByStatus(): Promise<Record<string, number>>;
+  /** Every status counted (0 for none); `live`: only the live statuses, without a scan of the whole table. */
+  countSessionsByStatus(o?: { live?: boolean }): Promise<Record<string, number>>;
 }
 
 export interface TenantStore {

@@ -525,6 +525,20 @@ describe('session expiry and cleanup jobs', () => {
     assert.ok(!fresh.some((x) => x.sessionId === s.sessionId));
     const counts = await db.transaction((tx) => countSessionsByStatus(tx));
     assert.ok((counts.signing ?? 0) >= 1);
+    assert.deepEqual(Object.keys(counts).sort(), [...SESSION_STATUSES].sort(), 'every status, 0 for none');
+    // The live ones alone (through their index), the same figures.
+    const live = await db.transaction((tx) => countSessionsByStatus(tx, { live: true }));
+    const liveStatuses = SESSION_STATUSES.filter((x) => !['completed', 'failed', 'expired'].includes(x));
+    assert.deepEqual(Object.keys(live).sort(), [...liveStatuses].sort());
+    for (const x of liveStatuses) assert.equal(live[x], counts[x], x);
+    const done = await seedSession(db, a, 'completed');
+    const after = await db.transaction((tx) => countSessionsByStatus(tx, { live: true }));
+    assert.deepEqual(after, live, 'a completed session is not counted among the live ones');
+    assert.equal(
+      (await db.transaction((tx) => countSessionsByStatus(tx))).completed,
+      counts.completed! + 1,
+      done.sessionId,
+    );
   });
 
   it('a stale session is claimed by one coordinator, and not again while its lease runs', async () => {

@@ -5,6 +5,9 @@
  * behind, run due rounds of publishing signed Nostr events (services/publish.ts), refresh the
  * session and signer-quarantine gauges, and probe the signers. On the embedded database it also
  * does autovacuum's work, at most once per `maintainEveryMs` (src/db/maintenance.ts).
+ *
+ * The sessions gauge: the live statuses at every tick (read through their index), every status
+ * once per `maintainEveryMs` (a scan of the whole table, which keeps 90 days by default).
  */
 import type { Backend } from '../backend.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -13,7 +16,7 @@ import type { SessionService } from './sessions.js';
 
 const JOB_LOCK = 0x466c6f65; // "Floe"
 
-/** How often the tables are looked at for vacuuming (autovacuum's naptime is a minute too). */
+/** How often the tables are looked at for vacuuming (autovacuum's naptime is a minute too) and every session status is counted. */
 const MAINTAIN_EVERY_MS = 60_000;
 
 export class Jobs {
@@ -22,6 +25,8 @@ export class Jobs {
   private closed = false;
   /** When the tables were last looked at (0: at the first tick). */
   private maintainedAt = 0;
+  /** When every session status was last counted (0: at the first tick). */
+  private countedAllAt = 0;
 
   constructor(
     private readonly o: {
@@ -41,7 +46,7 @@ export class Jobs {
       /** This coordinator process: the owner of the leases it claims. */
       instanceId: string;
       retentionDays: number;
-      /** Default a minute. */
+      /** How often the tables are maintained and every session status counted. Default a minute. */
       maintainEveryMs?: number;
       now?: () => number;
       log?: { warn: (o: object, m?: string) => void };
@@ -66,8 +71,8 @@ export class Jobs {
         await backend.cleanupSessions(this.o.retentionDays);
         // A minute of slack for clocks of other coordinators a little behind this one's.
         await backend.cleanupRateLimits(Date.now() - 60_000);
-        const now = (this.o.now ?? Date.now)();
-        if (now - this.maintainedAt >= (this.o.maintainEveryMs ?? MAINTAIN_EVERY_MS)) {
+        const now = this.now();
+        if (now - this.maintainedAt >= this.slowEveryMs()) {
           this.maintainedAt = now;
           await backend.maintainTables();
         }
@@ -85,7 +90,10 @@ export class Jobs {
       await this.o.publisher?.runDue();
       await this.o.refresh?.runDue();
       await this.o.webhooks?.runDue();
-      const counts = await backend.countSessionsByStatus();
+      const now = this.now();
+      const all = now - this.countedAllAt >= this.slowEveryMs();
+      const counts = await backend.countSessionsByStatus({ live: !all });
+      if (all) this.countedAllAt = now;
       for (const [status, n] of Object.entries(counts)) this.o.metrics.sessionsByStatus.set({ status }, n);
       await this.refreshSignerGauges();
       await this.o.registry.probeAll();
@@ -94,6 +102,14 @@ export class Jobs {
     } finally {
       this.running = false;
     }
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  private slowEveryMs(): number {
+    return this.o.maintainEveryMs ?? MAINTAIN_EVERY_MS;
   }
 
   /** floe_signer_quarantined: one series per registered signer (removed signers drop out). */

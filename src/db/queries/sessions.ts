@@ -7,7 +7,13 @@
 
 import type { Intent } from '../../domain/intent.js';
 import type { SessionRecord } from '../../domain/records.js';
-import { canTransition, type InitialSessionStatus, type SessionStatus } from '../../domain/session-state.js';
+import {
+  canTransition,
+  type InitialSessionStatus,
+  nonTerminalStatuses,
+  SESSION_STATUSES,
+  type SessionStatus,
+} from '../../domain/session-state.js';
 import type { IntentType } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { Queryable } from '../connection.js';
@@ -544,12 +550,25 @@ export async function claimStaleSessions(
   return r.rows.map((x) => ({ tenantId: x.tenant_id, sessionId: x.session_id }));
 }
 
-/** Session counts by status over all tenants (metrics). */
-export async function countSessionsByStatus(q: Queryable): Promise<Record<string, number>> {
+/**
+ * Session counts by status over all tenants (metrics), every status counted (0 for none);
+ * `live`: only the statuses of live sessions, read through their index instead of the whole
+ * table.
+ */
+export async function countSessionsByStatus(
+  q: Queryable,
+  o: { live?: boolean } = {},
+): Promise<Record<string, number>> {
   const r = await q.query<{ status: string; count: number }>(
-    'SELECT status, count FROM floe_count_sessions_by_status()',
+    o.live
+      ? 'SELECT status, count FROM floe_count_live_sessions_by_status()'
+      : 'SELECT status, count FROM floe_count_sessions_by_status()',
   );
-  return Object.fromEntries(r.rows.map((x) => [x.status, Number(x.count)]));
+  const counts: Record<string, number> = Object.fromEntries(
+    (o.live ? nonTerminalStatuses() : SESSION_STATUSES).map((s) => [s, 0]),
+  );
+  for (const x of r.rows) counts[x.status] = Number(x.count);
+  return counts;
 }
 
 // ---------------------------------------------------------------- publishing (migration 012)
