@@ -18,7 +18,7 @@ export class CoordinatorMetrics {
   });
   readonly sessionsByStatus = new Gauge({
     name: 'floe_sessions',
-    help: 'Signing sessions in the database, by status',
+    help: 'Signing sessions in the database, by status (live statuses read at every job tick, the others once a minute)',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
