@@ -447,6 +447,31 @@ describe('session expiry and cleanup jobs', () => {
     }
   });
 
+  it('cleanup_old_signing_sessions finds old terminal sessions through their index, not by reading them all', async () => {
+    // It runs at every tick of the jobs over a table that keeps 90 days of sessions (migration
+    // 023): recent terminal sessions must not be read at all, only those past the retention.
+    const a = await seedTenant(db);
+    for (let i = 0; i < 3; i++) await seedSession(db, a, 'completed');
+    const stats = await db.adminSession(async (s) => {
+      const read = async () =>
+        (
+          await s.query<{ scans: number | string; read: number | string }>(
+            `SELECT idx_scan AS scans, idx_tup_read AS read FROM pg_stat_user_indexes
+              WHERE indexrelname = 'signing_sessions_terminal_updated_idx'`,
+          )
+        ).rows.map((r) => ({ scans: Number(r.scans), read: Number(r.read) }));
+      await s.query('SELECT pg_stat_force_next_flush()');
+      const before = await read();
+      const deleted = await s.query<{ n: number }>('SELECT cleanup_old_signing_sessions(90) AS n');
+      await s.query('SELECT pg_stat_force_next_flush()');
+      return { before, after: await read(), deleted: deleted.rows[0]!.n };
+    });
+    assert.equal(stats.deleted, 0);
+    assert.equal(stats.before.length, 1, 'the index exists');
+    assert.equal(stats.after[0]!.scans, stats.before[0]!.scans + 1, 'the cleanup went through it');
+    assert.equal(stats.after[0]!.read, stats.before[0]!.read, 'and read no entry of a recent session');
+  });
+
   it('cleanup_old_signing_sessions deletes only old terminal sessions, and their commitments', async () => {
     const a = await seedTenant(db);
     const old = NOW - 100 * DAY;
