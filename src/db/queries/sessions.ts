@@ -354,6 +354,20 @@ export async function transitionSession(
   patch: SessionPatch = {},
   opts: TransitionOptions = {},
 ): Promise<SessionRow | null> {
+  const r = await moveOne(q, sessionId, from, to, patch, opts, '*');
+  return r ? toSession(r) : null;
+}
+
+/** transitionSession's statement, returning `returning` of the moved row (raw), or null. */
+async function moveOne(
+  q: Queryable,
+  sessionId: string,
+  from: readonly SessionStatus[],
+  to: SessionStatus,
+  patch: SessionPatch,
+  opts: TransitionOptions,
+  returning: '*' | 'session_id',
+): Promise<Record<string, unknown> | null> {
   const legal = from.filter((f) => canTransition(f, to) || f === to);
   if (legal.length === 0) return null;
   const now = opts.now ?? Date.now();
@@ -374,10 +388,10 @@ export async function transitionSession(
     where += ` AND attempt = $${params.length}`;
   }
   const r = await q.query(
-    `UPDATE signing_sessions SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
+    `UPDATE signing_sessions SET ${sets.join(', ')} WHERE ${where} RETURNING ${returning}`,
     params,
   );
-  return r.rows[0] ? toSession(r.rows[0]) : null;
+  return r.rows[0] ?? null;
 }
 
 /** One session's move in transitionSessions. */
@@ -435,6 +449,21 @@ async function moveSessions<T>(
     throw new TypeError('db: transitionSessions moves each session once');
   }
   const now = opts.now ?? Date.now();
+  if (items.length === 1) {
+    // One session: the single-row statement (no JSON list to join; ~0.5 ms less on PGlite).
+    const it = items[0]!;
+    const expect = it.expectAttempt !== undefined ? { expectAttempt: it.expectAttempt } : {};
+    const r = await moveOne(
+      q,
+      it.sessionId,
+      from,
+      to,
+      it.patch,
+      { now, ...expect },
+      returning === 's.*' ? '*' : 'session_id',
+    );
+    return [r ? row(r) : null];
+  }
   // Items by the fields their patch sets, in order.
   const shapes = new Map<string, { fields: (keyof SessionPatch)[]; at: number[] }>();
   for (const [i, it] of items.entries()) {
