@@ -42,23 +42,31 @@ function recordingBackend(
   return backend as unknown as Backend;
 }
 
+/** Jobs over `backend` whose clock is `clock()`, with a minute between the slow jobs. */
+function jobsWith(backend: Backend, clock: () => number, metrics = new CoordinatorMetrics()): Jobs {
+  return new Jobs({
+    backend,
+    sessions: { isDriving: () => false, drive: () => {} } as unknown as SessionService,
+    registry: { probeAll: async () => {} } as unknown as SignerRegistry,
+    metrics,
+    intervalMs: 1000,
+    resumeAfterMs: 15_000,
+    instanceId: 'test',
+    retentionDays: 90,
+    maintainEveryMs: 60_000,
+    now: clock,
+  });
+}
+
 describe('jobs: what runs how often', () => {
   it('the embedded database autovacuum runs at the first tick, then once per interval, and only under the job lock', async () => {
     const calls: string[] = [];
     let now = 1_000_000;
     let lockFree = true;
-    const jobs = new Jobs({
-      backend: recordingBackend(calls, () => lockFree),
-      sessions: { isDriving: () => false, drive: () => {} } as unknown as SessionService,
-      registry: { probeAll: async () => {} } as unknown as SignerRegistry,
-      metrics: new CoordinatorMetrics(),
-      intervalMs: 1000,
-      resumeAfterMs: 15_000,
-      instanceId: 'test',
-      retentionDays: 90,
-      maintainEveryMs: 60_000,
-      now: () => now,
-    });
+    const jobs = jobsWith(
+      recordingBackend(calls, () => lockFree),
+      () => now,
+    );
     const maintained = () => calls.filter((c) => c === 'maintain').length;
     await jobs.tick();
     assert.equal(maintained(), 1, 'at the first tick');
@@ -84,22 +92,15 @@ describe('jobs: what runs how often', () => {
     let live: Record<string, number> = { pending: 0, nonce_collection: 2, signing: 1 };
     const all = { ...live, completed: 40, failed: 3, expired: 1 };
     const metrics = new CoordinatorMetrics();
-    const jobs = new Jobs({
-      backend: recordingBackend(
+    const jobs = jobsWith(
+      recordingBackend(
         calls,
         () => true,
         (l) => (l ? live : all),
       ),
-      sessions: { isDriving: () => false, drive: () => {} } as unknown as SessionService,
-      registry: { probeAll: async () => {} } as unknown as SignerRegistry,
+      () => now,
       metrics,
-      intervalMs: 1000,
-      resumeAfterMs: 15_000,
-      instanceId: 'test',
-      retentionDays: 90,
-      maintainEveryMs: 60_000,
-      now: () => now,
-    });
+    );
     const gauge = async () =>
       Object.fromEntries(
         (await metrics.sessionsByStatus.get()).values.map((v) => [String(v.labels.status), v.value]),
