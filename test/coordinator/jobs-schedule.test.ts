@@ -44,7 +44,11 @@ function recordingBackend(
 
 /** Jobs over `backend` whose clock is `clock()`, with a minute between the slow jobs. */
 function jobsWith(backend: Backend, clock: () => number, metrics = new CoordinatorMetrics()): Jobs {
-  return new Jobs({
+  return new Jobs(jobsOptions(backend, clock, metrics));
+}
+
+function jobsOptions(backend: Backend, clock: () => number, metrics = new CoordinatorMetrics()) {
+  return {
     backend,
     sessions: { isDriving: () => false, drive: () => {} } as unknown as SessionService,
     registry: { probeAll: async () => {} } as unknown as SignerRegistry,
@@ -55,7 +59,7 @@ function jobsWith(backend: Backend, clock: () => number, metrics = new Coordinat
     retentionDays: 90,
     maintainEveryMs: 60_000,
     now: clock,
-  });
+  };
 }
 
 describe('jobs: what runs how often', () => {
@@ -83,6 +87,24 @@ describe('jobs: what runs how often', () => {
     lockFree = true;
     await jobs.tick();
     assert.equal(maintained(), 3);
+    jobs.stop();
+  });
+
+  it('a failed maintenance is logged and the rest of the tick goes on', async () => {
+    const calls: string[] = [];
+    const backend = recordingBackend(calls, () => true);
+    backend.maintainTables = async () => {
+      calls.push('maintain');
+      throw new Error('disk full');
+    };
+    const warnings: string[] = [];
+    const jobs = new Jobs({
+      ...jobsOptions(backend, () => 1_000_000),
+      log: { warn: (o, m) => warnings.push(`${m}: ${(o as { err: string }).err}`) },
+    });
+    await jobs.tick();
+    assert.deepEqual(calls, ['maintain', 'count all'], 'the gauge was still read');
+    assert.deepEqual(warnings, ['table maintenance failed: disk full']);
     jobs.stop();
   });
 

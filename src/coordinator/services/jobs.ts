@@ -74,7 +74,10 @@ export class Jobs {
         const now = this.now();
         if (now - this.maintainedAt >= this.slowEveryMs()) {
           this.maintainedAt = now;
-          await backend.maintainTables();
+          // Its own failure: the rest of the tick (claims, publishing, gauges) goes on.
+          await backend.maintainTables().catch((e: unknown) => {
+            this.o.log?.warn({ err: e instanceof Error ? e.message : 'error' }, 'table maintenance failed');
+          });
         }
       });
       // Stalled sessions (their coordinator died): claimed here by one coordinator only.
