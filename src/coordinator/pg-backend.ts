@@ -69,6 +69,16 @@ function rounds<T extends { sessionId: string }>(items: readonly T[]): { i: numb
   return out;
 }
 
+/** An attempt's commitments as the nonce queries take them. */
+function commitmentRows(it: AttemptCommit): nonces.CommitmentInput[] {
+  return it.rows.map((r) => ({
+    participant: r.identifier,
+    signerId: r.signerId,
+    commitment: r.commitment,
+    ...(r.inputIndex === undefined ? {} : { inputIndex: r.inputIndex }),
+  }));
+}
+
 export class PgBackend implements Backend {
   constructor(
     readonly db: Db,
@@ -361,73 +371,64 @@ export class PgBackend implements Backend {
     );
   }
 
-  commitAttempts(tenantId: string, items: readonly AttemptCommit[]) {
-    return this.t(tenantId, async (q) => (await this.commitAll(q, items)) ?? this.commitEach(q, items));
+  /**
+   * Every session's end of round 1. All items at once first (commitAll); anything the database
+   * refuses there rolls that whole transaction back, and the items are written one by one in a
+   * new one (commitEach), which writes and refuses exactly item by item.
+   */
+  async commitAttempts(tenantId: string, items: readonly AttemptCommit[]) {
+    const rowsValid = items.every((it) => {
+      try {
+        if (it.rows.length > 0) nonces.checkCommitments(commitmentRows(it));
+        return true;
+      } catch {
+        return false; // commitEach refuses it in order, after the items before it
+      }
+    });
+    if (rowsValid) {
+      try {
+        return await this.t(tenantId, (q) => this.commitAll(q, items));
+      } catch {
+        // Refused (a commitment seen before, commitments already recorded): nothing of it stayed.
+      }
+    }
+    return this.t(tenantId, (q) => this.commitEach(q, items));
   }
 
   /**
-   * Every session's end of round 1 in a fixed number of statements under one savepoint: the
-   * conditional moves nonce_collection → signing (which lock the sessions), then the commitments
-   * of the sessions that moved, inserted already marked used. Anything the database refuses
-   * (a commitment seen before, commitments already recorded) rolls all of it back, and
-   * undefined leaves the decision to commitEach, which writes and refuses exactly item by item.
+   * Every session's end of round 1 in a fixed number of statements: the conditional moves
+   * nonce_collection → signing (which lock the sessions), then the commitments of the sessions
+   * that moved, inserted already marked used. Throws whatever the database refuses.
    */
-  private async commitAll(
-    q: Tx,
-    items: readonly AttemptCommit[],
-  ): Promise<(SessionRecord | null)[] | undefined> {
-    const rowsOf = (it: AttemptCommit): nonces.CommitmentInput[] =>
-      it.rows.map((r) => ({
-        participant: r.identifier,
-        signerId: r.signerId,
-        commitment: r.commitment,
-        ...(r.inputIndex === undefined ? {} : { inputIndex: r.inputIndex }),
-      }));
-    try {
-      for (const it of items) if (it.rows.length > 0) nonces.checkCommitments(rowsOf(it));
-    } catch {
-      return undefined; // commitEach refuses it in order, after the items before it
-    }
+  private async commitAll(q: Tx, items: readonly AttemptCommit[]): Promise<(SessionRecord | null)[]> {
     const now = this.now();
     const out: (SessionRecord | null)[] = items.map(() => null);
-    await q.query('SAVEPOINT floe_commit_attempts');
-    try {
-      for (const round of rounds(items)) {
-        const moved = await sessions.transitionSessions(
-          q,
-          round.map(({ it }) => ({
-            sessionId: it.sessionId,
-            expectAttempt: it.attempt,
-            patch: it.patch as sessions.SessionPatch,
-          })),
-          ['nonce_collection'],
-          'signing',
-          { now },
-        );
-        const attempts: nonces.AttemptCommitments[] = [];
-        for (const [j, { i, it }] of round.entries()) {
-          const s = moved[j];
-          if (!s) continue;
-          out[i] = sessionRecord(s);
-          attempts.push({
-            tenantId: s.tenantId,
-            sessionId: it.sessionId,
-            attempt: it.attempt,
-            rows: rowsOf(it),
-          });
-        }
-        await nonces.insertUsedCommitments(q, attempts, now);
+    for (const round of rounds(items)) {
+      const moved = await sessions.transitionSessions(
+        q,
+        round.map(({ it }) => ({
+          sessionId: it.sessionId,
+          expectAttempt: it.attempt,
+          patch: it.patch as sessions.SessionPatch,
+        })),
+        ['nonce_collection'],
+        'signing',
+        { now },
+      );
+      const attempts: nonces.AttemptCommitments[] = [];
+      for (const [j, { i, it }] of round.entries()) {
+        const s = moved[j];
+        if (!s) continue;
+        out[i] = sessionRecord(s);
+        attempts.push({
+          tenantId: s.tenantId,
+          sessionId: it.sessionId,
+          attempt: it.attempt,
+          rows: commitmentRows(it),
+        });
       }
-    } catch (e) {
-      try {
-        await q.query('ROLLBACK TO SAVEPOINT floe_commit_attempts');
-        await q.query('RELEASE SAVEPOINT floe_commit_attempts');
-      } catch {
-        throw e; // the transaction itself is gone: its first error says why
-      }
-      return undefined;
+      await nonces.insertUsedCommitments(q, attempts, now);
     }
-    await q.query('RELEASE SAVEPOINT floe_commit_attempts');
     return out;
   }
 
@@ -444,18 +445,7 @@ export class PgBackend implements Backend {
     try {
       // Refuses a commitment seen before (nonce_reuse_detected), and inserts nothing unless the
       // session is collecting nonces for this attempt (session_conflict: it moved on).
-      await nonces.insertCommitments(
-        q,
-        it.sessionId,
-        it.attempt,
-        it.rows.map((r) => ({
-          participant: r.identifier,
-          signerId: r.signerId,
-          commitment: r.commitment,
-          ...(r.inputIndex === undefined ? {} : { inputIndex: r.inputIndex }),
-        })),
-        this.now(),
-      );
+      await nonces.insertCommitments(q, it.sessionId, it.attempt, commitmentRows(it), this.now());
       if (
         !(await nonces.markAllUsed(
           q,
