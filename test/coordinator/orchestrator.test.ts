@@ -23,6 +23,7 @@ import { FloeError } from '../../src/protocol/errors.js';
 import type { RequestOf, ResponseOf, SignerMessageName } from '../../src/protocol/messages/index.js';
 import { SigningEngine } from '../../src/signer/engine.js';
 import { FakeClock, MemoryStore } from '../helpers/memory-store.js';
+import { sessionRecord } from '../helpers/session-record.js';
 
 type Trap = (to: SessionStatus) => 'lose' | 'throw' | undefined;
 /** Make a signer's answer to a message fail with this error instead (a refusal, an unverified answer). */
@@ -104,35 +105,17 @@ function setup(
   };
   const message = toHex(randomBytes(32));
   const intent = { type: 'message' as const, message };
-  let session: SessionRecord = {
+  let session: SessionRecord = sessionRecord({
     sessionId: 'ses_orchestrator_test',
     tenantId: 't',
     keyId: 'k1',
     messageHash: message,
-    intentType: 'message',
-    intent,
     intentHash: toHex(resolveIntent(intent, { xOnlyKey: new Uint8Array(32) }).intentHash),
     status: born ? 'nonce_collection' : 'pending',
     attempt: born ? 1 : 0,
-    threshold: 2,
     participants: born ? [1, 2] : [],
-    nonceCommitments: {},
-    partialSignatures: {},
-    finalSignature: null,
-    finalEventId: null,
-    createdBy: null,
-    idempotencyKey: null,
-    errorCode: null,
-    errorMessage: null,
-    culprits: [],
-    createdAt: 0,
-    updatedAt: 0,
     expiresAt: clock.now() + 60_000,
-    nonceCollectionStartedAt: null,
-    signingStartedAt: null,
-    completedAt: null,
-    failedAt: null,
-  };
+  });
   const faults: string[] = [];
   const moves: SessionStatus[] = [];
   const store: CoordinatorStore = {

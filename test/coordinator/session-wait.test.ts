@@ -13,37 +13,21 @@ import { noApprovals } from '../../src/coordinator/services/approvals.js';
 import { SessionService } from '../../src/coordinator/services/sessions.js';
 import type { SigningOrchestrator } from '../../src/coordinator/signing.js';
 import type { Principal, SessionRecord } from '../../src/domain/records.js';
+import { sessionRecord } from '../helpers/session-record.js';
 
 const NOW = Date.now();
-const session = (status: SessionRecord['status']): SessionRecord => ({
-  sessionId: 'ses_0123456789abcdef0123456789abcdef',
-  tenantId: 'default',
-  keyId: 'key_0123456789abcdef0123456789abcdef',
-  messageHash: '11'.repeat(32),
-  intentType: 'message',
-  intent: { type: 'message', message: '11'.repeat(32) },
-  intentHash: '22'.repeat(32),
-  status,
-  attempt: 1,
-  threshold: 2,
-  participants: [1, 2],
-  nonceCommitments: {},
-  partialSignatures: {},
-  finalSignature: status === 'completed' ? '33'.repeat(64) : null,
-  finalEventId: null,
-  createdBy: null,
-  idempotencyKey: null,
-  errorCode: null,
-  errorMessage: null,
-  culprits: [],
-  createdAt: NOW,
-  updatedAt: NOW,
-  expiresAt: NOW + 600_000,
-  nonceCollectionStartedAt: NOW,
-  signingStartedAt: null,
-  completedAt: status === 'completed' ? NOW : null,
-  failedAt: null,
-});
+const session = (status: SessionRecord['status']): SessionRecord =>
+  sessionRecord({
+    status,
+    attempt: 1,
+    participants: [1, 2],
+    finalSignature: status === 'completed' ? '33'.repeat(64) : null,
+    createdAt: NOW,
+    updatedAt: NOW,
+    expiresAt: NOW + 600_000,
+    nonceCollectionStartedAt: NOW,
+    completedAt: status === 'completed' ? NOW : null,
+  });
 
 const principal: Principal = { tenantId: 'default', role: 'admin', tokenId: 'tok_test' };
 
