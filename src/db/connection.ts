@@ -27,6 +27,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { migrate } from './migrate.js';
 import { createPgliteDataDir } from './pglite-datadir.js';
+import { PgliteStatements } from './pglite-query.js';
 
 /** The role every service query runs as (created by migration 001). */
 export const SERVICE_ROLE = 'floe_app';
@@ -148,6 +149,9 @@ interface Conn {
   broken(): void;
 }
 
+/** What a connection is taken for: a service transaction, or admin work. */
+type ConnUse = 'service' | 'admin';
+
 function lockParam(key: bigint | number): string {
   if (typeof key === 'number' && !Number.isSafeInteger(key))
     throw new RangeError('advisory lock key: not an integer');
@@ -177,18 +181,21 @@ abstract class BaseDb implements Db {
   private readonly inside = new AsyncLocalStorage<true>();
   protected closed = false;
 
-  /** Exclusive use of one connection for the duration of fn. */
-  protected abstract acquire<T>(fn: (c: Conn) => Promise<T>): Promise<T>;
+  /**
+   * Exclusive use of one connection for the duration of fn: for a service transaction, or for
+   * admin work (which may change the schema).
+   */
+  protected abstract acquire<T>(fn: (c: Conn) => Promise<T>, use: ConnUse): Promise<T>;
   protected abstract shutdown(): Promise<void>;
 
-  private withConn<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
+  private withConn<T>(fn: (c: Conn) => Promise<T>, use: ConnUse): Promise<T> {
     if (this.closed) return Promise.reject(new Error('db: closed'));
     if (this.inside.getStore()) {
       return Promise.reject(
         new Error('db: a transaction or admin session was opened inside another; use the one you were given'),
       );
     }
-    return this.acquire((c) => this.inside.run(true, () => fn(c)));
+    return this.acquire((c) => this.inside.run(true, () => fn(c)), use);
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
@@ -223,7 +230,7 @@ abstract class BaseDb implements Db {
         }
         throw e;
       }
-    });
+    }, 'service');
   }
 
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
@@ -245,12 +252,13 @@ abstract class BaseDb implements Db {
   ): Promise<{ ran: true; value: T } | { ran: false }>;
 
   adminQuery<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-    return this.withConn((c) => c.query<T>(sql, params));
+    return this.withConn((c) => c.query<T>(sql, params), 'admin');
   }
 
   adminSession<T>(fn: (s: AdminSession) => Promise<T>): Promise<T> {
-    return this.withConn((c) =>
-      fn({ query: (sql, params) => c.query(sql, params), exec: (sql) => c.exec(sql) }),
+    return this.withConn(
+      (c) => fn({ query: (sql, params) => c.query(sql, params), exec: (sql) => c.exec(sql) }),
+      'admin',
     );
   }
 
@@ -284,16 +292,30 @@ export class PgliteDb extends BaseDb {
   readonly kind = 'pglite' as const;
   private readonly queue = new Queue();
   private readonly heldLocks = new Set<string>();
+  private readonly statements: PgliteStatements;
 
   constructor(
     private readonly pg: PGlite,
     private readonly release: () => void = () => {},
   ) {
     super();
+    this.statements = new PgliteStatements(pg);
   }
 
-  protected acquire<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
+  protected acquire<T>(fn: (c: Conn) => Promise<T>, use: ConnUse): Promise<T> {
     const pgl = this.pg;
+    const statements = this.statements;
+    if (use === 'service') {
+      const conn: Conn = {
+        query: (sql, params) => statements.query(sql, params),
+        async exec(sql: string) {
+          await pgl.exec(sql);
+        },
+        broken() {},
+      };
+      return this.queue.run(() => fn(conn));
+    }
+    // Admin work may change the schema: the service's statements are prepared again afterwards.
     const conn: Conn = {
       async query<R>(sql: string, params?: readonly unknown[]) {
         const r = await pgl.query<R>(sql, params ? [...params] : undefined);
@@ -304,7 +326,14 @@ export class PgliteDb extends BaseDb {
       },
       broken() {},
     };
-    return this.queue.run(() => fn(conn));
+    return this.queue.run(async () => {
+      try {
+        return await fn(conn);
+      } finally {
+        // (The map is emptied first: a failed DEALLOCATE leaves only unused names behind.)
+        await statements.deallocate().catch(() => {});
+      }
+    });
   }
 
   async withSessionLock<T>(
@@ -432,7 +461,7 @@ export class PostgresDb extends BaseDb {
     super();
   }
 
-  protected async acquire<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
+  protected async acquire<T>(fn: (c: Conn) => Promise<T>, _use: ConnUse): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
     const conn: Conn = {

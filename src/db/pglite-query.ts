@@ -1,0 +1,104 @@
+/**
+ * Parameterized statements on PGlite as prepared statements, each execution one call into its
+ * WebAssembly Postgres.
+ *
+ * `PGlite.query` sends the extended-protocol messages one call at a time — Parse, Describe
+ * (statement: the parameters' types, which decide how each value is serialized), Bind,
+ * Describe (portal), Execute, Sync — and Postgres parses, analyzes and plans the text again on
+ * every execution. Here the first execution of a statement text prepares it under a name of
+ * its own (Parse, Describe, Sync in one call) and keeps its parameter types; every execution is
+ * then Bind, Describe, Execute and Sync in one call, on the prepared statement, whose plan
+ * Postgres caches and re-plans when what it depends on changes (tables, the role, row-level
+ * security, search_path). Values are serialized as `PGlite.query` does (PGlite's serializer for
+ * the parameter's type, `toString()` otherwise), rows parsed by PGlite's own result parser, and
+ * a database error is PGlite's `DatabaseError` (SQLSTATE, constraint, …), thrown after the
+ * Sync, so the connection is ready for the ROLLBACK.
+ *
+ * Prepared statements belong to the schema they were prepared on: whoever may have changed it
+ * calls {@link PgliteStatements.deallocate}.
+ */
+import { type PGlite, parse, protocol } from '@electric-sql/pglite';
+
+/** Statement texts kept prepared (the service has a few hundred at most). */
+const MAX_PREPARED = 1024;
+
+interface Prepared {
+  name: string;
+  /** Type OIDs of the parameters, in order. */
+  types: readonly number[];
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export class PgliteStatements {
+  private readonly prepared = new Map<string, Prepared>();
+  private seq = 0;
+
+  constructor(
+    private readonly pg: PGlite,
+    private readonly maxPrepared = MAX_PREPARED,
+  ) {}
+
+  /** Runs one statement; the caller holds the connection (no other statement interleaves). */
+  query<R>(sql: string, params: readonly unknown[] = []): Promise<{ rows: R[]; rowCount: number }> {
+    return this.pg._runExclusiveQuery(async () => {
+      const p = this.prepared.get(sql) ?? (await this.prepare(sql));
+      const values = params.map((v, i) => {
+        if (v === null || v === undefined) return null;
+        const s = this.pg.serializers[p.types[i] ?? -1];
+        return s ? s(v) : String(v);
+      });
+      const serialize = protocol.serialize;
+      const { messages } = await this.pg.execProtocol(
+        concat([
+          serialize.bind({ statement: p.name, values }),
+          serialize.describe({ type: 'P' }),
+          serialize.execute({}),
+          serialize.sync(),
+        ]),
+        { syncToFs: false },
+      );
+      const r = parse.parseResults(messages, this.pg.parsers)[0]!;
+      return { rows: r.rows as R[], rowCount: r.affectedRows || r.rows.length };
+    });
+  }
+
+  /** Drops every prepared statement (the schema may have changed); they are prepared again on use. */
+  deallocate(): Promise<void> {
+    return this.pg._runExclusiveQuery(() => this.dropAll());
+  }
+
+  private async dropAll(): Promise<void> {
+    if (this.prepared.size === 0) return;
+    this.prepared.clear();
+    await this.pg.execProtocol(protocol.serialize.query('DEALLOCATE ALL'), { syncToFs: false });
+  }
+
+  /** Prepares `sql` under a new name; nothing is kept when Postgres refuses it. */
+  private async prepare(sql: string): Promise<Prepared> {
+    if (this.prepared.size >= this.maxPrepared) await this.dropAll();
+    const name = `floe_${++this.seq}`;
+    const serialize = protocol.serialize;
+    const { messages } = await this.pg.execProtocol(
+      concat([
+        serialize.parse({ name, text: sql }),
+        serialize.describe({ type: 'S', name }),
+        serialize.sync(),
+      ]),
+      { syncToFs: false },
+    );
+    const p = { name, types: parse.parseDescribeStatementResults(messages) };
+    this.prepared.set(sql, p);
+    return p;
+  }
+}
