@@ -18,6 +18,7 @@
  * calls {@link PgliteStatements.deallocate}.
  */
 import { type PGlite, parse, protocol } from '@electric-sql/pglite';
+import { concatBytes } from '../crypto/hex.js';
 
 /** Statement texts kept prepared (the service has a few hundred at most). */
 const MAX_PREPARED = 1024;
@@ -26,18 +27,6 @@ interface Prepared {
   name: string;
   /** Type OIDs of the parameters, in order. */
   types: readonly number[];
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 export class PgliteStatements {
@@ -60,12 +49,12 @@ export class PgliteStatements {
       });
       const serialize = protocol.serialize;
       const { messages } = await this.pg.execProtocol(
-        concat([
+        concatBytes(
           serialize.bind({ statement: p.name, values }),
           serialize.describe({ type: 'P' }),
           serialize.execute({}),
           serialize.sync(),
-        ]),
+        ),
         { syncToFs: false },
       );
       const r = parse.parseResults(messages, this.pg.parsers)[0]!;
@@ -90,11 +79,11 @@ export class PgliteStatements {
     const name = `floe_${++this.seq}`;
     const serialize = protocol.serialize;
     const { messages } = await this.pg.execProtocol(
-      concat([
+      concatBytes(
         serialize.parse({ name, text: sql }),
         serialize.describe({ type: 'S', name }),
         serialize.sync(),
-      ]),
+      ),
       { syncToFs: false },
     );
     const p = { name, types: parse.parseDescribeStatementResults(messages) };
