@@ -268,11 +268,15 @@ describe('steward approvals end to end (3 stewards, 2 to approve, veto)', () => 
     assert.deepEqual(done.approvals.map((d: any) => d.steward).sort(), [a.pk, b.pk].sort());
     // Published once signed (services/publish.ts), like any session with `publish`.
     assert.ok(done.publish, 'the session asked to be published');
+    // (What the session says of its publishing, for the message if the event never shows up.)
+    let publishing: unknown = done.publish;
     const onRelay = await until(
-      'the signed event is on the relay',
+      () => `the signed event is on the relay (the session's publish: ${JSON.stringify(publishing)})`,
       async () => {
         const got = await pool.querySync([relay.url], { ids: [done.event.id] });
-        return got.length > 0 && got[0];
+        if (got.length > 0) return got[0];
+        publishing = (await session(s.id)).publish;
+        return undefined;
       },
       WAIT,
     );
