@@ -14,6 +14,9 @@
  * always on PGlite) SQL run inside a transaction could RESET ROLE. For a hard boundary, connect
  * as a login role that is only a member of floe_app and migrate through `migrateUrl`.
  *
+ * The service's statements are prepared statements on both drivers (src/db/pglite-query.ts,
+ * src/db/pg-prepared.ts); admin work runs them unnamed.
+ *
  * PGlite has a single connection: all work on it is serialized through a queue, so concurrent
  * `transaction()` calls run one after the other and never interleave statements. On both
  * drivers a transaction may not open another one (or an admin session) from inside itself: on
@@ -26,6 +29,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { migrate } from './migrate.js';
+import { isStalePrepared, PreparedNames } from './pg-prepared.js';
 import { createPgliteDataDir } from './pglite-datadir.js';
 import { PgliteStatements } from './pglite-query.js';
 
@@ -59,7 +63,12 @@ export interface TransactionOptions {
 
 export interface Db extends Queryable {
   readonly kind: 'pglite' | 'postgres';
-  /** BEGIN; SET LOCAL ROLE floe_app; set the tenant; fn; COMMIT (ROLLBACK if fn throws). */
+  /**
+   * BEGIN; SET LOCAL ROLE floe_app; set the tenant; fn; COMMIT (ROLLBACK if fn throws). On the
+   * Postgres server fn runs a second time, once, when the server refused a prepared statement
+   * of the first run's connection as stale (src/db/pg-prepared.ts): the first run's work is
+   * rolled back and the second runs on a fresh connection. So fn does database work only.
+   */
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
    * Runs fn inside a transaction (as floe_app, no tenant) only if `pg_try_advisory_xact_lock(key)`
@@ -147,6 +156,17 @@ interface Conn {
   exec(sql: string): Promise<void>;
   /** The connection is in an unknown state and must not be reused. */
   broken(): void;
+  /**
+   * The server's refusal of one of this connection's prepared statements as stale (another
+   * process changed the schema: src/db/pg-prepared.ts), if there was one: the transaction's
+   * work is lost and it can run again on a fresh connection.
+   */
+  staleError(): unknown;
+}
+
+/** A transaction to run again on a fresh connection; `error` is what the server said. */
+class RunAgain {
+  constructor(readonly error: unknown) {}
 }
 
 /** What a connection is taken for: a service transaction, or admin work. */
@@ -203,6 +223,16 @@ abstract class BaseDb implements Db {
     if (tenantId !== null && (typeof tenantId !== 'string' || tenantId.length === 0)) {
       return Promise.reject(new TypeError('db: tenantId must be a non-empty string'));
     }
+    const unwrap = (e: unknown) => {
+      throw e instanceof RunAgain ? e.error : e;
+    };
+    return this.run(fn, tenantId).catch((e) => {
+      if (!(e instanceof RunAgain)) throw e;
+      return this.run(fn, tenantId).catch(unwrap);
+    });
+  }
+
+  private run<T>(fn: (tx: Tx) => Promise<T>, tenantId: string | null): Promise<T> {
     // One round trip opens the transaction, drops to the service role and sets the tenant (inlined
     // only when it is a plain identifier; anything else goes as a bound parameter).
     const inline = tenantId !== null && PLAIN_TENANT.test(tenantId);
@@ -219,6 +249,8 @@ abstract class BaseDb implements Db {
           await c.query(`SELECT set_config('floe.tenant_id', $1, true)`, [tenantId]);
         const result = await fn(tx);
         tx.end();
+        // (fn may have caught the refusal: the transaction is aborted all the same.)
+        if (c.staleError() !== undefined) throw c.staleError();
         await c.exec('COMMIT');
         return result;
       } catch (e) {
@@ -228,7 +260,8 @@ abstract class BaseDb implements Db {
         } catch {
           c.broken();
         }
-        throw e;
+        const stale = c.staleError();
+        throw stale === undefined ? e : new RunAgain(stale);
       }
     }, 'service');
   }
@@ -312,6 +345,7 @@ export class PgliteDb extends BaseDb {
           await pgl.exec(sql);
         },
         broken() {},
+        staleError: () => undefined,
       };
       return this.queue.run(() => fn(conn));
     }
@@ -325,6 +359,7 @@ export class PgliteDb extends BaseDb {
         await pgl.exec(sql);
       },
       broken() {},
+      staleError: () => undefined,
     };
     return this.queue.run(async () => {
       try {
@@ -456,18 +491,52 @@ const parseInt8 = (v: string): number | bigint => {
 
 export class PostgresDb extends BaseDb {
   readonly kind = 'postgres' as const;
+  /** The service's statements are prepared statements (src/db/pg-prepared.ts). */
+  private readonly names = new PreparedNames();
+  /** Bumped when a prepared statement went stale: older connections are dropped. */
+  private generation = 0;
+  private readonly born = new WeakMap<pg.PoolClient, number>();
 
   constructor(private readonly pool: pg.Pool) {
     super();
   }
 
-  protected async acquire<T>(fn: (c: Conn) => Promise<T>, _use: ConnUse): Promise<T> {
-    const client = await this.pool.connect();
+  /** A pooled connection whose prepared statements (if any) are not from before a staleness. */
+  private async connect(): Promise<pg.PoolClient> {
+    for (;;) {
+      const client = await this.pool.connect();
+      const born = this.born.get(client);
+      if (born === undefined) this.born.set(client, this.generation);
+      else if (born < this.generation) {
+        client.release(new Error('db: prepared statements gone stale'));
+        continue;
+      }
+      return client;
+    }
+  }
+
+  protected async acquire<T>(fn: (c: Conn) => Promise<T>, use: ConnUse): Promise<T> {
+    const client = await this.connect();
+    // Admin work (migrations, operator tooling) runs unnamed statements.
+    const names = use === 'service' ? this.names : undefined;
     let broken = false;
+    let stale: unknown;
     const conn: Conn = {
-      async query<R>(sql: string, params?: readonly unknown[]) {
-        const r = await client.query(sql, params ? [...params] : undefined);
-        return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+      query: async <R>(sql: string, params?: readonly unknown[]) => {
+        const name = names?.nameOf(sql);
+        const values = params ? [...params] : undefined;
+        try {
+          const r = await client.query(name ? { name, text: sql, values } : { text: sql, values });
+          return { rows: r.rows as R[], rowCount: r.rowCount ?? r.rows.length };
+        } catch (e) {
+          if (name !== undefined && isStalePrepared(e)) {
+            // The first to find it in its generation starts a new one.
+            if (stale === undefined && this.born.get(client) === this.generation) this.generation++;
+            stale ??= e;
+            broken = true;
+          }
+          throw e;
+        }
       },
       async exec(sql: string) {
         await client.query(sql);
@@ -475,6 +544,7 @@ export class PostgresDb extends BaseDb {
       broken() {
         broken = true;
       },
+      staleError: () => stale,
     };
     try {
       return await fn(conn);

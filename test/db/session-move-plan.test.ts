@@ -5,10 +5,11 @@
  * status and tenant indexes), or, with statistics, against every live session: on PGlite,
  * without autovacuum, those indexes keep an entry for every row version ever written, so each
  * move read more than the one before (1.5 ms per move after 200 sessions, 2.5–3 ms after
- * 4,000). On PGlite, where the service's statements are prepared statements, the same holds for
- * the plan each move settles on after its first executions (a generic plan once Postgres finds
- * it no more expensive; the batch move's generic plan reads the tenant's whole created_at
- * index, and Postgres keeps planning it for its parameters). PGlite by default; the Postgres
+ * 4,000). The service's statements are prepared statements (src/db/pglite-query.ts,
+ * src/db/pg-prepared.ts): the same holds for the plan each move settles on after its first
+ * executions (a generic plan once Postgres finds it no more expensive; the batch move's generic
+ * plan reads the tenant's whole created_at index, and Postgres keeps planning it for its
+ * parameters). PGlite by default; the Postgres
  * server with FLOE_TEST_DATABASE_URL.
  */
 import assert from 'node:assert/strict';
@@ -37,13 +38,12 @@ function reads(node: PlanNode, relation: string): PlanNode[] {
 
 /**
  * Runs statements on `tx`, and keeps the plan of each UPDATE of signing_sessions: the plan for
- * its parameters and, with `prepared`, the plan the prepared statement it ran as settles on
- * (on PGlite every service statement is one: src/db/pglite-query.ts). Postgres plans a
- * prepared statement for its parameters five times and then keeps a generic plan instead when
- * that looks no more expensive: EXPLAIN EXECUTE goes through the same choice, so the sixth
- * shows what the statement goes on using.
+ * its parameters and the plan the prepared statement it ran as settles on (every service
+ * statement is one). Postgres plans a prepared statement for its parameters five times and then
+ * keeps a generic plan instead when that looks no more expensive: EXPLAIN EXECUTE goes through
+ * the same choice, so the sixth shows what the statement goes on using.
  */
-function explaining(tx: Tx, plans: PlanNode[], prepared: boolean): Queryable {
+function explaining(tx: Tx, plans: PlanNode[]): Queryable {
   const explain = async (sql: string, params?: readonly unknown[]) => {
     const r = await tx.query<{ 'QUERY PLAN': unknown }>(sql, params);
     const doc = r.rows[0]!['QUERY PLAN'];
@@ -55,7 +55,7 @@ function explaining(tx: Tx, plans: PlanNode[], prepared: boolean): Queryable {
       const update = /^\s*UPDATE signing_sessions\b/.test(sql);
       if (update) await explain(`EXPLAIN (FORMAT JSON) ${sql}`, params);
       const result = await tx.query<T>(sql, params);
-      if (update && prepared) {
+      if (update) {
         const r = await tx.query<{ name: string }>(
           'SELECT name FROM pg_prepared_statements WHERE statement = $1',
           [sql],
@@ -116,7 +116,7 @@ describe('session moves and the size of the sessions table', () => {
     const [one, two] = [ids[7]!, ids[500]!];
     const moved = await t.db.transaction(
       async (tx) => {
-        const q = explaining(tx, plans, t.db.kind === 'pglite');
+        const q = explaining(tx, plans);
         const single = await transitionSessions(
           q,
           [{ sessionId: one, patch: {} }],
@@ -138,7 +138,7 @@ describe('session moves and the size of the sessions table', () => {
       ['aggregating', 'aggregating', 'aggregating'],
       'the moves themselves still happen',
     );
-    assert.equal(plans.length, t.db.kind === 'pglite' ? 4 : 2);
+    assert.equal(plans.length, 4);
     for (const plan of plans) {
       const scans = reads(plan, 'signing_sessions');
       assert.ok(scans.length > 0, 'the plan reads signing_sessions');
