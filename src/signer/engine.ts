@@ -125,7 +125,12 @@ export const DEFAULT_ATTEMPT_TTL_MS = 600_000;
 
 export class SigningEngine {
   private readonly live = new Map<string, LiveAttempt>();
-  /** Highest attempt number opened per session (memory only, kept as long as an attempt TTL). */
+  /**
+   * Highest attempt number opened per session (memory only, kept as long as an attempt TTL).
+   * Only attempts after the first are recorded: attempt numbers start at 1, so a first attempt
+   * fences nothing, and most sessions never have a second (at 50 signatures/s a fence for every
+   * session would hold 30,000 entries).
+   */
   private readonly highWater = new Map<string, { attempt: number; until: number }>();
   private readonly store: SignerStore;
   private readonly clock: Clock;
@@ -147,6 +152,11 @@ export class SigningEngine {
 
   get liveAttempts(): number {
     return this.live.size;
+  }
+
+  /** Sessions whose older attempts are refused (the high-water fence). */
+  get fencedSessions(): number {
+    return this.highWater.size;
   }
 
   /** Wipe and drop expired attempts. Runs at every entry point; the server also runs it on a timer. */
@@ -407,7 +417,7 @@ export class SigningEngine {
       ...(parts ? { parts } : {}),
     };
     this.live.set(req.session_id, a);
-    this.highWater.set(req.session_id, { attempt: req.attempt, until: now + this.ttl });
+    if (req.attempt > 1) this.highWater.set(req.session_id, { attempt: req.attempt, until: now + this.ttl });
     this.onEvent({ kind: 'opened', sessionId: req.session_id, attempt: req.attempt });
     return this.openResponse(a);
   }

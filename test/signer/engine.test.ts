@@ -421,6 +421,20 @@ describe('signer engine: the high-water fence (rule 2)', () => {
     refuses(() => n1.engine.open(openReq('s', msg, 1, [1, 2])), 'attempt_superseded');
     refuses(() => n1.engine.open(openReq('s', msg, 1, [1, 3])), 'attempt_superseded');
   });
+
+  it('holds nothing for sessions signed at their first attempt (there is no attempt before it)', () => {
+    const { nodes } = makeCluster(2, 3);
+    const [n1, n2] = nodes as [Node, Node];
+    for (const sid of ['a', 'b', 'c']) {
+      const r = openReq(sid, msg, 1, [1, 2]);
+      const pkg = pkgOf(msg, [n1.engine.open(r), n2.engine.open(r)]);
+      n1.engine.round2({ key_id: 'k1', session_id: sid, attempt_id: r.attempt_id, signing_package: pkg });
+    }
+    assert.equal(n1.engine.liveAttempts, 0);
+    assert.equal(n1.engine.fencedSessions, 0, 'the fence stays empty');
+    n1.engine.open(openReq('d', msg, 2, [1, 3]));
+    assert.equal(n1.engine.fencedSessions, 1, 'a second attempt is fenced');
+  });
 });
 
 describe('signer engine: intents (DESIGN §12)', () => {
