@@ -21,6 +21,11 @@ export class SignerMetrics {
     help: 'Signing attempts holding live nonces',
     registers: [this.registry],
   });
+  readonly fencedSessions = new Gauge({
+    name: 'floe_signer_fenced_sessions',
+    help: 'Sessions past their first attempt whose older attempts are refused (kept an attempt TTL)',
+    registers: [this.registry],
+  });
   readonly liveCeremonies = new Gauge({
     name: 'floe_signer_live_ceremonies',
     help: 'DKG ceremonies holding secret state',

@@ -130,6 +130,7 @@ interface MetricsSources {
 
 function updateGauges(o: MetricsSources): void {
   o.metrics.liveAttempts.set(o.engine.liveAttempts);
+  o.metrics.fencedSessions.set(o.engine.fencedSessions);
   o.metrics.liveCeremonies.set(o.ceremonies.liveCeremonies);
 }
 

@@ -249,6 +249,8 @@ describe('signer HTTP API with real SQLite stores', () => {
     assert.match(m, /floe_signer_requests_total\{type="sign.round2",outcome="ok"\} \d+/);
     assert.match(m, /floe_signer_refusals_total\{code="envelope_replay"\} 1/);
     assert.match(m, /floe_signer_live_attempts 0/);
+    // Every session here was signed at its first attempt: nothing to fence.
+    assert.match(m, /floe_signer_fenced_sessions 0/);
     assert.match(m, /floe_signer_round_seconds_bucket/);
   });
 
