@@ -145,7 +145,7 @@ export async function signOnce(
       return {
         ok: false,
         ms,
-        error: `HTTP ${r.status} ${r.body?.status ?? ''} ${r.body?.code ?? ''}`.trim(),
+        error: `HTTP ${r.status} ${r.body?.status ?? ''} ${r.body?.code ?? r.body?.error_code ?? ''}`.trim(),
       };
     }
     const sig = Buffer.from(String(r.body.signature), 'hex');

@@ -6,11 +6,18 @@
  * only what the database costs, block by block, to see whether it stays flat.
  *
  *   node --import tsx bench/session-store.ts [--sessions 5000] [--block 1000] [--maintain]
- *                                            [--url postgres://…]
+ *                                            [--on-disk] [--url postgres://…]
  *
  * --maintain runs the embedded database's autovacuum (src/db/maintenance.ts) after each
- * block, as the coordinator's jobs do once a minute.
+ * block, as the coordinator's jobs do once a minute. --on-disk gives PGlite a data directory,
+ * as a coordinator has (in memory, its files live in this process's heap). Each block also
+ * reports this process's RSS, meaningful with --on-disk: what Postgres touches inside its
+ * WebAssembly memory stays resident (an ANALYZE sample that grew with the table showed here
+ * as about 2 kB more per session, docs/performance.md).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PgBackend } from '../src/coordinator/pg-backend.js';
 import { openDb } from '../src/db/connection.js';
@@ -33,12 +40,16 @@ const { values: a } = parseArgs({
     block: { type: 'string', default: '1000' },
     maintain: { type: 'boolean', default: false },
     url: { type: 'string' },
+    'on-disk': { type: 'boolean', default: false },
   },
 });
 const total = Number(a.sessions);
 const block = Number(a.block);
 
-const db = await openDb(a.url ? { url: a.url } : {});
+// PGlite in memory by default (its files live in this process's heap, so its RSS says little);
+// --on-disk gives it a data directory of its own, as a coordinator has.
+const dataDir = !a.url && a['on-disk'] ? mkdtempSync(join(tmpdir(), 'floe-session-store-')) : undefined;
+const db = await openDb(a.url ? { url: a.url } : dataDir ? { dataDir } : {});
 const backend = new PgBackend(db);
 const tenant = await seedTenant(db);
 const keyId = (await db.transaction((tx) => seedKeyTx(tx), { tenantId: tenant })).id;
@@ -99,7 +110,7 @@ async function signOnce(): Promise<void> {
 console.log(
   `session store: ${db.kind}, ${total} signings in blocks of ${block}${a.maintain ? ', maintained after each block' : ''}`,
 );
-const rows: { after: number; ms_per_signature: number; maintenance_ms?: number }[] = [];
+const rows: { after: number; ms_per_signature: number; maintenance_ms?: number; rss_mb: number }[] = [];
 for (let done = 0; done < total; done += block) {
   const t0 = performance.now();
   for (let i = 0; i < block; i++) await signOnce();
@@ -114,11 +125,14 @@ for (let done = 0; done < total; done += block) {
     after: done + block,
     ms_per_signature: Math.round(ms * 100) / 100,
     ...(maintenance_ms !== undefined ? { maintenance_ms } : {}),
+    rss_mb: Math.round(process.memoryUsage().rss / 104857.6) / 10,
   });
   console.log(
     `  sessions ${done + 1}–${done + block}: ${ms.toFixed(2)} ms per signature` +
-      (maintenance_ms !== undefined ? ` (then maintenance ${maintenance_ms} ms)` : ''),
+      (maintenance_ms !== undefined ? ` (then maintenance ${maintenance_ms} ms)` : '') +
+      `; this process's RSS ${rows.at(-1)!.rss_mb} MB`,
   );
 }
 console.log(JSON.stringify(rows));
 await db.close();
+if (dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -86,6 +86,30 @@ describe('maintainTables', () => {
     );
   });
 
+  it('on PGlite ANALYZE samples 3,000 rows at most (default_statistics_target 10): its sample stays resident', async (ctx) => {
+    if (t.db.kind !== 'pglite') {
+      ctx.skip('a server analyzes in its own short-lived workers');
+      return;
+    }
+    await t.db.adminQuery(
+      'CREATE TABLE analyze_sample AS SELECT g AS n, md5(g::text) AS s FROM generate_series(1, 5000) g',
+    );
+    await t.db.adminQuery('ANALYZE analyze_sample');
+    const r = await t.db.adminQuery<{ attname: string; bounds: number }>(
+      `SELECT attname, cardinality(histogram_bounds::text::text[])::int AS bounds
+         FROM pg_stats WHERE tablename = 'analyze_sample' ORDER BY attname`,
+    );
+    // 300 × the target rows are sampled; the histogram has target + 1 bounds (101 with Postgres's default).
+    assert.deepEqual(
+      r.rows.map((x) => [x.attname, x.bounds]),
+      [
+        ['n', 11],
+        ['s', 11],
+      ],
+    );
+    await t.db.adminQuery('DROP TABLE analyze_sample');
+  });
+
   it('ANALYZE of the audit log gathers no statistics for its data and hash columns (migration 021)', async () => {
     await seedSession(t.db, tenant);
     await t.db.adminQuery('ANALYZE audit_events');
