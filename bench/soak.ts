@@ -15,9 +15,11 @@
  * thirds; a process's baseline is its highest RSS in the first third, its end value its highest
  * in the last third. RSS follows the garbage collector's saw-tooth (±15–20 % over a minute or
  * two for the coordinator): single samples, or means of short windows, compare a low tooth
- * with a high one; the tops of the teeth over equal windows rise only when the memory that
- * survives collections does. The soak fails (exit 1) when any process's end value is more than
- * 10 % above its baseline, or when any request fails. Windows shorter than a few GC cycles
+ * with a high one. The tops of the teeth vary too (V8 lets the heap grow further before some
+ * full collections than others): the report also shows where each process's memory sat, from
+ * its own reports (ProcessInside), to tell a taller tooth from memory that stays. The soak
+ * fails (exit 1) when any process's end value is more than 10 % above its baseline, or when
+ * any request fails. Windows shorter than a few GC cycles
  * (runs under about 5 minutes) tell little either way: the check is meant for 10 minutes or
  * more. On Postgres the checked figure for the server is its largest backend's private memory
  * (the sum over backends follows the pool's connection count, which comes and goes); the sum
@@ -32,7 +34,7 @@
  * The LAST line printed is the summary:
  *   soak: minutes=N rate=R achieved=A signatures=S errors=E max_growth=G% (process) result=ok|FAIL
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,8 +47,8 @@ import {
   startBenchCluster,
 } from './cluster.js';
 import { machineInfo } from './machine.js';
-import { readBreakdown, type SampleRow } from './memory.js';
-import { clusterSampler, runSigningLoad, signOnce } from './service.js';
+import { type MemoryBreakdown, readBreakdown, type SampleRow } from './memory.js';
+import { clusterProcesses, clusterSampler, runSigningLoad, signOnce } from './service.js';
 import { mean, now, round, sleep } from './stats.js';
 
 export interface SoakOptions {
@@ -76,6 +78,22 @@ export interface ProcessGrowth {
   checked: boolean;
 }
 
+/**
+ * Where a process's memory sat in the first and the last third after the warm-up, from its own
+ * reports (bench/memory-hook.mjs, every 2 s; MB): the lowest V8 heap in use (an upper bound on
+ * what survives the collections), the highest V8 heap committed, and the highest of the rest
+ * (RSS less the V8 heap and external memory: native code and libraries, malloc, and on PGlite
+ * the pages of its WebAssembly memory that Postgres has touched beyond the byte length counted
+ * in external memory). A growth that is a garbage collector's taller tooth shows in the second
+ * column only; memory that stays shows in the first or the third.
+ */
+export interface ProcessInside {
+  process: string;
+  heap_used_min_mb: [number, number];
+  heap_total_max_mb: [number, number];
+  other_max_mb: [number, number];
+}
+
 export interface SoakReport {
   database: 'pglite' | 'postgres';
   runtime: Runtime;
@@ -91,6 +109,7 @@ export interface SoakReport {
   warmup_s: number;
   samples: SampleRow[];
   growth: ProcessGrowth[];
+  inside: ProcessInside[];
   ok: boolean;
 }
 
@@ -205,6 +224,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const pgVals = c.serverUrl ? [row.postgres_backend_max_mb ?? '—', row.postgres_private_mb ?? '—'] : [];
       log(`  ${[row.at_s, ...labels.map((k) => row.rss[k] ?? '—'), ...pgVals].join('\t')}`);
     });
+    const samplerT0 = Date.now();
     sampler.start();
 
     // Open loop: start request i at t0 + i/rate, unless max-in-flight are outstanding (then it is late).
@@ -239,6 +259,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const elapsed = (now() - t0) / 1000;
     await sampler.stop();
     const { growth, ok } = growthOf(sampler.rows, warmupS, o.thresholdPct);
+    const endS = sampler.rows.at(-1)?.at_s ?? 0;
+    const inside = clusterProcesses(c, 1)()
+      .map((p) => insideOf(p.label, readReports(memoryDir, p.pid), samplerT0, warmupS, endS))
+      .filter((x): x is ProcessInside => x !== undefined);
     const b = readBreakdown(memoryDir, c.coordinator?.proc.pid);
     if (b)
       log(
@@ -258,6 +282,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       warmup_s: warmupS,
       samples: sampler.rows,
       growth,
+      inside,
       ok: ok && errors.length === 0,
     };
   } finally {
@@ -284,6 +309,66 @@ function renderGrowth(r: SoakReport, thresholdPct: number): string {
     'growth',
     'growth of the means',
     '',
+  ];
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((x) => String(x[i]).length)));
+  const line = (x: (string | number)[]) => `| ${x.map((v, i) => String(v).padEnd(w[i]!)).join(' | ')} |`;
+  return [line(headers), `| ${w.map((n) => '-'.repeat(n)).join(' | ')} |`, ...rows.map(line)].join('\n');
+}
+
+/** The thirds of a process's own reports after the warm-up (see ProcessInside); t0 is the sampler's start (epoch ms). */
+export function insideOf(
+  label: string,
+  reports: readonly MemoryBreakdown[],
+  t0: number,
+  warmupS: number,
+  endS: number,
+): ProcessInside | undefined {
+  const after = reports
+    .map((r) => ({ r, at: (Date.parse(r.at) - t0) / 1000 }))
+    .filter((x) => x.at > warmupS && x.at <= endS);
+  const third = (endS - warmupS) / 3;
+  const first = after.filter((x) => x.at <= warmupS + third).map((x) => x.r);
+  const last = after.filter((x) => x.at > endS - third).map((x) => x.r);
+  if (!first.length || !last.length) return undefined;
+  const pair = (f: (xs: number[]) => number, k: keyof MemoryBreakdown): [number, number] => [
+    round(f(first.map((x) => Number(x[k]))), 1),
+    round(f(last.map((x) => Number(x[k]))), 1),
+  ];
+  const min = (xs: number[]) => Math.min(...xs);
+  const max = (xs: number[]) => Math.max(...xs);
+  return {
+    process: label,
+    heap_used_min_mb: pair(min, 'heap_used'),
+    heap_total_max_mb: pair(max, 'heap_total'),
+    other_max_mb: pair(max, 'other'),
+  };
+}
+
+function readReports(dir: string, pid: number | undefined): MemoryBreakdown[] {
+  if (pid === undefined) return [];
+  try {
+    return readFileSync(join(dir, `${pid}.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as MemoryBreakdown);
+  } catch {
+    return [];
+  }
+}
+
+function renderInside(r: SoakReport): string {
+  const arrow = (x: [number, number]) => `${x[0]} → ${x[1]}`;
+  const rows = r.inside.map((x) => [
+    x.process,
+    arrow(x.heap_used_min_mb),
+    arrow(x.heap_total_max_mb),
+    arrow(x.other_max_mb),
+  ]);
+  const headers = [
+    'process',
+    'V8 heap in use, lowest',
+    'V8 heap committed, highest',
+    'rest (RSS − V8 heap − external), highest',
   ];
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((x) => String(x[i]).length)));
   const line = (x: (string | number)[]) => `| ${x.map((v, i) => String(v).padEnd(w[i]!)).join(' | ')} |`;
@@ -338,6 +423,10 @@ async function main(): Promise<number> {
   });
   process.stdout.write(`\nRSS growth after the warm-up (${r.warmup_s} s), ${r.database}, ${r.runtime}:\n\n`);
   process.stdout.write(`${renderGrowth(r, thresholdPct)}\n\n`);
+  if (r.inside.length)
+    process.stdout.write(
+      `Inside each process, first third → last third after the warm-up (its own reports, MB):\n\n${renderInside(r)}\n\n`,
+    );
   const outDir = resolve(values.out ?? join(dirname(fileURLToPath(import.meta.url)), 'results'));
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `soak-${new Date().toISOString().slice(0, 10)}-${r.database}.json`);
