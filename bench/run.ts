@@ -48,6 +48,7 @@ import { type MemoryBreakdown, readBreakdown } from './memory.js';
 import { runScalingBench, type ScalingResult } from './scaling.js';
 import { clusterSampler, type LoadResult, rssFigures, runSigningLoad, signOnce } from './service.js';
 import { round } from './stats.js';
+import { table } from './table.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ALL = ['crypto', 'scaling', 'service', 'batch', 'dkg', 'lookup'] as const;
@@ -101,13 +102,6 @@ export interface BenchResults {
   seconds: number;
   /** 1-minute load average when the run started and ended (other work on the machine skews results). */
   load_average: { start: number; end: number };
-}
-
-function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = rows.map((r) => r.map((x) => (x === null || x === undefined ? '—' : String(x))));
-  const w = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
-  return [line(headers), `| ${w.map((n) => '-'.repeat(n)).join(' | ')} |`, ...cells.map(line)].join('\n');
 }
 
 export function renderTables(r: BenchResults): string {

@@ -50,6 +50,7 @@ import { machineInfo } from './machine.js';
 import { type MemoryBreakdown, readBreakdown, type SampleRow } from './memory.js';
 import { clusterProcesses, clusterSampler, runSigningLoad, signOnce } from './service.js';
 import { mean, now, round, sleep } from './stats.js';
+import { table } from './table.js';
 
 export interface SoakOptions {
   minutes: number;
@@ -310,9 +311,7 @@ function renderGrowth(r: SoakReport, thresholdPct: number): string {
     'growth of the means',
     '',
   ];
-  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((x) => String(x[i]).length)));
-  const line = (x: (string | number)[]) => `| ${x.map((v, i) => String(v).padEnd(w[i]!)).join(' | ')} |`;
-  return [line(headers), `| ${w.map((n) => '-'.repeat(n)).join(' | ')} |`, ...rows.map(line)].join('\n');
+  return table(headers, rows);
 }
 
 /** The thirds of a process's own reports after the warm-up (see ProcessInside); t0 is the sampler's start (epoch ms). */
@@ -370,9 +369,7 @@ function renderInside(r: SoakReport): string {
     'V8 heap committed, highest',
     'rest (RSS − V8 heap − external), highest',
   ];
-  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((x) => String(x[i]).length)));
-  const line = (x: (string | number)[]) => `| ${x.map((v, i) => String(v).padEnd(w[i]!)).join(' | ')} |`;
-  return [line(headers), `| ${w.map((n) => '-'.repeat(n)).join(' | ')} |`, ...rows.map(line)].join('\n');
+  return table(headers, rows);
 }
 
 async function main(): Promise<number> {
