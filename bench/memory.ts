@@ -187,14 +187,19 @@ export interface MemoryBreakdown {
 
 /** The latest breakdown each process wrote to DIR (./memory-hook.mjs), by pid. */
 export function readBreakdown(dir: string, pid: number | undefined): MemoryBreakdown | undefined {
-  if (pid === undefined) return undefined;
+  return readReports(dir, pid).at(-1);
+}
+
+/** Every breakdown a process wrote to DIR (./memory-hook.mjs), oldest first; none if it wrote none. */
+export function readReports(dir: string, pid: number | undefined): MemoryBreakdown[] {
+  if (pid === undefined) return [];
   try {
-    const lines = readFileSync(join(dir, `${pid}.jsonl`), 'utf8')
+    return readFileSync(join(dir, `${pid}.jsonl`), 'utf8')
       .trim()
-      .split('\n');
-    return JSON.parse(lines[lines.length - 1]!) as MemoryBreakdown;
+      .split('\n')
+      .map((l) => JSON.parse(l) as MemoryBreakdown);
   } catch {
-    return undefined;
+    return [];
   }
 }
 

@@ -34,7 +34,7 @@
  * The LAST line printed is the summary:
  *   soak: minutes=N rate=R achieved=A signatures=S errors=E max_growth=G% (process) result=ok|FAIL
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -47,7 +47,7 @@ import {
   startBenchCluster,
 } from './cluster.js';
 import { machineInfo } from './machine.js';
-import { type MemoryBreakdown, readBreakdown, type SampleRow } from './memory.js';
+import { type MemoryBreakdown, readBreakdown, readReports, type SampleRow } from './memory.js';
 import { clusterProcesses, clusterSampler, runSigningLoad, signOnce } from './service.js';
 import { mean, now, round, sleep } from './stats.js';
 import { table } from './table.js';
@@ -341,18 +341,6 @@ export function insideOf(
     heap_total_max_mb: pair(max, 'heap_total'),
     other_max_mb: pair(max, 'other'),
   };
-}
-
-function readReports(dir: string, pid: number | undefined): MemoryBreakdown[] {
-  if (pid === undefined) return [];
-  try {
-    return readFileSync(join(dir, `${pid}.jsonl`), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as MemoryBreakdown);
-  } catch {
-    return [];
-  }
 }
 
 function renderInside(r: SoakReport): string {
