@@ -160,6 +160,15 @@ const META_KEY_SOURCE = 'key_source';
 /** Milliseconds a connection waits on a lock held by another connection. */
 export const BUSY_TIMEOUT_MS = 5000;
 export const AUDIT_LIST_MAX = 10_000;
+/**
+ * SQLite's page cache for the connection, in KiB (SQLite's own default; better-sqlite3 builds
+ * it with 16,000). Consumption markers are keyed by random session ids, so every signing
+ * touches another leaf of the markers index, and a larger cache fills page by page as the
+ * table grows: the signer's memory outside the V8 heap rose about 1 MB a minute in the soak
+ * (docs/performance.md, bench/signer-store.ts). The pages not cached stay in the operating
+ * system's file cache, and the marker check reads one leaf.
+ */
+export const PAGE_CACHE_KIB = 2000;
 
 export interface SignerStoreOpenOptions {
   /** Path of the SQLite database file. */
@@ -422,6 +431,7 @@ export class SqliteSignerStore implements SignerStore {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       // Deleted rows are overwritten rather than left in free pages.
       db.pragma('secure_delete = ON');
+      db.pragma(`cache_size = ${-PAGE_CACHE_KIB}`);
       migrate(db, Date.now());
       restrictMode(path);
 
@@ -953,14 +963,24 @@ export class SqliteSignerStore implements SignerStore {
 
   // ---------- diagnostics ----------
 
-  /** The connection's durability settings, for health checks and tests. */
-  settings(): { journalMode: string; synchronous: number; foreignKeys: boolean; busyTimeoutMs: number } {
+  /** The connection's durability and memory settings, for health checks and tests. */
+  settings(): {
+    journalMode: string;
+    synchronous: number;
+    foreignKeys: boolean;
+    busyTimeoutMs: number;
+    pageCacheKib: number;
+  } {
     const db = this.#db;
+    const cache = Number(db.pragma('cache_size', { simple: true }));
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
     return {
       journalMode: String(db.pragma('journal_mode', { simple: true })),
       synchronous: Number(db.pragma('synchronous', { simple: true })),
       foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
       busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
+      // (negative: KiB; positive: pages)
+      pageCacheKib: cache < 0 ? -cache : Math.round((cache * pageSize) / 1024),
     };
   }
 
