@@ -234,12 +234,13 @@ abstract class BaseDb implements Db {
 
   private run<T>(fn: (tx: Tx) => Promise<T>, tenantId: string | null): Promise<T> {
     // One round trip opens the transaction, drops to the service role and sets the tenant (inlined
-    // only when it is a plain identifier; anything else goes as a bound parameter).
+    // only when it is a plain identifier; anything else goes as a bound parameter). SET LOCAL is
+    // set_config(…, true) without a query to plan and a row to send back.
     const inline = tenantId !== null && PLAIN_TENANT.test(tenantId);
     const prologue = [
       'BEGIN',
       `SET LOCAL ROLE ${SERVICE_ROLE}`,
-      ...(inline ? [`SELECT set_config('floe.tenant_id', '${tenantId}', true)`] : []),
+      ...(inline ? [`SET LOCAL floe.tenant_id = '${tenantId}'`] : []),
     ].join('; ');
     return this.withConn(async (c) => {
       const tx = new TxHandle(c, tenantId);
