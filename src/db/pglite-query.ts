@@ -6,10 +6,15 @@
  * (statement: the parameters' types, which decide how each value is serialized), Bind,
  * Describe (portal), Execute, Sync — and Postgres parses, analyzes and plans the text again on
  * every execution. Here the first execution of a statement text prepares it under a name of
- * its own (Parse, Describe, Sync in one call) and keeps its parameter types; every execution is
- * then Bind, Describe, Execute and Sync in one call, on the prepared statement, whose plan
- * Postgres caches and re-plans when what it depends on changes (tables, the role, row-level
- * security, search_path). Values are serialized as `PGlite.query` does (PGlite's serializer for
+ * its own (Parse, Describe, Sync in one call) and keeps its parameter types and the description
+ * of its rows; every execution is then Bind, Execute and Sync in one call, on the prepared
+ * statement, whose plan Postgres caches and re-plans when what it depends on changes (tables,
+ * the role, row-level security, search_path). A re-plan never changes the rows' columns or
+ * types (Postgres refuses the execution instead: "cached plan must not change result type"),
+ * so the description kept from the Describe stays the rows' description: the rows arrive
+ * without one, in text, and are parsed as if it had come first (the portal's own Describe
+ * would be the same columns, rebuilt by Postgres and parsed again here on every execution).
+ * Values are serialized as `PGlite.query` does (PGlite's serializer for
  * the parameter's type, `toString()` otherwise), rows parsed by PGlite's own result parser, and
  * a database error is PGlite's `DatabaseError` (SQLSTATE, constraint, …), thrown after the
  * Sync, so the connection is ready for the ROLLBACK.
@@ -23,10 +28,14 @@ import { concatBytes } from '../crypto/hex.js';
 /** Statement texts kept prepared (the service has a few hundred at most). */
 const MAX_PREPARED = 1024;
 
+type BackendMessage = Parameters<typeof parse.parseResults>[0][number];
+
 interface Prepared {
   name: string;
   /** Type OIDs of the parameters, in order. */
   types: readonly number[];
+  /** The statement's RowDescription message; undefined when it returns no rows (NoData). */
+  rows: BackendMessage | undefined;
 }
 
 export class PgliteStatements {
@@ -49,15 +58,10 @@ export class PgliteStatements {
       });
       const serialize = protocol.serialize;
       const { messages } = await this.pg.execProtocol(
-        concatBytes(
-          serialize.bind({ statement: p.name, values }),
-          serialize.describe({ type: 'P' }),
-          serialize.execute({}),
-          serialize.sync(),
-        ),
+        concatBytes(serialize.bind({ statement: p.name, values }), serialize.execute({}), serialize.sync()),
         { syncToFs: false },
       );
-      const r = parse.parseResults(messages, this.pg.parsers)[0]!;
+      const r = parse.parseResults(p.rows ? [p.rows, ...messages] : messages, this.pg.parsers)[0]!;
       return { rows: r.rows as R[], rowCount: r.affectedRows || r.rows.length };
     });
   }
@@ -86,7 +90,11 @@ export class PgliteStatements {
       ),
       { syncToFs: false },
     );
-    const p = { name, types: parse.parseDescribeStatementResults(messages) };
+    const p = {
+      name,
+      types: parse.parseDescribeStatementResults(messages),
+      rows: messages.find((m) => m.name === 'rowDescription'),
+    };
     this.prepared.set(sql, p);
     return p;
   }

@@ -98,6 +98,30 @@ describe('PgliteStatements', () => {
   });
 });
 
+describe('PgliteStatements, a schema changed behind their back', () => {
+  it('refuses the execution rather than describe the rows with the columns kept from the Describe', async () => {
+    const pg = await PGlite.create();
+    try {
+      const s = new PgliteStatements(pg);
+      await pg.exec(`CREATE TABLE u (id int PRIMARY KEY, a text); INSERT INTO u VALUES (1, 'x');`);
+      const sql = 'SELECT * FROM u WHERE id = $1';
+      assert.deepEqual((await s.query(sql, [1])).rows, [{ id: 1, a: 'x' }]);
+      // (the service's schema changes go through admin work, which drops the statements: above)
+      await pg.exec(`ALTER TABLE u ADD COLUMN b int; UPDATE u SET b = 7;`);
+      await assert.rejects(s.query(sql, [1]), (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, '0A000');
+        assert.match(String(e.message), /cached plan must not change result type/);
+        return true;
+      });
+      // Once dropped, the text is prepared again and described with the new column.
+      await s.deallocate();
+      assert.deepEqual((await s.query(sql, [1])).rows, [{ id: 1, a: 'x', b: 7 }]);
+    } finally {
+      await pg.close();
+    }
+  });
+});
+
 describe('PgliteStatements, bounded', () => {
   it('keeps a bounded number of prepared statements', async () => {
     const pg = await PGlite.create();
