@@ -79,6 +79,8 @@ export interface SampleRow {
   postgres_private_mb?: number;
   /** The largest of them (MB). */
   postgres_backend_max_mb?: number;
+  /** Each backend's private memory (MB) by pid: the pool opens and closes connections. */
+  postgres_backends_mb?: Record<string, number>;
 }
 
 /** Samples the given processes every `intervalMs` (and once at start and at stop). */
@@ -139,6 +141,7 @@ export class MemorySampler {
       );
       row.postgres_private_mb = total;
       row.postgres_backend_max_mb = round(Math.max(0, ...priv), 1);
+      row.postgres_backends_mb = Object.fromEntries(pids.map((p, i) => [String(p), round(priv[i]!, 1)]));
       if (!this.pgPeak || total > this.pgPeak.private_mb) {
         this.pgPeak = {
           backends: pids.length,

@@ -28,6 +28,57 @@ describe('soak: growthOf', () => {
   });
 });
 
+describe('soak: growthOf, the Postgres server', () => {
+  const pgRow = (at_s: number, backends: Record<string, number>): SampleRow => ({
+    at_s,
+    rss: { coordinator: 100 },
+    postgres_backend_max_mb: Math.max(...Object.values(backends)),
+    postgres_private_mb: Object.values(backends).reduce((a, b) => a + b, 0),
+    postgres_backends_mb: backends,
+  });
+
+  it('judges each backend alive in both thirds, not whichever backend is largest', () => {
+    // thirds 70–90, 100–120, 130–150: backend 11 lives throughout and stays flat; 12 closes in
+    // the middle third; 13 opens late, larger than anyone before it
+    const rows = [
+      pgRow(70, { 11: 6.4, 12: 6.0 }),
+      pgRow(80, { 11: 6.4, 12: 6.1 }),
+      pgRow(90, { 11: 6.4, 12: 6.1 }),
+      pgRow(100, { 11: 6.4 }),
+      pgRow(110, { 11: 6.4 }),
+      pgRow(120, { 11: 6.5 }),
+      pgRow(130, { 11: 6.5, 13: 7.5 }),
+      pgRow(140, { 11: 6.5, 13: 7.5 }),
+      pgRow(150, { 11: 6.5, 13: 7.5 }),
+    ];
+    const { growth, ok } = growthOf(rows, 60, 10);
+    const by = new Map(growth.map((g) => [g.process, g]));
+    assert.equal(ok, true);
+    assert.deepEqual(
+      {
+        growth_pct: by.get('postgres_backend 11')?.growth_pct,
+        checked: by.get('postgres_backend 11')?.checked,
+      },
+      { growth_pct: 1.6, checked: true },
+    );
+    assert.equal(by.get('postgres_backend_max')?.growth_pct, 17.2);
+    assert.equal(by.get('postgres_backend_max')?.checked, false);
+    assert.equal(by.has('postgres_backend 12'), false, 'only the backend that grew most is reported');
+    assert.equal(by.has('postgres_backend 13'), false);
+
+    // the same backend 11 growing past 10 % fails the run
+    const leaking = rows.map((r) =>
+      r.at_s >= 130 ? pgRow(r.at_s, { ...r.postgres_backends_mb, 11: 7.2 }) : r,
+    );
+    const g = growthOf(leaking, 60, 10);
+    assert.equal(g.ok, false);
+    assert.equal(
+      g.growth.find((x) => x.checked && x.process.startsWith('postgres_backend '))?.growth_pct,
+      12.5,
+    );
+  });
+});
+
 describe('soak: insideOf', () => {
   const t0 = Date.parse('2026-12-01T00:00:00Z');
   const report = (s: number, heap_used: number, heap_total: number, other: number): MemoryBreakdown => ({
