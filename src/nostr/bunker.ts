@@ -240,6 +240,17 @@ export type BunkerAuditEvent =
 // options
 
 /** What a policy sees when deciding whether a request needs an operator. */
+/** A request held for approval, as {@link BunkerOptions.holdRequest} records it. */
+export interface HeldRequest {
+  approvalId: string;
+  client: string;
+  requestId: string;
+  method: Nip46Method;
+  kind?: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface ApprovalContext {
   client: BunkerClient;
   method: Nip46Method;
@@ -296,6 +307,12 @@ export interface BunkerOptions {
   needsApproval?: (ctx: ApprovalContext) => boolean;
   /** The page where the operator (or user) approves `approvalId`; required with `needsApproval`. */
   authUrl?: (approvalId: string, ctx: ApprovalContext) => string;
+  /**
+   * Records a held request where the page of its auth_url reads it; awaited before the client
+   * is sent the auth_url, so the URL never names a request not recorded yet. If it throws, the
+   * request is refused (`internal`) and nothing is held.
+   */
+  holdRequest?: (held: HeldRequest) => Promise<void>;
   /** How long a request waits for approval. Default 5 minutes. */
   approvalTimeoutMs?: number;
   /** Methods every known client may call without a permission. Default ping, get_public_key, switch_relays, logout. */
@@ -1089,6 +1106,27 @@ export class Bunker {
       if (ctx.kind !== undefined) state.kind = ctx.kind;
       this.approvals.set(approvalId, state);
     });
+    if (this.opts.holdRequest) {
+      try {
+        await this.opts.holdRequest({
+          approvalId,
+          client: rc.client,
+          requestId: rc.requestId,
+          method: ctx.method,
+          ...(ctx.kind !== undefined ? { kind: ctx.kind } : {}),
+          createdAt,
+          expiresAt: createdAt + this.o.approvalTimeoutMs,
+        });
+      } catch {
+        // (not held: forget it without an approval_resolved event, as if it had never been)
+        const state = this.approvals.get(approvalId);
+        if (state) {
+          clearTimeout(state.timer);
+          this.approvals.delete(approvalId);
+        }
+        throw new FloeError('internal', 'the request could not be held for approval; retry later');
+      }
+    }
     this.emit({
       type: 'approval_requested',
       approvalId,

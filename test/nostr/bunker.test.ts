@@ -309,6 +309,51 @@ describe('bunker relays', () => {
     assert.deepEqual(bunker.pendingApprovals(), []);
   });
 
+  test('the client gets its auth_url only once the held request is recorded; unrecorded, it is refused', async () => {
+    let fail = false;
+    const called = deferred<string>();
+    const release = deferred();
+    const { bunker } = await startBunker({
+      needsApproval: (ctx) => ctx.method === 'sign_event',
+      authUrl: (id) => `https://floe.example/approvals/${id}`,
+      approvalTimeoutMs: 10_000,
+      holdRequest: async (h) => {
+        if (fail) throw new Error('the database is gone');
+        called.resolve(h.approvalId);
+        await release.promise;
+      },
+    });
+    const urls: string[] = [];
+    const got = deferred();
+    const c = await connected(bunker, 'sign_event', {
+      onauth: (u) => {
+        urls.push(u);
+        got.resolve();
+      },
+    });
+    const t = { kind: 1, created_at: nowSeconds(), tags: [], content: '' };
+    const signed = c.signer.signEvent(t);
+    signed.catch(() => {}); // awaited below
+    const approvalId = await within(called.promise, WAIT, 'holdRequest');
+    // the page of the auth_url would not know the request yet: no auth_url meanwhile
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(urls, []);
+    release.resolve();
+    await within(got.promise, WAIT, 'auth_url');
+    assert.deepEqual(urls, [`https://floe.example/approvals/${approvalId}`]);
+    bunker.deny(approvalId);
+    await rejectsWith(signed, /^approval_rejected: the request was denied$/, 'denied');
+    // a request that cannot be recorded is refused, and nothing is left held
+    fail = true;
+    await rejectsWith(
+      c.signer.signEvent(t),
+      /^internal: the request could not be held for approval; retry later$/,
+      'not recorded',
+    );
+    assert.deepEqual(bunker.pendingApprovals(), []);
+    assert.equal(urls.length, 1);
+  });
+
   test('on a relay that requires NIP-42 AUTH, the bunker authenticates with its own key', async () => {
     const { bunker } = await startBunker({ relays: [relayAuth.url] });
     const { url } = await bunker.issueSecret({ permissions: parsePermissions('sign_event:1') });

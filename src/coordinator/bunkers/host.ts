@@ -322,6 +322,25 @@ export class BunkerHost {
         poolOptions: this.c.poolOptions,
         needsApproval: (ctx) => approvalPolicy(policy.list)(ctx),
         authUrl: (approvalId) => this.approvalUrl(keyId, approvalId),
+        // (recorded before the client is sent the auth_url: its page reads this row)
+        holdRequest: (h) => {
+          const at = this.now();
+          return this.t(tenantId, (tx) =>
+            q.insertApproval(tx, {
+              keyId,
+              approvalId: h.approvalId,
+              client: h.client,
+              requestId: h.requestId,
+              method: h.method,
+              kind: h.kind ?? null,
+              createdAt: at,
+              expiresAt: at + this.c.approvalTimeoutMs,
+            }),
+          ).catch((err) => {
+            this.warn(tenantId, keyId, err, 'recording a held request failed');
+            throw err;
+          });
+        },
         approvalTimeoutMs: this.c.approvalTimeoutMs,
         startTimeoutMs: this.c.startTimeoutMs,
         onEvent: (e) => this.onBunkerEvent(tenantId, keyId, e),
@@ -382,22 +401,9 @@ export class BunkerHost {
       case 'subscription_closed':
         this.count(tenantId, keyId, 'subscription_closed');
         return;
-      case 'approval_requested': {
-        const at = this.now();
-        void this.t(tenantId, (tx) =>
-          q.insertApproval(tx, {
-            keyId,
-            approvalId: e.approvalId,
-            client: e.client,
-            requestId: e.requestId,
-            method: e.method,
-            kind: e.kind ?? null,
-            createdAt: at,
-            expiresAt: at + this.c.approvalTimeoutMs,
-          }),
-        ).catch((err) => this.warn(tenantId, keyId, err, 'recording a held request failed'));
+      case 'approval_requested':
+        // (the held request was recorded before the auth_url went out: holdRequest above)
         break;
-      }
       case 'approval_resolved':
         void this.t(tenantId, (tx) =>
           q.settleApproval(tx, keyId, e.approvalId, {
