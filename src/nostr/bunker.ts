@@ -240,17 +240,6 @@ export type BunkerAuditEvent =
 // options
 
 /** What a policy sees when deciding whether a request needs an operator. */
-/** A request held for approval, as {@link BunkerOptions.holdRequest} records it. */
-export interface HeldRequest {
-  approvalId: string;
-  client: string;
-  requestId: string;
-  method: Nip46Method;
-  kind?: number;
-  createdAt: number;
-  expiresAt: number;
-}
-
 export interface ApprovalContext {
   client: BunkerClient;
   method: Nip46Method;
@@ -312,7 +301,7 @@ export interface BunkerOptions {
    * is sent the auth_url, so the URL never names a request not recorded yet. If it throws, the
    * request is refused (`internal`) and nothing is held.
    */
-  holdRequest?: (held: HeldRequest) => Promise<void>;
+  holdRequest?: (held: PendingApproval) => Promise<void>;
   /** How long a request waits for approval. Default 5 minutes. */
   approvalTimeoutMs?: number;
   /** Methods every known client may call without a permission. Default ping, get_public_key, switch_relays, logout. */
