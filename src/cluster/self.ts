@@ -1,13 +1,14 @@
 /**
  * The command line that runs this same `floe` CLI in a child process: the running Node
- * binary, the Node flags this process was started with (./node-flags.ts), and the CLI entry
- * next to this module, compiled (dist/cli/main.js) or TypeScript (src/cli/main.ts, loaded
- * through tsx), whichever this process itself runs from. So a cluster started from a build runs
- * built children, one started from the sources (tests, development) runs the same sources,
- * never a stale build, and `node --max-old-space-size=256 bin/floe.js up` limits every child.
+ * binary, the Node flags this process was started with and the default heap limits for those it
+ * does not set (./node-flags.ts), and the CLI entry next to this module, compiled
+ * (dist/cli/main.js) or TypeScript (src/cli/main.ts, loaded through tsx), whichever this process
+ * itself runs from. So a cluster started from a build runs built children, one started from the
+ * sources (tests, development) runs the same sources, never a stale build, every child has the
+ * default heap limits, and `node --max-old-space-size=1024 bin/floe.js up` sets another.
  */
 import { fileURLToPath } from 'node:url';
-import { inheritedNodeFlags } from './node-flags.js';
+import { inheritedNodeFlags, withDefaultHeapFlags } from './node-flags.js';
 
 export interface SelfCommand {
   command: string;
@@ -16,7 +17,10 @@ export interface SelfCommand {
 }
 
 export function floeSelfCommand(): SelfCommand {
-  return { command: process.execPath, args: [...inheritedNodeFlags(), ...selfEntryArgs('cli/main')] };
+  return {
+    command: process.execPath,
+    args: [...withDefaultHeapFlags(inheritedNodeFlags()), ...selfEntryArgs('cli/main')],
+  };
 }
 
 /**
