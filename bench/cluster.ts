@@ -30,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { withDefaultHeapFlags } from '../src/cluster/node-flags.js';
 import { coordinatorIdentity } from '../src/coordinator/node.js';
 import { type Db, openDb } from '../src/db/connection.js';
 import { FAULTS_ENV } from '../test/helpers/byzantine-signer.js';
@@ -87,6 +88,7 @@ export interface BenchClusterOptions {
   /**
    * Node/V8 flags for the coordinator and signer processes (e.g. heap sizes): on the command line
    * with the build runtime (any V8 flag), in NODE_OPTIONS with tsx (only the flags Node allows there).
+   * The heap limits `floe up` gives its processes are added unless set here ({@link clusterNodeFlags}).
    */
   nodeOptions?: string;
   /**
@@ -142,6 +144,17 @@ export function buildForBench(): { main: string; errors: string } {
   );
   built = { dir, main, errors };
   return built;
+}
+
+/**
+ * The Node/V8 flags of the cluster's processes: `nodeOptions` (split at spaces) and, after them,
+ * the default heap limits that `floe up` gives its children (src/cluster/node-flags.ts) for the
+ * options they do not set, so the bench measures the processes as `floe up` runs them; `none`
+ * for none at all (V8's own heap sizing).
+ */
+export function clusterNodeFlags(nodeOptions?: string): string[] {
+  if (nodeOptions?.trim() === 'none') return [];
+  return withDefaultHeapFlags(nodeOptions?.split(/\s+/).filter(Boolean) ?? []);
 }
 
 /** `node [FLAGS] <build>/cli/main.js ARGS` with the same handle as test/helpers/processes.ts's spawnScript. */
@@ -271,7 +284,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   let dbName: string | undefined;
   const runtime = o.runtime ?? 'tsx';
   if (runtime === 'build') buildForBench();
-  const nodeFlags = o.nodeOptions?.split(/\s+/).filter(Boolean) ?? [];
+  const nodeFlags = clusterNodeFlags(o.nodeOptions);
   const floe = (args: string[], env: Record<string, string>) =>
     runtime === 'build' ? spawnBuilt(args, env, nodeFlags) : spawnFloe(args, env);
   const coordinatorCount = o.coordinators ?? 1;
@@ -286,7 +299,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   }
 
   const profileEnv = (role: string): Record<string, string> => {
-    const hooks: string[] = o.nodeOptions && runtime === 'tsx' ? [o.nodeOptions] : [];
+    const hooks: string[] = nodeFlags.length && runtime === 'tsx' ? [nodeFlags.join(' ')] : [];
     const env: Record<string, string> = {};
     if (o.profileDir) {
       hooks.push(`--import ${pathToFileURL(join(HERE, 'profile-hook.mjs')).href}`);

@@ -16,7 +16,9 @@
  *                         fresh tsc build of the sources, as deployed; tsx the sources through
  *                         the tsx loader (about 40 MB more per process)
  *   --node-options "…"    Node/V8 flags for the cluster's processes (e.g. heap sizes; on the command
- *                         line with --runtime build, in NODE_OPTIONS with tsx)
+ *                         line with --runtime build, in NODE_OPTIONS with tsx). The heap limits
+ *                         `floe up` gives its processes (src/cluster/node-flags.ts) are added for
+ *                         the options not given; `none` runs them with V8's own heap sizing
  *   --rows N              sessions inserted for the lookup benchmark (default 100000; quick: 20000)
  *   --postgres URL        Postgres server (default FLOE_BENCH_DATABASE_URL, FLOE_TEST_DATABASE_URL
  *                         or postgres://postgres@127.0.0.1:5432/postgres); skipped when unreachable
@@ -35,6 +37,7 @@ import { type BatchResult, type BatchSkipped, batchUnavailable, runBatchLoad } f
 import {
   type BenchCluster,
   buildForBench,
+  clusterNodeFlags,
   DEFAULT_POSTGRES_URL,
   postgresReachable,
   type Runtime,
@@ -84,7 +87,7 @@ export interface BenchResults {
   service_backend?: string;
   /** How the cluster's processes ran (bench/cluster.ts). */
   runtime: Runtime;
-  /** Node/V8 flags given to the cluster's processes (--node-options), if any. */
+  /** Node/V8 flags the cluster's processes ran with (--node-options and the default heap limits); absent: none. */
   node_options?: string;
   databases: string[];
   crypto?: ConfigResult[];
@@ -518,7 +521,9 @@ async function main(): Promise<number> {
     machine: machineInfo(),
     backend: cryptoBackend().name,
     runtime,
-    ...(values['node-options'] ? { node_options: values['node-options'] } : {}),
+    ...(clusterNodeFlags(values['node-options']).length
+      ? { node_options: clusterNodeFlags(values['node-options']).join(' ') }
+      : {}),
     databases: [],
     notes: [],
     seconds: 0,

@@ -32,7 +32,8 @@
  *   --ramp-seconds S (5)  --max-in-flight K (64)  --interval S (10, seconds between samples)
  *   --runtime build|tsx (build: a fresh compile of the sources, as deployed; bench/cluster.ts)
  *   --out DIR (bench/results: soak-DATE-DATABASE.json and soak-latest.json, with every sample)
- *   --threshold P (10, percent growth allowed)  --node-options "…" (Node/V8 flags of the cluster's processes)
+ *   --threshold P (10, percent growth allowed)  --node-options "…" (Node/V8 flags of the cluster's
+ *   processes, besides the heap limits `floe up` gives them; `none`: V8's own heap sizing)
  *
  * The LAST line printed is the summary:
  *   soak: minutes=N rate=R achieved=A signatures=S errors=E max_growth=G% (process) result=ok|FAIL
@@ -44,6 +45,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   type BenchCluster,
+  clusterNodeFlags,
   DEFAULT_POSTGRES_URL,
   postgresReachable,
   type Runtime,
@@ -437,7 +439,7 @@ async function main(): Promise<number> {
   const outDir = resolve(values.out ?? join(dirname(fileURLToPath(import.meta.url)), 'results'));
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `soak-${new Date().toISOString().slice(0, 10)}-${r.database}.json`);
-  const json = `${JSON.stringify({ date: new Date().toISOString(), command: `npm run soak -- ${process.argv.slice(2).join(' ')}`, machine: machineInfo(), threshold_pct: thresholdPct, ...r }, null, 1)}\n`;
+  const json = `${JSON.stringify({ date: new Date().toISOString(), command: `npm run soak -- ${process.argv.slice(2).join(' ')}`, machine: machineInfo(), node_options: clusterNodeFlags(values['node-options']).join(' ') || 'none', threshold_pct: thresholdPct, ...r }, null, 1)}\n`;
   writeFileSync(file, json);
   writeFileSync(join(outDir, 'soak-latest.json'), json);
   process.stderr.write(`wrote ${file} and soak-latest.json\n`);
