@@ -168,6 +168,38 @@ describe('audit hash chain (017)', () => {
     assert.notEqual(forged.id, 1);
     assert.equal(verifyAuditChain(rows).ok, true);
   });
+
+  it('the row hash is inlined into the trigger: no function call of its own per row (024)', async () => {
+    const tenant = await seedTenant(db);
+    const calls = await db.adminSession(async (s) => {
+      // Function statistics of this connection only (track_functions is a superuser setting).
+      await s.query(`SET track_functions = 'all'`);
+      const read = async () => {
+        await s.query('SELECT pg_stat_force_next_flush()'); // this one's counts, at its end
+        await s.query('SELECT pg_stat_clear_snapshot()');
+        const r = await s.query<{ funcname: string; calls: string }>(
+          `SELECT funcname, calls FROM pg_stat_user_functions
+            WHERE funcname IN ('floe_audit_chain', 'floe_audit_row_hash')`,
+        );
+        return Object.fromEntries(r.rows.map((x) => [x.funcname, Number(x.calls)]));
+      };
+      const before = await read();
+      for (let i = 0; i < 3; i++) {
+        await s.query(
+          `INSERT INTO audit_events (tenant_id, at, actor, kind, subject_type, subject_id, data)
+           VALUES ($1, $2, 'test', 'inline', 'thing', 'x', '{"n": 1}')`,
+          [tenant, 1_700_000_000_000 + i],
+        );
+      }
+      const after = await read();
+      const delta = (f: string) => (after[f] ?? 0) - (before[f] ?? 0);
+      return { chain: delta('floe_audit_chain'), rowHash: delta('floe_audit_row_hash') };
+    });
+    // The trigger ran once a row (so the counting works), and the hash was computed inside it.
+    assert.equal(calls.chain, 3);
+    assert.equal(calls.rowHash, 0);
+    assert.equal(verifyAuditChain(await chainOf(db, tenant)).ok, true);
+  });
 });
 
 describe('migration 017 chains the rows written before it', () => {
