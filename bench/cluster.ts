@@ -264,7 +264,8 @@ export async function postgresReachable(url: string): Promise<boolean> {
   }
 }
 
-async function onServer<T>(serverUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/** One admin connection to the Postgres server for the duration of fn. */
+export async function onServer<T>(serverUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: serverUrl });
   await c.connect();
   try {

@@ -27,12 +27,11 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { COORDINATOR_DEFAULTS } from '../src/config/coordinator.js';
 import { PgBackend } from '../src/coordinator/pg-backend.js';
 import type { Db, TransactionOptions, Tx } from '../src/db/connection.js';
 import { startCluster } from '../test/helpers/cluster.js';
-import { BENCH_COORDINATOR_CONFIG, DEFAULT_POSTGRES_URL } from './cluster.js';
+import { BENCH_COORDINATOR_CONFIG, DEFAULT_POSTGRES_URL, onServer } from './cluster.js';
 import { round } from './stats.js';
 import { table } from './table.js';
 
@@ -241,16 +240,6 @@ function print(p: SqlProfile, top: number): void {
   );
 }
 
-async function withServer<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -283,7 +272,7 @@ async function main(): Promise<void> {
     const admin = new URL(base);
     admin.pathname = '/postgres';
     const name = `floe_sqlprof_${randomBytes(5).toString('hex')}`;
-    await withServer(admin.toString(), async (c) => {
+    await onServer(admin.toString(), async (c) => {
       await c.query(`CREATE DATABASE ${name}`);
       await c.query(`ALTER DATABASE ${name} SET track_functions = 'all'`);
     });
@@ -349,7 +338,7 @@ async function main(): Promise<void> {
   } finally {
     await c.close();
     if (server)
-      await withServer(server.admin, (x) => x.query(`DROP DATABASE IF EXISTS ${server!.name} WITH (FORCE)`));
+      await onServer(server.admin, (x) => x.query(`DROP DATABASE IF EXISTS ${server!.name} WITH (FORCE)`));
   }
 }
 
