@@ -342,9 +342,7 @@ export class PgliteDb extends BaseDb {
     if (use === 'service') {
       const conn: Conn = {
         query: (sql, params) => statements.query(sql, params),
-        async exec(sql: string) {
-          await pgl.exec(sql);
-        },
+        exec: (sql: string) => statements.exec(sql),
         broken() {},
         staleError: () => undefined,
       };

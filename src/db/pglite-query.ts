@@ -66,6 +66,20 @@ export class PgliteStatements {
     });
   }
 
+  /**
+   * Runs statements without parameters (a transaction's opening and its COMMIT or ROLLBACK): the
+   * simple query and a Sync in one call into the WebAssembly Postgres. `PGlite.exec` makes two
+   * calls (the query, then the Sync), and after them asks its file system to sync (a no-op on
+   * Node's, whose writes go straight to the files) and looks for a written blob (COPY TO
+   * '/dev/blob'); none of that applies here. A database error is thrown as by `exec`.
+   */
+  exec(sql: string): Promise<void> {
+    return this.pg._runExclusiveQuery(async () => {
+      const serialize = protocol.serialize;
+      await this.pg.execProtocol(concatBytes(serialize.query(sql), serialize.sync()), { syncToFs: false });
+    });
+  }
+
   /** Drops every prepared statement (the schema may have changed); they are prepared again on use. */
   deallocate(): Promise<void> {
     return this.pg._runExclusiveQuery(() => this.dropAll());

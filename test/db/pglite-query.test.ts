@@ -96,6 +96,40 @@ describe('PgliteStatements', () => {
     await pg.exec('ROLLBACK');
     assert.deepEqual((await s.query('SELECT $1::int + 1 AS n', [41])).rows, [{ n: 42 }]);
   });
+
+  it('exec runs several statements in one go, commits and rolls back, and throws the database error', async () => {
+    await s.exec(`BEGIN; SET LOCAL application_name = 'floe-exec'`);
+    assert.equal(pg.isInTransaction(), true);
+    assert.deepEqual((await s.query(`SELECT current_setting('application_name') AS a`)).rows, [
+      { a: 'floe-exec' },
+    ]);
+    await s.query('INSERT INTO t (id, note) VALUES ($1, $2)', [10, 'ten']);
+    await s.exec('COMMIT');
+    assert.equal(pg.isInTransaction(), false);
+    assert.equal((await pg.query('SELECT note FROM t WHERE id = 10')).rows.length, 1);
+
+    await s.exec('BEGIN');
+    await s.query('INSERT INTO t (id, note) VALUES ($1, $2)', [11, 'eleven']);
+    await s.exec('ROLLBACK');
+    assert.equal((await pg.query('SELECT note FROM t WHERE id = 11')).rows.length, 0);
+
+    // A refused statement: PGlite's DatabaseError, the rest of the text not run, the connection ready.
+    await assert.rejects(
+      s.exec(`INSERT INTO t (id, note) VALUES (12, 'first'); INSERT INTO t (id) VALUES (13)`),
+      (e: { code?: string; constraint?: string }) => e.code === '23505' && e.constraint === 't_note_key',
+    );
+    assert.equal((await pg.query('SELECT id FROM t WHERE id IN (12, 13)')).rows.length, 0);
+    assert.equal(pg.isInTransaction(), false);
+    // A COMMIT that fails (a deferred constraint): the transaction is gone, a ROLLBACK is harmless.
+    await pg.exec(`ALTER TABLE t ADD CONSTRAINT t_big_unique UNIQUE (big) DEFERRABLE INITIALLY DEFERRED`);
+    await s.exec('BEGIN');
+    await s.query('INSERT INTO t (id, big) VALUES ($1, $2), ($3, $2)', [20, 77, 21]);
+    await assert.rejects(s.exec('COMMIT'), (e: { code?: string }) => e.code === '23505');
+    assert.equal(pg.isInTransaction(), false);
+    await s.exec('ROLLBACK');
+    assert.equal((await pg.query('SELECT id FROM t WHERE id IN (20, 21)')).rows.length, 0);
+    assert.deepEqual((await s.query('SELECT $1::int + 1 AS n', [1])).rows, [{ n: 2 }]);
+  });
 });
 
 describe('PgliteStatements, a schema changed behind their back', () => {
