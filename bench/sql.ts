@@ -50,10 +50,12 @@ export class SqlTimings {
     Object.assign(this.transactions, { calls: 0, ms: 0, statementMs: 0 });
   }
 
-  /** Times every transaction of `db` (and the statements in it) from now on. */
+  /**
+   * Times every transaction of `db` (and the statements in it) from now on. The other ways into
+   * a transaction (`query`, `withAdvisoryLock`) go through `transaction`: each is counted once.
+   */
   wrap(db: Db): void {
     const transaction = db.transaction.bind(db);
-    const withAdvisoryLock = db.withAdvisoryLock.bind(db);
     const timedTx = (tx: Tx, add: (ms: number) => void): Tx => ({
       tenantId: tx.tenantId,
       query: (async (sql: string, params?: readonly unknown[]) => {
@@ -87,8 +89,6 @@ export class SqlTimings {
     Object.assign(db, {
       transaction: <T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions) =>
         timed((add) => transaction((tx) => fn(timedTx(tx, add)), opts)),
-      withAdvisoryLock: <T>(key: bigint | number, fn: (tx: Tx) => Promise<T>) =>
-        timed((add) => withAdvisoryLock(key, (tx) => fn(timedTx(tx, add)))),
     });
   }
 }
