@@ -31,7 +31,8 @@ import { COORDINATOR_DEFAULTS } from '../src/config/coordinator.js';
 import { PgBackend } from '../src/coordinator/pg-backend.js';
 import type { Db, TransactionOptions, Tx } from '../src/db/connection.js';
 import { startCluster } from '../test/helpers/cluster.js';
-import { BENCH_COORDINATOR_CONFIG, DEFAULT_POSTGRES_URL, onServer } from './cluster.js';
+import { databaseChoice } from './chaos.js';
+import { BENCH_COORDINATOR_CONFIG, onServer } from './cluster.js';
 import { round } from './stats.js';
 import { table } from './table.js';
 
@@ -264,21 +265,16 @@ async function main(): Promise<void> {
   // Postgres: a database of its own, whose connections track function times from their start
   // (track_functions is a superuser setting: set on the database, not by the service's role).
   let server: { admin: string; url: string; name: string } | undefined;
-  if (values.database !== 'pglite') {
-    const base =
-      values.database === 'postgres'
-        ? (process.env.FLOE_TEST_DATABASE_URL ?? DEFAULT_POSTGRES_URL)
-        : String(values.database);
-    const admin = new URL(base);
-    admin.pathname = '/postgres';
+  const choice = databaseChoice(values.database);
+  if (choice.kind === 'postgres') {
     const name = `floe_sqlprof_${randomBytes(5).toString('hex')}`;
-    await onServer(admin.toString(), async (c) => {
+    await onServer(choice.serverUrl, async (c) => {
       await c.query(`CREATE DATABASE ${name}`);
       await c.query(`ALTER DATABASE ${name} SET track_functions = 'all'`);
     });
-    const url = new URL(base);
+    const url = new URL(choice.serverUrl);
     url.pathname = `/${name}`;
-    server = { admin: admin.toString(), url: url.toString(), name };
+    server = { admin: choice.serverUrl, url: url.toString(), name };
   }
   const c = await startCluster({
     signers: 3,
