@@ -92,6 +92,12 @@ export interface BenchClusterOptions {
    */
   nodeOptions?: string;
   /**
+   * Environment variables for the coordinator and signer processes besides the bench's own (which
+   * win): settings of the runtime below Node, such as glibc's MALLOC_ARENA_MAX. Test helpers start
+   * processes with a clean environment, so nothing of the caller's shell reaches them otherwise.
+   */
+  processEnv?: Record<string, string>;
+  /**
    * scrypt's N for the new signer stores (default the production 2^17). Chaos, which restarts
    * signers all the time and measures no start-up, uses a smaller one.
    */
@@ -155,6 +161,23 @@ export function buildForBench(): { main: string; errors: string } {
 export function clusterNodeFlags(nodeOptions?: string): string[] {
   if (nodeOptions?.trim() === 'none') return [];
   return withDefaultHeapFlags(nodeOptions?.split(/\s+/).filter(Boolean) ?? []);
+}
+
+/**
+ * `NAME=VALUE` assignments (the bench's and the soak's `--env`) as an environment. Floe's own
+ * settings and NODE_OPTIONS are refused: the bench sets those itself (--node-options for Node's).
+ */
+export function parseEnvAssignments(assignments: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const a of assignments) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(a);
+    if (!m) throw new Error(`--env ${a}: expected NAME=VALUE`);
+    const name = m[1]!;
+    if (name.startsWith('FLOE_') || name === 'NODE_OPTIONS' || name === 'DATABASE_URL')
+      throw new Error(`--env ${name}: set by the bench itself (Node's flags: --node-options)`);
+    env[name] = m[2]!;
+  }
+  return env;
 }
 
 /** `node [FLAGS] <build>/cli/main.js ARGS` with the same handle as test/helpers/processes.ts's spawnScript. */
@@ -317,6 +340,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   const tokenFile = join(dir, 'admin.token');
   let listen = '127.0.0.1:0';
   const coordinatorEnv = () => ({
+    ...o.processEnv,
     FLOE_COORDINATOR_DATA_DIR: cdir,
     FLOE_COORDINATOR_LISTEN: listen,
     FLOE_ADMIN_TOKEN_FILE: tokenFile,
@@ -329,6 +353,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   const peers = await signerIdentities(signerDirs, PASSPHRASE, o.scryptN ? { scryptN: o.scryptN } : {});
   const spawnSigner = async (i: number): Promise<SignerProcess> => {
     const env = {
+      ...o.processEnv,
       FLOE_SIGNER_DATA_DIR: signerDirs[i]!,
       FLOE_SIGNER_LISTEN: signerListen[i] ?? '127.0.0.1:0',
       FLOE_SIGNER_COORDINATORS: identityPub,

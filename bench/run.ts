@@ -19,6 +19,8 @@
  *                         line with --runtime build, in NODE_OPTIONS with tsx). The heap limits
  *                         `floe up` gives its processes (src/cluster/node-flags.ts) are added for
  *                         the options not given; `none` runs them with V8's own heap sizing
+ *   --env NAME=VALUE      an environment variable of the cluster's processes (repeatable; e.g.
+ *                         MALLOC_ARENA_MAX=2): they start with a clean environment otherwise
  *   --rows N              sessions inserted for the lookup benchmark (default 100000; quick: 20000)
  *   --postgres URL        Postgres server (default FLOE_BENCH_DATABASE_URL, FLOE_TEST_DATABASE_URL
  *                         or postgres://postgres@127.0.0.1:5432/postgres); skipped when unreachable
@@ -39,6 +41,7 @@ import {
   buildForBench,
   clusterNodeFlags,
   DEFAULT_POSTGRES_URL,
+  parseEnvAssignments,
   postgresReachable,
   type Runtime,
   startBenchCluster,
@@ -89,6 +92,8 @@ export interface BenchResults {
   runtime: Runtime;
   /** Node/V8 flags the cluster's processes ran with (--node-options and the default heap limits); absent: none. */
   node_options?: string;
+  /** Environment variables the cluster's processes ran with (--env); absent: none. */
+  env?: Record<string, string>;
   databases: string[];
   crypto?: ConfigResult[];
   scaling?: ScalingResult;
@@ -495,8 +500,10 @@ async function main(): Promise<number> {
       'batch-clients': { type: 'string' },
       runtime: { type: 'string' },
       'node-options': { type: 'string' },
+      env: { type: 'string', multiple: true },
     },
   });
+  const processEnv = parseEnvAssignments(values.env ?? []);
   const quick = values.quick!;
   const parts = new Set<Part>(
     values.only ? (values.only.split(',').map((s) => s.trim()) as Part[]) : [...ALL],
@@ -524,6 +531,7 @@ async function main(): Promise<number> {
     ...(clusterNodeFlags(values['node-options']).length
       ? { node_options: clusterNodeFlags(values['node-options']).join(' ') }
       : {}),
+    ...(Object.keys(processEnv).length ? { env: processEnv } : {}),
     databases: [],
     notes: [],
     seconds: 0,
@@ -615,6 +623,7 @@ async function main(): Promise<number> {
           runtime,
           memoryDir,
           ...(values['node-options'] ? { nodeOptions: values['node-options'] } : {}),
+          ...(Object.keys(processEnv).length ? { processEnv } : {}),
           ...(values.profile ? { profileDir: join(values.profile, db.kind) } : {}),
         });
         const cluster = c;

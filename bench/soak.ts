@@ -34,6 +34,8 @@
  *   --out DIR (bench/results: soak-DATE-DATABASE.json and soak-latest.json, with every sample)
  *   --threshold P (10, percent growth allowed)  --node-options "…" (Node/V8 flags of the cluster's
  *   processes, besides the heap limits `floe up` gives them; `none`: V8's own heap sizing)
+ *   --env NAME=VALUE (repeatable: an environment variable of the cluster's processes, e.g.
+ *   MALLOC_ARENA_MAX=2; they start with a clean environment otherwise)
  *
  * The LAST line printed is the summary:
  *   soak: minutes=N rate=R achieved=A signatures=S errors=E max_growth=G% (process) result=ok|FAIL
@@ -47,6 +49,7 @@ import {
   type BenchCluster,
   clusterNodeFlags,
   DEFAULT_POSTGRES_URL,
+  parseEnvAssignments,
   postgresReachable,
   type Runtime,
   startBenchCluster,
@@ -67,6 +70,8 @@ export interface SoakOptions {
   runtime: Runtime;
   thresholdPct: number;
   nodeOptions?: string;
+  /** Environment variables for the cluster's processes (--env NAME=VALUE; bench/cluster.ts). */
+  processEnv?: Record<string, string>;
   log: (s: string) => void;
 }
 
@@ -216,6 +221,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     runtime: o.runtime,
     memoryDir,
     ...(o.nodeOptions ? { nodeOptions: o.nodeOptions } : {}),
+    ...(o.processEnv ? { processEnv: o.processEnv } : {}),
   });
   try {
     const ids = await c.registerSigners();
@@ -396,6 +402,7 @@ async function main(): Promise<number> {
       runtime: { type: 'string', default: 'build' },
       threshold: { type: 'string', default: '10' },
       'node-options': { type: 'string' },
+      env: { type: 'string', multiple: true },
       out: { type: 'string' },
     },
     // `--postgres` alone means the default server
@@ -418,6 +425,7 @@ async function main(): Promise<number> {
   const runtime = values.runtime as Runtime;
   if (runtime !== 'build' && runtime !== 'tsx') throw new Error('--runtime: build or tsx');
   const thresholdPct = Number(values.threshold);
+  const processEnv = parseEnvAssignments(values.env ?? []);
   const r = await runSoak({
     minutes: Number(values.minutes),
     ...(values.rate ? { rate: Number(values.rate) } : {}),
@@ -428,6 +436,7 @@ async function main(): Promise<number> {
     runtime,
     thresholdPct,
     ...(values['node-options'] ? { nodeOptions: values['node-options'] } : {}),
+    ...(Object.keys(processEnv).length ? { processEnv } : {}),
     log,
   });
   process.stdout.write(`\nRSS growth after the warm-up (${r.warmup_s} s), ${r.database}, ${r.runtime}:\n\n`);
@@ -439,7 +448,7 @@ async function main(): Promise<number> {
   const outDir = resolve(values.out ?? join(dirname(fileURLToPath(import.meta.url)), 'results'));
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `soak-${new Date().toISOString().slice(0, 10)}-${r.database}.json`);
-  const json = `${JSON.stringify({ date: new Date().toISOString(), command: `npm run soak -- ${process.argv.slice(2).join(' ')}`, machine: machineInfo(), node_options: clusterNodeFlags(values['node-options']).join(' ') || 'none', threshold_pct: thresholdPct, ...r }, null, 1)}\n`;
+  const json = `${JSON.stringify({ date: new Date().toISOString(), command: `npm run soak -- ${process.argv.slice(2).join(' ')}`, machine: machineInfo(), node_options: clusterNodeFlags(values['node-options']).join(' ') || 'none', ...(Object.keys(processEnv).length ? { env: processEnv } : {}), threshold_pct: thresholdPct, ...r }, null, 1)}\n`;
   writeFileSync(file, json);
   writeFileSync(join(outDir, 'soak-latest.json'), json);
   process.stderr.write(`wrote ${file} and soak-latest.json\n`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { clusterNodeFlags } from '../../bench/cluster.js';
+import { clusterNodeFlags, parseEnvAssignments } from '../../bench/cluster.js';
 import {
   DEFAULT_HEAP_FLAGS,
   inheritedNodeFlags,
@@ -106,6 +106,19 @@ describe('the Node flags a supervised child inherits', () => {
       if (saved === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = saved;
     }
+  });
+
+  it("the bench's --env gives its processes NAME=VALUE, and refuses what the bench sets itself", () => {
+    assert.deepEqual(parseEnvAssignments(['MALLOC_ARENA_MAX=2', 'GLIBC_TUNABLES=a=b:c=d', 'EMPTY=']), {
+      MALLOC_ARENA_MAX: '2',
+      GLIBC_TUNABLES: 'a=b:c=d',
+      EMPTY: '',
+    });
+    assert.deepEqual(parseEnvAssignments([]), {});
+    for (const bad of ['MALLOC_ARENA_MAX', '=2', '2X=1', 'A B=1'])
+      assert.throws(() => parseEnvAssignments([bad]), /expected NAME=VALUE/, bad);
+    for (const own of ['FLOE_LOG_LEVEL=debug', 'NODE_OPTIONS=--inspect', 'DATABASE_URL=postgres://x'])
+      assert.throws(() => parseEnvAssignments([own]), /set by the bench itself/, own);
   });
 
   it('a child started with the defaults has the limited heap', () => {
