@@ -21,6 +21,7 @@ import { NON_TERMINAL_CEREMONY_STATUSES } from '../domain/ceremony-state.js';
 import type { ApiTokenRecord, RefreshRecord } from '../domain/records.js';
 import type { SessionStatus } from '../domain/vocabulary.js';
 import { FloeError, isFloeError } from '../protocol/errors.js';
+import { apiTokenRefusal, type TokenLimitRequest } from './auth/tokens.js';
 import type { Backend, TenantRecord } from './backend.js';
 import type {
   ApprovalRecord,
@@ -750,6 +751,23 @@ export class PgBackend implements Backend {
   async findTokenByHash(hash: string) {
     const r = await this.global((q) => tokens.findApiTokenByHash(q, hash));
     return r ? tokenRecord(r) : undefined;
+  }
+
+  findTokenByHashCounted(hash: string, o: TokenLimitRequest) {
+    return this.global(async (q) => {
+      const r = await tokens.findApiTokenByHash(q, hash);
+      if (!r) return undefined;
+      const token = tokenRecord(r);
+      const hit =
+        apiTokenRefusal(token, o.now) === null
+          ? await rateLimits.hitRateLimit(q, o.key(token.id), {
+              now: o.now,
+              intervalMs: o.intervalMs,
+              windowMs: o.windowMs,
+            })
+          : null;
+      return { token, hit };
+    });
   }
 
   async getToken(tenantId: string, id: string) {

@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { createApiToken, newApiToken } from '../../src/coordinator/auth/tokens.js';
+import { createApiToken, newApiToken, signAccessToken } from '../../src/coordinator/auth/tokens.js';
 import { buildApi } from '../../src/coordinator/http.js';
 import { CoordinatorMetrics } from '../../src/coordinator/metrics.js';
 import { PgBackend } from '../../src/coordinator/pg-backend.js';
 import type { RateLimitSettings } from '../../src/coordinator/routes/auth-plugin.js';
 import { Coordinator } from '../../src/coordinator/services/index.js';
 import { generateIdentityKey, softwareIdentity } from '../../src/crypto/identity.js';
-import { openDb } from '../../src/db/connection.js';
+import { type Db, openDb, type Tx } from '../../src/db/connection.js';
 import { hitRateLimit } from '../../src/db/queries/rate-limits.js';
 import { type TestDb, testDb } from '../helpers/db.js';
 import { assertProblem } from '../helpers/http.js';
@@ -138,6 +138,100 @@ describe('per API token, on every authenticated route', () => {
     clock += 1000;
     assert.equal((await get(B)).statusCode, 200, 'one more after Retry-After');
     assertProblem(problem(await get(A)), 429, 'rate_limited', 'and only one');
+  });
+});
+
+describe('per API token: the API token itself and its access tokens', () => {
+  it('answer the same headers from the same bucket (the API token is counted with its lookup)', async () => {
+    const { token, record } = await newToken();
+    const jwt = await signAccessToken(
+      jwtSecret,
+      { tenantId: TENANT, role: 'viewer', tokenId: record.id },
+      clock,
+    );
+    const get = (app: FastifyInstance, credential: string) =>
+      app.inject({ method: 'GET', url: '/v1/keys', headers: bearer(credential) });
+    // 1 per second, burst 3: after the n-th request the bucket is full again in n seconds
+    for (const [i, [app, credential]] of (
+      [
+        [A, token],
+        [B, jwt],
+        [A, token],
+      ] as const
+    ).entries()) {
+      const r = await get(app, credential);
+      assert.equal(r.statusCode, 200, `request ${i + 1}`);
+      assert.deepEqual(
+        [r.headers['x-ratelimit-limit'], r.headers['x-ratelimit-remaining'], r.headers['x-ratelimit-reset']],
+        ['3', String(2 - i), String(i + 1)],
+        `request ${i + 1}`,
+      );
+    }
+    for (const credential of [token, jwt]) {
+      const r = await get(B, credential);
+      assertProblem(problem(r), 429, 'rate_limited', credential === token ? 'API token' : 'access token');
+      assert.deepEqual(
+        [r.headers['x-ratelimit-remaining'], r.headers['x-ratelimit-reset'], r.headers['retry-after']],
+        ['0', '1', '1'],
+      );
+    }
+    clock += 400;
+    assert.equal((await get(A, token)).headers['retry-after'], '1', 'in 0.6 s');
+    // 1.25 s on: one more request, after which the bucket is full in 2.75 s (rounded up)
+    clock += 850;
+    const again = await get(A, token);
+    assert.equal(again.statusCode, 200);
+    assert.deepEqual(
+      [again.headers['x-ratelimit-remaining'], again.headers['x-ratelimit-reset']],
+      ['0', '3'],
+    );
+  });
+
+  it("an API token's lookup and its count are one transaction; a refused token counts nothing", async () => {
+    const { token, record } = await newToken();
+    const db = backendA.db;
+    const original = db.transaction;
+    const seen: string[][] = [];
+    db.transaction = (<T>(fn: (tx: Tx) => Promise<T>, o?: Parameters<Db['transaction']>[1]) =>
+      original.call(
+        db,
+        (tx) => {
+          const statements: string[] = [];
+          seen.push(statements);
+          return fn({
+            tenantId: tx.tenantId,
+            query: ((sql: string, params?: readonly unknown[]) => {
+              statements.push(sql);
+              return tx.query(sql, params);
+            }) as Tx['query'],
+          });
+        },
+        o,
+      )) as Db['transaction'];
+    const tokenOf = (statements: string[]) => [
+      statements.some((s) => s.includes('floe_lookup_token')),
+      statements.some((s) => s.includes('rate_limits')),
+    ];
+    try {
+      assert.equal(
+        (await A.inject({ method: 'GET', url: '/v1/keys', headers: bearer(token) })).statusCode,
+        200,
+      );
+      assert.deepEqual(
+        seen.map(tokenOf).filter(([a, b]) => a || b),
+        [[true, true]],
+      );
+      seen.length = 0;
+      await backendA.revokeToken(TENANT, record.id, clock);
+      const refused = await A.inject({ method: 'GET', url: '/v1/keys', headers: bearer(token) });
+      assertProblem(problem(refused), 401, 'unauthorized', 'revoked');
+      assert.deepEqual(
+        seen.map(tokenOf).filter(([a, b]) => a || b),
+        [[true, false]],
+      );
+    } finally {
+      db.transaction = original;
+    }
   });
 });
 

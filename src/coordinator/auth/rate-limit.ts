@@ -11,10 +11,13 @@
  * Limits are checked explicitly (`limiter(...)`) rather than by the plugin's route hooks: the
  * plugin runs at most one of its hooks per request, and a request may pass several limits
  * (the caller's token, then its tenant's token creation). Past a limit the answer is the usual
- * problem+json: 429 `rate_limited` with `Retry-After` (seconds).
+ * problem+json: 429 `rate_limited` with `Retry-After` (seconds). The limit per API token is
+ * counted in the transaction that looks the token up (`request` and `answer` below; one
+ * transaction per request instead of two), with the answer the plugin would give.
  */
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RateLimitHit } from '../../db/queries/rate-limits.js';
 import { FloeError } from '../../protocol/errors.js';
 import type { RateLimitStore } from '../backend.js';
 
@@ -33,10 +36,39 @@ export const perMinuteLimit = (n: number): Limit => ({ max: n, windowMs: 60_000 
 export const perHourLimit = (n: number): Limit => ({ max: n, windowMs: 3_600_000 });
 
 /**
- * A `@fastify/rate-limit` store class over the database. `current` is how many of the `max`
- * slots are in use after this request (max + 1 when refused); `ttl` is, when allowed, the time
- * until the bucket is full again and, when refused, the time until the next request may pass.
+ * A hit of the GCRA at `t` as `@fastify/rate-limit`'s store answers it: `current` is how many of
+ * the `max` slots are in use after this request (max + 1 when refused); `ttl` is, when allowed,
+ * the time until the bucket is full again and, when refused, the time until the next request
+ * may pass.
  */
+export function storeAnswer(h: RateLimitHit, t: number, limit: Limit): { current: number; ttl: number } {
+  const intervalMs = limit.windowMs / limit.max;
+  return h.allowed
+    ? {
+        current: Math.min(limit.max, Math.max(1, Math.ceil((h.tat - t) / intervalMs - 1e-9))),
+        ttl: Math.max(0, Math.ceil(h.tat - t)),
+      }
+    : { current: limit.max + 1, ttl: Math.max(1, Math.ceil(h.tat - t - (limit.windowMs - intervalMs))) };
+}
+
+/** What `@fastify/rate-limit`'s limiter makes of a store's answer (its `applyRateLimit`). */
+interface LimitVerdict {
+  max: number;
+  remaining: number;
+  ttlInSeconds: number;
+  isExceeded: boolean;
+}
+
+function verdictOf(a: { current: number; ttl: number }, max: number): LimitVerdict {
+  return {
+    max,
+    remaining: Math.max(0, max - a.current),
+    ttlInSeconds: Math.ceil(a.ttl / 1000),
+    isExceeded: a.current > max,
+  };
+}
+
+/** A `@fastify/rate-limit` store class over the database; it answers by {@link storeAnswer}. */
 export function databaseStore(db: RateLimitStore, now: () => number): FastifyRateLimitStoreCtor {
   class DatabaseStore implements FastifyRateLimitStore {
     incr(
@@ -50,18 +82,8 @@ export function databaseStore(db: RateLimitStore, now: () => number): FastifyRat
         return;
       }
       const t = now();
-      const intervalMs = timeWindow / max;
-      db.hitRateLimit(key, { now: t, intervalMs, windowMs: timeWindow }).then(
-        (h) =>
-          cb(
-            null,
-            h.allowed
-              ? {
-                  current: Math.min(max, Math.max(1, Math.ceil((h.tat - t) / intervalMs - 1e-9))),
-                  ttl: Math.max(0, Math.ceil(h.tat - t)),
-                }
-              : { current: max + 1, ttl: Math.max(1, Math.ceil(h.tat - t - (timeWindow - intervalMs))) },
-          ),
+      db.hitRateLimit(key, { now: t, intervalMs: timeWindow / max, windowMs: timeWindow }).then(
+        (h) => cb(null, storeAnswer(h, t, { max, windowMs: timeWindow })),
         (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
       );
     }
@@ -80,6 +102,13 @@ export function databaseStore(db: RateLimitStore, now: () => number): FastifyRat
 export interface LimitCheck {
   (req: FastifyRequest, reply: FastifyReply): Promise<void>;
   withKey(req: FastifyRequest, reply: FastifyReply, key: string): Promise<void>;
+  /**
+   * A request on this limit at `now`, for a store that counts it in the same transaction as
+   * other work (an API token's lookup: tokens.ts `verifyApiTokenCounted`); then {@link answer}.
+   */
+  request(now: number): { now: number; key: (k: string) => string; intervalMs: number; windowMs: number };
+  /** The headers, or the 429, for a hit counted through {@link request}: as a check would answer it. */
+  answer(reply: FastifyReply, hit: RateLimitHit, now: number): void;
 }
 
 /**
@@ -99,14 +128,13 @@ export function limiter(
   },
 ): LimitCheck {
   const explicit = new WeakMap<FastifyRequest, string>();
+  const keyOf = (k: string) => `${o.name}:${k}`;
   const check = app.createRateLimit({
     max: o.limit.max,
     timeWindow: o.limit.windowMs,
-    keyGenerator: (req) => `${o.name}:${explicit.get(req) ?? o.key(req)}`,
+    keyGenerator: (req) => keyOf(explicit.get(req) ?? o.key(req)),
   });
-  const run = async (req: FastifyRequest, reply: FastifyReply) => {
-    const r = await check(req);
-    if (r.isAllowed) return;
+  const respond = (reply: FastifyReply, r: LimitVerdict) => {
     if (o.headers || r.isExceeded) {
       reply.header('x-ratelimit-limit', String(r.max));
       reply.header('x-ratelimit-remaining', String(r.isExceeded ? 0 : r.remaining));
@@ -118,10 +146,25 @@ export function limiter(
       throw new FloeError('rate_limited', `too many requests ${o.what}; retry in ${wait} s`);
     }
   };
+  const run = async (req: FastifyRequest, reply: FastifyReply) => {
+    const r = await check(req);
+    if (!r.isAllowed) respond(reply, r);
+  };
   return Object.assign(run, {
     withKey(req: FastifyRequest, reply: FastifyReply, key: string) {
       explicit.set(req, key);
       return run(req, reply);
+    },
+    request(now: number) {
+      return {
+        now,
+        key: keyOf,
+        intervalMs: o.limit.windowMs / o.limit.max,
+        windowMs: o.limit.windowMs,
+      };
+    },
+    answer(reply: FastifyReply, hit: RateLimitHit, now: number) {
+      respond(reply, verdictOf(storeAnswer(hit, now, o.limit), o.limit.max));
     },
   });
 }

@@ -9,6 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { RateLimitHit } from '../../db/queries/rate-limits.js';
 import type { ApiTokenRecord, Principal, RefreshRecord } from '../../domain/records.js';
 import { hasRole, ROLES, type Role } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
@@ -23,6 +24,12 @@ export const REFRESH_TTL_S = 7 * 24 * 3600;
 export interface TokenStore {
   insertToken(t: ApiTokenRecord & { hash: string }): Promise<void>;
   findTokenByHash(hash: string): Promise<ApiTokenRecord | undefined>;
+  /**
+   * The API token of this hash and, when it is live at `o.now` ({@link apiTokenRefusal}), one
+   * request counted on its rate limit `o.key(id)`: both in one transaction, the database work of
+   * every request made with an API token.
+   */
+  findTokenByHashCounted(hash: string, o: TokenLimitRequest): Promise<CountedToken | undefined>;
   getToken(tenantId: string, id: string): Promise<ApiTokenRecord | undefined>;
   listTokens(tenantId: string): Promise<ApiTokenRecord[]>;
   revokeToken(tenantId: string, id: string, at: number): Promise<boolean>;
@@ -76,14 +83,55 @@ export async function createApiToken(
   return { record, token };
 }
 
+/** Why a stored API token is refused at `now` (revoked, expired), or null when it is live. */
+export function apiTokenRefusal(rec: ApiTokenRecord, now: number): FloeError | null {
+  if (rec.revokedAt !== null) return new FloeError('unauthorized', 'token revoked');
+  if (rec.expiresAt !== null && rec.expiresAt <= now) return new FloeError('unauthorized', 'token expired');
+  return null;
+}
+
 /** Resolve an API token; refuses unknown, malformed, expired and revoked tokens alike. */
 export async function verifyApiToken(store: TokenStore, token: string, now: number): Promise<ApiTokenRecord> {
   if (!TOKEN_RE.test(token)) throw new FloeError('unauthorized', 'invalid token');
   const rec = await store.findTokenByHash(sha256hex(token));
   if (!rec) throw new FloeError('unauthorized', 'invalid token');
-  if (rec.revokedAt !== null) throw new FloeError('unauthorized', 'token revoked');
-  if (rec.expiresAt !== null && rec.expiresAt <= now) throw new FloeError('unauthorized', 'token expired');
+  const refused = apiTokenRefusal(rec, now);
+  if (refused) throw refused;
   return rec;
+}
+
+/** A request on a rate limit (src/db/queries/rate-limits.ts), keyed by the token's id. */
+export interface TokenLimitRequest {
+  now: number;
+  key: (tokenId: string) => string;
+  intervalMs: number;
+  windowMs: number;
+}
+
+/** What {@link TokenStore.findTokenByHashCounted} found and counted. */
+export interface CountedToken {
+  token: ApiTokenRecord;
+  /** The rate limit's answer; null when the token is not live (nothing was counted). */
+  hit: RateLimitHit | null;
+}
+
+/**
+ * {@link verifyApiToken} that also counts the request on the token's own rate limit, in the same
+ * round trip to the database; a refused token counts nothing. Returns the limit's answer.
+ */
+export async function verifyApiTokenCounted(
+  store: TokenStore,
+  token: string,
+  o: TokenLimitRequest,
+): Promise<{ token: ApiTokenRecord; hit: RateLimitHit }> {
+  if (!TOKEN_RE.test(token)) throw new FloeError('unauthorized', 'invalid token');
+  const r = await store.findTokenByHashCounted(sha256hex(token), o);
+  if (!r) throw new FloeError('unauthorized', 'invalid token');
+  const refused = apiTokenRefusal(r.token, o.now);
+  if (refused) throw refused;
+  // live at o.now, so counted (the store decides with the same function)
+  if (r.hit === null) throw new Error('a live token was not counted');
+  return { token: r.token, hit: r.hit };
 }
 
 // ---------- JWT (HS256, jose) ----------

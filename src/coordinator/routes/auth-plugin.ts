@@ -21,7 +21,7 @@ import {
   perMinuteLimit,
   perSecondLimit,
 } from '../auth/rate-limit.js';
-import { verifyAccessToken, verifyApiToken } from '../auth/tokens.js';
+import { apiTokenRefusal, verifyAccessToken, verifyApiTokenCounted } from '../auth/tokens.js';
 import type { Backend } from '../backend.js';
 
 export interface Limits {
@@ -128,16 +128,19 @@ const plugin: FastifyPluginAsync<AuthOptions> = async (app, o) => {
     const bearer = h.slice(7).trim();
     const now = o.now();
     if (bearer.startsWith('floe_')) {
-      const t = await verifyApiToken(o.backend, bearer, now);
+      // The lookup and the count in one transaction (most requests come with an API token).
+      const { token: t, hit } = await verifyApiTokenCounted(o.backend, bearer, perToken.request(now));
       req.principal = { tenantId: t.tenantId, role: t.role, tokenId: t.id };
-    } else {
-      const claims = await verifyAccessToken(o.jwtSecret, bearer, now);
-      // An access token lives only as long as its API token: revoked or expired, it dies too.
-      const t = await o.backend.getToken(claims.tid, claims.sub);
-      if (!t || t.revokedAt !== null) throw new FloeError('unauthorized', 'token revoked');
-      if (t.expiresAt !== null && t.expiresAt <= now) throw new FloeError('unauthorized', 'token expired');
-      req.principal = { tenantId: claims.tid, role: claims.role, tokenId: claims.sub };
+      perToken.answer(reply, hit, now);
+      return;
     }
+    const claims = await verifyAccessToken(o.jwtSecret, bearer, now);
+    // An access token lives only as long as its API token: revoked or expired, it dies too.
+    const t = await o.backend.getToken(claims.tid, claims.sub);
+    if (!t) throw new FloeError('unauthorized', 'token revoked');
+    const refused = apiTokenRefusal(t, now);
+    if (refused) throw refused;
+    req.principal = { tenantId: claims.tid, role: claims.role, tokenId: claims.sub };
     await perToken(req, reply);
   });
 
