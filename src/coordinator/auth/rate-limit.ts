@@ -95,6 +95,14 @@ export function databaseStore(db: RateLimitStore, now: () => number): FastifyRat
   return DatabaseStore;
 }
 
+/** A request on a limit at `now`, for a store that counts it: the key's prefix, the GCRA's interval and window. */
+export interface LimitRequest {
+  now: number;
+  key: (k: string) => string;
+  intervalMs: number;
+  windowMs: number;
+}
+
 /**
  * Counts a request against a limit; throws `rate_limited` past it. Usable as a hook; `withKey`
  * counts it under a key the caller found out (instead of the limiter's key function).
@@ -106,7 +114,7 @@ export interface LimitCheck {
    * A request on this limit at `now`, for a store that counts it in the same transaction as
    * other work (an API token's lookup: tokens.ts `verifyApiTokenCounted`); then {@link answer}.
    */
-  request(now: number): { now: number; key: (k: string) => string; intervalMs: number; windowMs: number };
+  request(now: number): LimitRequest;
   /** The headers, or the 429, for a hit counted through {@link request}: as a check would answer it. */
   answer(reply: FastifyReply, hit: RateLimitHit, now: number): void;
 }

@@ -13,6 +13,7 @@ import type { RateLimitHit } from '../../db/queries/rate-limits.js';
 import type { ApiTokenRecord, Principal, RefreshRecord } from '../../domain/records.js';
 import { hasRole, ROLES, type Role } from '../../domain/vocabulary.js';
 import { FloeError } from '../../protocol/errors.js';
+import type { LimitRequest } from './rate-limit.js';
 
 export type { ApiTokenRecord, Principal, RefreshRecord };
 export { hasRole };
@@ -90,23 +91,27 @@ export function apiTokenRefusal(rec: ApiTokenRecord, now: number): FloeError | n
   return null;
 }
 
-/** Resolve an API token; refuses unknown, malformed, expired and revoked tokens alike. */
-export async function verifyApiToken(store: TokenStore, token: string, now: number): Promise<ApiTokenRecord> {
+/** The stored hash of a presented API token; a malformed one is refused before any lookup. */
+function presentedHash(token: string): string {
   if (!TOKEN_RE.test(token)) throw new FloeError('unauthorized', 'invalid token');
-  const rec = await store.findTokenByHash(sha256hex(token));
+  return sha256hex(token);
+}
+
+/** The token found for a presented one, if it is live at `now`; unknown, revoked, expired: refused. */
+function liveToken(rec: ApiTokenRecord | undefined, now: number): ApiTokenRecord {
   if (!rec) throw new FloeError('unauthorized', 'invalid token');
   const refused = apiTokenRefusal(rec, now);
   if (refused) throw refused;
   return rec;
 }
 
-/** A request on a rate limit (src/db/queries/rate-limits.ts), keyed by the token's id. */
-export interface TokenLimitRequest {
-  now: number;
-  key: (tokenId: string) => string;
-  intervalMs: number;
-  windowMs: number;
+/** Resolve an API token; refuses unknown, malformed, expired and revoked tokens alike. */
+export async function verifyApiToken(store: TokenStore, token: string, now: number): Promise<ApiTokenRecord> {
+  return liveToken(await store.findTokenByHash(presentedHash(token)), now);
 }
+
+/** A request on the token's rate limit (rate-limit.ts `LimitCheck.request`), keyed by the token's id. */
+export type TokenLimitRequest = LimitRequest;
 
 /** What {@link TokenStore.findTokenByHashCounted} found and counted. */
 export interface CountedToken {
@@ -124,14 +129,11 @@ export async function verifyApiTokenCounted(
   token: string,
   o: TokenLimitRequest,
 ): Promise<{ token: ApiTokenRecord; hit: RateLimitHit }> {
-  if (!TOKEN_RE.test(token)) throw new FloeError('unauthorized', 'invalid token');
-  const r = await store.findTokenByHashCounted(sha256hex(token), o);
-  if (!r) throw new FloeError('unauthorized', 'invalid token');
-  const refused = apiTokenRefusal(r.token, o.now);
-  if (refused) throw refused;
+  const r = await store.findTokenByHashCounted(presentedHash(token), o);
+  const live = liveToken(r?.token, o.now);
   // live at o.now, so counted (the store decides with the same function)
-  if (r.hit === null) throw new Error('a live token was not counted');
-  return { token: r.token, hit: r.hit };
+  if (!r?.hit) throw new Error('a live token was not counted');
+  return { token: live, hit: r.hit };
 }
 
 // ---------- JWT (HS256, jose) ----------
