@@ -11,13 +11,14 @@
  * nothing to do).
  *
  * Where the files are: `tsc` copies no .sql files, so they stay in `src/db/migrations/` and are
- * read from there. From `src/db/` (tsx) that is the sibling folder; from a build in
- * `dist/db/` it is `../../src/db/migrations/` (the package ships `src/`).
+ * read from there, under the package root, whether this module runs from `src/db/` (tsx),
+ * `dist/db/` or the bundle (the package ships `src/`; ../config/package-root.ts).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../config/package-root.js';
 import type { AdminSession, Db } from './connection.js';
 
 export interface Migration {
@@ -49,18 +50,15 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )`;
 
 /** The migrations folder (see the module comment). */
-export function migrationsDir(): string {
+export function migrationsDir(moduleUrl: string = import.meta.url): string {
+  const root = packageRoot(moduleUrl);
   const candidates = [
-    new URL('./migrations/', import.meta.url),
-    new URL('../../src/db/migrations/', import.meta.url),
+    fileURLToPath(new URL('./migrations/', moduleUrl)),
+    ...(root ? [join(root, 'src', 'db', 'migrations')] : []),
   ];
-  for (const u of candidates) {
-    const p = fileURLToPath(u);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(
-    `db: migrations folder not found (looked in ${candidates.map((u) => fileURLToPath(u)).join(', ')})`,
-  );
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`db: migrations folder not found (looked in ${candidates.join(', ')})`);
+  return found;
 }
 
 export function loadMigrations(dir: string = migrationsDir()): Migration[] {

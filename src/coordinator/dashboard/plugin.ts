@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { packageRoot } from '../../config/package-root.js';
 import { FloeError } from '../../protocol/errors.js';
 
 /** The dashboard's policy: only its own files, no inline code, not framable. */
@@ -45,14 +46,15 @@ interface Asset {
 
 /**
  * Where the assets are. From src (tsx) they sit beside this file; `tsc` copies no other files
- * to dist/, so the compiled plugin (dist/coordinator/dashboard/plugin.js) falls back to the
- * sources, which the package ships ("files": ["src", …]).
+ * to dist/, so the compiled plugin (dist/coordinator/dashboard/plugin.js) and the bundle
+ * (dist/bundle/) read them from the sources under the package root, which the package ships
+ * ("files": ["src", …]; ../../config/package-root.ts).
  */
 export function assetDirectory(moduleUrl: string = import.meta.url): string {
-  const here = fileURLToPath(new URL('.', moduleUrl));
+  const root = packageRoot(moduleUrl);
   const candidates = [
-    join(here, 'assets'),
-    join(here, '..', '..', '..', 'src', 'coordinator', 'dashboard', 'assets'),
+    join(fileURLToPath(new URL('.', moduleUrl)), 'assets'),
+    ...(root ? [join(root, 'src', 'coordinator', 'dashboard', 'assets')] : []),
   ];
   const found = candidates.find((d) => existsSync(join(d, 'index.html')));
   if (!found) throw new Error(`dashboard assets not found (looked in ${candidates.join(', ')})`);
