@@ -24,8 +24,8 @@ export const DEMO_BUNKER_TTL_S = 24 * 3600;
 
 /**
  * The relay as a supervised child: this same Node, with this process's Node flags, running
- * relay-main, compiled (dist/nostr/relay-main.js) or TypeScript through tsx, whichever this
- * module runs from (as floeSelfCommand does for the CLI).
+ * relay-main, bundled (dist/bundle/nostr/relay-main.js), compiled (dist/nostr/relay-main.js) or
+ * TypeScript through tsx, whichever this module runs from (as floeSelfCommand does for the CLI).
  */
 export function relayChildSpec(o: {
   host: string;
