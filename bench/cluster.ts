@@ -58,8 +58,8 @@ export type DatabaseChoice = { kind: 'pglite' } | { kind: 'postgres'; serverUrl:
  * How the coordinator and signer processes run:
  *   tsx    `node --import tsx src/cli/main.ts` (the sources, through the tsx loader: a loader
  *          thread and transpiled-source caches add some 40 MB to every process);
- *   build  `node <build>/cli/main.js`, a fresh `tsc -p tsconfig.build.json` of the current
- *          sources (buildForBench), as a deployment runs the compiled package (bin/floe.js).
+ *   build  `node <build>/bundle/cli/main.js`, a fresh `tsc -p tsconfig.build.json` of the current
+ *          sources, bundled (buildForBench), as a deployment runs the package (bin/floe.js).
  */
 export type Runtime = 'tsx' | 'build';
 
@@ -107,10 +107,10 @@ export interface BenchClusterOptions {
 let built: { dir: string; main: string; errors: string } | undefined;
 
 /**
- * Compile the current sources once per bench process: tsconfig.build.json into a temporary
- * directory (removed when this process exits) that also holds a package.json of type module and
- * a link to this repository's node_modules, so that the compiled modules resolve their
- * dependencies as the sources do. Type errors in a work tree that is being edited do not stop
+ * Compile and bundle the current sources once per bench process: tsconfig.build.json into a
+ * temporary directory (removed when this process exits) that also holds a package.json of type
+ * module and a link to this repository's node_modules, so that the compiled modules resolve their
+ * dependencies as the sources do; then scripts/bundle.mjs over it, as `npm run build` does. Type errors in a work tree that is being edited do not stop
  * the emit; they are returned in `errors`.
  */
 export function buildForBench(): { main: string; errors: string } {
@@ -138,16 +138,22 @@ export function buildForBench(): { main: string; errors: string } {
   } catch (e) {
     errors = String((e as { stdout?: Buffer }).stdout ?? e).slice(0, 2000);
   }
-  const main = join(dir, 'cli', 'main.js');
-  if (!existsSync(main)) throw new Error(`bench build failed: ${errors}`);
-  // The migrations are read next to the compiled db module (src/db/migrate.ts).
-  cpSync(join(ROOT, 'src', 'db', 'migrations'), join(dir, 'db', 'migrations'), { recursive: true });
-  // So are the dashboard's static files (src/coordinator/dashboard/plugin.ts).
-  cpSync(
-    join(ROOT, 'src', 'coordinator', 'dashboard', 'assets'),
-    join(dir, 'coordinator', 'dashboard', 'assets'),
-    { recursive: true },
-  );
+  if (!existsSync(join(dir, 'cli', 'main.js'))) throw new Error(`bench build failed: ${errors}`);
+  // The migrations and the dashboard's static files are read from the package root's src/ by
+  // the bundle (src/db/migrate.ts, src/coordinator/dashboard/plugin.ts).
+  for (const files of [
+    ['db', 'migrations'],
+    ['coordinator', 'dashboard', 'assets'],
+  ]) {
+    cpSync(join(ROOT, 'src', ...files), join(root, 'src', ...files), { recursive: true });
+  }
+  // Bundled as `npm run build` bundles dist/ (scripts/bundle.mjs): bin/floe.js and `floe up` run it.
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), dir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const main = join(dir, 'bundle', 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error('bench build failed: the bundle was not written');
   built = { dir, main, errors };
   return built;
 }

@@ -564,7 +564,7 @@ async function main(): Promise<number> {
   const serviceParts = ['service', 'batch', 'dkg', 'lookup'].filter((p) => parts.has(p as Part));
   if (serviceParts.length) {
     if (runtime === 'build') {
-      log('building the sources for the cluster (tsc -p tsconfig.build.json)…');
+      log('building the sources for the cluster (tsc -p tsconfig.build.json, then scripts/bundle.mjs)…');
       const b = buildForBench();
       if (b.errors) {
         results.notes.push(

@@ -21,13 +21,9 @@
  * (src/config/package-root.ts).
  */
 import { rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
-const outdir = join(dist, 'bundle');
 
 /** Loaded from node_modules at run time (see above). */
 export const EXTERNAL = [
@@ -43,25 +39,39 @@ export const EXTERNAL = [
   'thread-stream',
 ];
 
-rmSync(outdir, { recursive: true, force: true });
-const result = await build({
-  entryPoints: [join(dist, 'cli', 'main.js'), join(dist, 'nostr', 'relay-main.js')],
-  outbase: dist,
-  outdir,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  chunkNames: 'chunks/[name]-[hash]',
-  sourcemap: 'linked',
-  external: EXTERNAL,
-  // The CommonJS packages inside call require() for Node's built-ins and for the externals.
-  banner: {
-    js: "import { createRequire as __floeCreateRequire } from 'node:module'; const require = __floeCreateRequire(import.meta.url);",
-  },
-  logLevel: 'warning',
-  metafile: true,
-});
-const outputs = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'));
-console.log(`bundle: ${outputs.length} files in ${outdir}`);
+/**
+ * Bundle the compiled programs of `dist` (a tsc output of tsconfig.build.json) into
+ * `<dist>/bundle`, replacing what is there; returns the number of JavaScript files written.
+ */
+export async function bundlePrograms(dist) {
+  const outdir = join(dist, 'bundle');
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await build({
+    entryPoints: [join(dist, 'cli', 'main.js'), join(dist, 'nostr', 'relay-main.js')],
+    outbase: dist,
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    chunkNames: 'chunks/[name]-[hash]',
+    sourcemap: 'linked',
+    external: EXTERNAL,
+    // The CommonJS packages inside call require() for Node's built-ins and for the externals.
+    banner: {
+      js: "import { createRequire as __floeCreateRequire } from 'node:module'; const require = __floeCreateRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+    metafile: true,
+  });
+  return Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length;
+}
+
+// `node scripts/bundle.mjs [dist]`: the package's own dist/ unless another is given (the bench
+// bundles its private build, bench/cluster.ts).
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  const dist = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist'));
+  const files = await bundlePrograms(dist);
+  console.log(`bundle: ${files} files in ${join(dist, 'bundle')}`);
+}
