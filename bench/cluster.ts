@@ -110,8 +110,8 @@ let built: { dir: string; main: string; errors: string } | undefined;
  * Compile and bundle the current sources once per bench process: tsconfig.build.json into a
  * temporary directory (removed when this process exits) that also holds a package.json of type
  * module and a link to this repository's node_modules, so that the compiled modules resolve their
- * dependencies as the sources do; then scripts/bundle.mjs over it, as `npm run build` does. Type errors in a work tree that is being edited do not stop
- * the emit; they are returned in `errors`.
+ * dependencies as the sources do; then scripts/bundle.mjs over it, as `npm run build` does. Type
+ * errors in a work tree that is being edited do not stop the emit; they are returned in `errors`.
  */
 export function buildForBench(): { main: string; errors: string } {
   if (built) return built;

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /** Loaded from node_modules at run time (see above). */
-export const EXTERNAL = [
+const EXTERNAL = [
   'secp256k1',
   'tiny-secp256k1',
   'better-sqlite3',

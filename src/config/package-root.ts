@@ -20,3 +20,24 @@ export function packageRoot(moduleUrl: string): string | undefined {
     dir = up;
   }
 }
+
+/**
+ * The package's folder `src/<...fromSources>`, looked for beside the module first (`besides`,
+ * relative to the module's folder: where it is when the module runs from the sources) and then
+ * under the package root (the compiled modules and the bundle); a candidate counts when it holds
+ * `marker` (a file or folder inside it, or '' for the folder itself). Returns the folder, or
+ * undefined with the candidates looked at, for the caller's error.
+ */
+export function packageFolder(
+  moduleUrl: string,
+  besides: string,
+  fromSources: string[],
+  marker = '',
+): { found?: string; candidates: string[] } {
+  const root = packageRoot(moduleUrl);
+  const candidates = [
+    join(dirname(fileURLToPath(moduleUrl)), besides),
+    ...(root ? [join(root, 'src', ...fromSources)] : []),
+  ];
+  return { found: candidates.find((d) => existsSync(join(d, marker))), candidates };
+}

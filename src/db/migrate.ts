@@ -15,10 +15,9 @@
  * `dist/db/` or the bundle (the package ships `src/`; ../config/package-root.ts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { packageRoot } from '../config/package-root.js';
+import { packageFolder } from '../config/package-root.js';
 import type { AdminSession, Db } from './connection.js';
 
 export interface Migration {
@@ -51,12 +50,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 /** The migrations folder (see the module comment). */
 export function migrationsDir(moduleUrl: string = import.meta.url): string {
-  const root = packageRoot(moduleUrl);
-  const candidates = [
-    fileURLToPath(new URL('./migrations/', moduleUrl)),
-    ...(root ? [join(root, 'src', 'db', 'migrations')] : []),
-  ];
-  const found = candidates.find((p) => existsSync(p));
+  const { found, candidates } = packageFolder(moduleUrl, 'migrations', ['db', 'migrations']);
   if (!found) throw new Error(`db: migrations folder not found (looked in ${candidates.join(', ')})`);
   return found;
 }

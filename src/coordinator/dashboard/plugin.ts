@@ -8,11 +8,10 @@
  * so that no string can reach an HTML sink) and nosniff. The routes are hidden from OpenAPI.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { packageRoot } from '../../config/package-root.js';
+import { packageFolder } from '../../config/package-root.js';
 import { FloeError } from '../../protocol/errors.js';
 
 /** The dashboard's policy: only its own files, no inline code, not framable. */
@@ -51,12 +50,12 @@ interface Asset {
  * ("files": ["src", …]; ../../config/package-root.ts).
  */
 export function assetDirectory(moduleUrl: string = import.meta.url): string {
-  const root = packageRoot(moduleUrl);
-  const candidates = [
-    join(fileURLToPath(new URL('.', moduleUrl)), 'assets'),
-    ...(root ? [join(root, 'src', 'coordinator', 'dashboard', 'assets')] : []),
-  ];
-  const found = candidates.find((d) => existsSync(join(d, 'index.html')));
+  const { found, candidates } = packageFolder(
+    moduleUrl,
+    'assets',
+    ['coordinator', 'dashboard', 'assets'],
+    'index.html',
+  );
   if (!found) throw new Error(`dashboard assets not found (looked in ${candidates.join(', ')})`);
   return found;
 }
