@@ -107,6 +107,10 @@ export class PgBackend implements Backend {
     return (await this.t(tenantId, (q) => keys.getKey(q, keyId))) ?? undefined;
   }
 
+  async getKeyVersioned(tenantId: string, keyId: string) {
+    return (await this.t(tenantId, (q) => keys.getKeyVersioned(q, keyId))) ?? undefined;
+  }
+
   async insertKey(k: KeyRecord): Promise<void> {
     await this.t(k.tenantId, (q) => this.insertKeyIn(q, k));
   }
@@ -272,6 +276,7 @@ export class PgBackend implements Backend {
         expiresAt: s.expiresAt,
         publishRelays: s.publishRelays ?? null,
         ...(s.firstAttempt ? { firstAttempt: s.firstAttempt } : {}),
+        ...(s.keyVersion !== undefined ? { keyVersion: s.keyVersion } : {}),
       });
       if (inserted.created && s.bitcoin) {
         // bitcoin_psbt: its summary, in the same transaction (migration 015).
@@ -319,6 +324,7 @@ export class PgBackend implements Backend {
           expiresAt: s.expiresAt,
           publishRelays: s.publishRelays ?? null,
           ...(s.firstAttempt ? { firstAttempt: s.firstAttempt } : {}),
+          ...(s.keyVersion !== undefined ? { keyVersion: s.keyVersion } : {}),
         })),
       );
       await this.appendSessionAudits(

@@ -3,6 +3,7 @@
  * it with conditional UPDATEs inside tenant-scoped transactions (row-level security).
  */
 import type { Intent } from '../domain/intent.js';
+import type { VersionedKey } from '../domain/key-version.js';
 import type {
   CeremonyRecord,
   KeyMember,
@@ -152,9 +153,17 @@ export interface NewSession {
    * these members, with the event its first move would have recorded — one move fewer.
    */
   firstAttempt?: { participants: number[]; startedAt: number; event: AuditEvent };
+  /**
+   * The version of the key's row this session was prepared against (getKeyVersioned): the
+   * session is written only while the row is still that version, else KeyChanged is thrown
+   * (src/domain/key-version.ts). Absent: no condition on the key.
+   */
+  keyVersion?: string;
 }
 
 export interface SessionStore {
+  /** The key with its row's version, for inserts that name it (NewSession.keyVersion). */
+  getKeyVersioned(tenantId: string, keyId: string): Promise<VersionedKey | undefined>;
   /**
    * Insert, or return the existing session with the same (tenant, idempotency key); `event` is
    * audited in the same transaction when the session is new.

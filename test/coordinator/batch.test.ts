@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULT_TENANT } from '../../src/coordinator/node.js';
 import type { PgBackend } from '../../src/coordinator/pg-backend.js';
 import { fromHex } from '../../src/crypto/hex.js';
 import { verifyEvent } from '../../src/nostr/event.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { assertProblem } from '../helpers/http.js';
 import { libsecpVerify } from '../helpers/independent.js';
 
 const msg = () => randomBytes(32).toString('hex');
@@ -156,6 +158,46 @@ describe('POST /v1/sessions/batch', () => {
       const done = await c.api('GET', `/v1/sessions/${s.id}?wait=30000`);
       assert.equal(done.body.status, 'completed');
       assert.ok(verifies(done.body, key));
+    }
+  });
+
+  it('keeps the key in memory between sessions; a change another writer commits is seen before the next is written', async () => {
+    const backend = c.coordinator!.backend as PgBackend;
+    const read = backend.getKeyVersioned.bind(backend);
+    let reads = 0;
+    backend.getKeyVersioned = (tenantId, keyId) => {
+      reads++;
+      return read(tenantId, keyId);
+    };
+    const batch = () =>
+      c.api('POST', '/v1/sessions/batch', { key_id: key.id, items: [{ message: msg() }], wait: 30_000 });
+    try {
+      assert.equal((await c.sign(key.id, msg())).body.status, 'completed');
+      const kept = reads;
+      for (let i = 0; i < 3; i++) assert.equal((await c.sign(key.id, msg())).body.status, 'completed');
+      assert.equal((await batch()).body.items[0].status, 'completed');
+      assert.equal(reads, kept, 'no read of the key while it is unchanged');
+      // Another writer (a second coordinator on this database, an operator) disables the key.
+      await backend.updateKey(DEFAULT_TENANT, key.id, { status: 'disabled' });
+      const before = await sessionCount(c);
+      assertProblem(await c.sign(key.id, msg()), 409, 'key_disabled', 'session');
+      assertProblem(await batch(), 409, 'key_disabled', 'batch');
+      assert.equal(await sessionCount(c), before, 'nothing written for the disabled key');
+      assert.equal(reads, kept + 2, 'the first refusal read it again, the second was not kept');
+      // Enabled behind its back: a refusal is never kept.
+      await backend.updateKey(DEFAULT_TENANT, key.id, { status: 'active' });
+      assert.equal((await c.sign(key.id, msg())).body.status, 'completed');
+      // A change that leaves it usable: read once more, then kept again.
+      await backend.setKeyRelays(DEFAULT_TENANT, key.id, ['wss://relay.example.com'], {
+        kind: 'key.relays',
+        data: {},
+        actor: 'test',
+      });
+      const now = reads;
+      for (let i = 0; i < 2; i++) assert.equal((await c.sign(key.id, msg())).body.status, 'completed');
+      assert.equal(reads, now + 1);
+    } finally {
+      backend.getKeyVersioned = read;
     }
   });
 });

@@ -15,11 +15,13 @@ import {
   resolveIntent,
   unsignedEvent,
 } from '../../domain/intent.js';
+import { KeyChanged, type VersionedKey } from '../../domain/key-version.js';
 import type { KeyRecord, Principal, SessionRecord } from '../../domain/records.js';
 import { isTerminal, legalSources } from '../../domain/session-state.js';
 import { isOneOf, SESSION_STATUSES } from '../../domain/vocabulary.js';
 import type { CreateBatchBody, CreateSessionBody, Page, SessionObject } from '../../protocol/api.js';
 import { FloeError, isFloeError } from '../../protocol/errors.js';
+import { ActiveKeys } from '../active-keys.js';
 import type { Backend } from '../backend.js';
 import type { BatchSigning } from '../batch.js';
 import type { NewSession } from '../ports.js';
@@ -139,10 +141,22 @@ function refuseStopped(key: KeyRecord): void {
   if (key.status === 'disabled') throw new FloeError('key_disabled', `key ${key.id} is disabled`);
 }
 
+/** The key a new session may be made with: found, not stopped, active with its public key. */
+function usableKey(key: KeyRecord | undefined, keyId: string): KeyRecord & { xOnlyPublicKey: string } {
+  if (!key) throw new FloeError('key_not_found', `no key ${keyId}`);
+  refuseStopped(key);
+  if (key.status !== 'active' || !key.xOnlyPublicKey) {
+    throw new FloeError('key_not_active', `key ${keyId} is ${key.status}`);
+  }
+  return key as KeyRecord & { xOnlyPublicKey: string };
+}
+
 export class SessionService {
   private readonly driving = new Map<string, Promise<SessionRecord>>();
   /** x-only keys by key id: an active key's public key never changes (the database refuses it). */
   private readonly xOnlyKeys = new Map<string, string>();
+  /** Active keys as last read, each with its row's version (active-keys.ts). */
+  private readonly activeKeys = new ActiveKeys();
 
   constructor(
     private readonly o: {
@@ -176,52 +190,55 @@ export class SessionService {
     if (body.finalize !== undefined && intent.type !== 'bitcoin_psbt') {
       throw new FloeError('invalid_request', 'finalize: only for bitcoin_psbt sessions');
     }
-    const key = await this.o.backend.getKey(p.tenantId, body.key_id);
-    if (!key) throw new FloeError('key_not_found', `no key ${body.key_id}`);
-    refuseStopped(key);
-    if (key.status !== 'active' || !key.xOnlyPublicKey) {
-      throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
-    }
-    // A PSBT is read against the key's package (own output key, root xpub); the others need
-    // only its x-only key.
-    const resolved =
-      intent.type === 'bitcoin_psbt'
-        ? resolveForKey(intent, key)
-        : resolveIntent(intent, { xOnlyKey: fromHex(key.xOnlyPublicKey, 'key', 32) });
-    const publishRelays = publishRelaysOf(body, key);
-    const status = this.o.approvals.initialStatus(key, resolved);
-    // Ready to sign: the session is born in its first attempt (one move fewer), on the members
-    // its first move would choose. Without a quorum it starts pending and the drive explains.
-    const started = status === 'pending' ? await this.o.orchestrator.choose(key, new Set()) : undefined;
-    const { session, created } = await this.o.backend.insertSession(
-      {
-        sessionId: newId('session'),
-        tenantId: p.tenantId,
-        keyId: key.id,
-        messageHash: toHex(resolved.digest),
-        intentType: resolved.type,
-        intent,
-        intentHash: toHex(resolved.intentHash),
-        status,
-        fingerprint: requestFingerprint(body),
-        threshold: key.threshold,
-        createdBy: p.tokenId,
-        idempotencyKey: idempotencyKey ?? null,
-        createdAt: now,
-        expiresAt: this.expiry(key, resolved, now),
-        publishRelays,
-        ...(resolved.psbt
-          ? {
-              bitcoin: psbtSummary(
-                resolved.psbt.view,
-                resolved.digests!.map((d) => d.input),
-                body.finalize ?? false,
-              ),
-            }
-          : {}),
-        ...(started ? { firstAttempt: firstAttempt(started, now) } : {}),
+    const { key, resolved, started, session, created } = await this.withKey(
+      p.tenantId,
+      body.key_id,
+      async (read, version) => {
+        const key = usableKey(read?.key, body.key_id);
+        // A PSBT is read against the key's package (own output key, root xpub); the others need
+        // only its x-only key.
+        const resolved =
+          intent.type === 'bitcoin_psbt'
+            ? resolveForKey(intent, key)
+            : resolveIntent(intent, { xOnlyKey: fromHex(key.xOnlyPublicKey, 'key', 32) });
+        const publishRelays = publishRelaysOf(body, key);
+        const status = this.o.approvals.initialStatus(key, resolved);
+        // Ready to sign: the session is born in its first attempt (one move fewer), on the members
+        // its first move would choose. Without a quorum it starts pending and the drive explains.
+        const started = status === 'pending' ? await this.o.orchestrator.choose(key, new Set()) : undefined;
+        const inserted = await this.o.backend.insertSession(
+          {
+            sessionId: newId('session'),
+            tenantId: p.tenantId,
+            keyId: key.id,
+            messageHash: toHex(resolved.digest),
+            intentType: resolved.type,
+            intent,
+            intentHash: toHex(resolved.intentHash),
+            status,
+            fingerprint: requestFingerprint(body),
+            threshold: key.threshold,
+            createdBy: p.tokenId,
+            idempotencyKey: idempotencyKey ?? null,
+            createdAt: now,
+            expiresAt: this.expiry(key, resolved, now),
+            publishRelays,
+            ...(resolved.psbt
+              ? {
+                  bitcoin: psbtSummary(
+                    resolved.psbt.view,
+                    resolved.digests!.map((d) => d.input),
+                    body.finalize ?? false,
+                  ),
+                }
+              : {}),
+            ...(started ? { firstAttempt: firstAttempt(started, now) } : {}),
+            ...(version !== undefined ? { keyVersion: version } : {}),
+          },
+          { kind: 'session.created', data: { key_id: key.id, intent_type: resolved.type } },
+        );
+        return { key, resolved, started, ...inserted };
       },
-      { kind: 'session.created', data: { key_id: key.id, intent_type: resolved.type } },
     );
     let s = session;
     // Waiting for its stewards (DESIGN §13): ask them, once.
@@ -257,58 +274,64 @@ export class SessionService {
       nowS: Math.floor(now / 1000),
       maxSkewS: this.o.nostrCreatedAtSkewS ?? NOSTR_CREATED_AT_SKEW_S,
     };
-    const key = await this.o.backend.getKey(p.tenantId, body.key_id);
-    if (!key) throw new FloeError('key_not_found', `no key ${body.key_id}`);
-    refuseStopped(key);
-    if (key.status !== 'active' || !key.xOnlyPublicKey) {
-      throw new FloeError('key_not_active', `key ${body.key_id} is ${key.status}`);
-    }
-    const xOnlyKey = fromHex(key.xOnlyPublicKey, 'key', 32);
-    const resolvedOf = new Map<string, ResolvedIntent>();
-    const checked: NewSession[] = body.items.map((item, i) => {
-      try {
-        if (item.bitcoin_psbt !== undefined) {
-          // One PSBT is already one attempt for all its inputs; batches carry single digests.
-          throw new FloeError('intent_not_supported', 'bitcoin_psbt cannot be signed in a batch', {
-            hint: 'POST /v1/sessions with bitcoin_psbt: every input of the key is signed in one attempt',
-          });
-        }
-        const intent = intentOfRequest({ key_id: body.key_id, ...item }, opts);
-        const resolved = resolveIntent(intent, { xOnlyKey });
-        const sessionId = newId('session');
-        resolvedOf.set(sessionId, resolved);
-        return {
-          sessionId,
-          tenantId: p.tenantId,
-          keyId: key.id,
-          messageHash: toHex(resolved.digest),
-          intentType: resolved.type,
-          intent,
-          intentHash: toHex(resolved.intentHash),
-          status: this.o.approvals.initialStatus(key, resolved),
-          fingerprint: '',
-          threshold: key.threshold,
-          createdBy: p.tokenId,
-          idempotencyKey: null,
-          createdAt: now,
-          expiresAt: this.expiry(key, resolved, now),
-          publishRelays: publishRelaysOf(item, key),
-        };
-      } catch (e) {
-        if (isFloeError(e)) throw new FloeError(e.code, `items[${i}]: ${e.message}`, { ...e.extra, item: i });
-        throw e;
-      }
-    });
-    // Every item is valid: those ready to sign are born in the batch's attempt, on the members it
-    // would choose.
-    const started = await this.o.orchestrator.choose(key, new Set());
-    const list = checked.map((s) =>
-      started && s.status === 'pending' ? { ...s, firstAttempt: firstAttempt(started, now, true) } : s,
+    const { key, resolvedOf, started, created } = await this.withKey(
+      p.tenantId,
+      body.key_id,
+      async (read, version) => {
+        const key = usableKey(read?.key, body.key_id);
+        const xOnlyKey = fromHex(key.xOnlyPublicKey, 'key', 32);
+        const resolvedOf = new Map<string, ResolvedIntent>();
+        const checked: NewSession[] = body.items.map((item, i) => {
+          try {
+            if (item.bitcoin_psbt !== undefined) {
+              // One PSBT is already one attempt for all its inputs; batches carry single digests.
+              throw new FloeError('intent_not_supported', 'bitcoin_psbt cannot be signed in a batch', {
+                hint: 'POST /v1/sessions with bitcoin_psbt: every input of the key is signed in one attempt',
+              });
+            }
+            const intent = intentOfRequest({ key_id: body.key_id, ...item }, opts);
+            const resolved = resolveIntent(intent, { xOnlyKey });
+            const sessionId = newId('session');
+            resolvedOf.set(sessionId, resolved);
+            return {
+              sessionId,
+              tenantId: p.tenantId,
+              keyId: key.id,
+              messageHash: toHex(resolved.digest),
+              intentType: resolved.type,
+              intent,
+              intentHash: toHex(resolved.intentHash),
+              status: this.o.approvals.initialStatus(key, resolved),
+              fingerprint: '',
+              threshold: key.threshold,
+              createdBy: p.tokenId,
+              idempotencyKey: null,
+              createdAt: now,
+              expiresAt: this.expiry(key, resolved, now),
+              publishRelays: publishRelaysOf(item, key),
+            };
+          } catch (e) {
+            if (isFloeError(e))
+              throw new FloeError(e.code, `items[${i}]: ${e.message}`, { ...e.extra, item: i });
+            throw e;
+          }
+        });
+        // Every item is valid: those ready to sign are born in the batch's attempt, on the members it
+        // would choose.
+        const started = await this.o.orchestrator.choose(key, new Set());
+        const list = checked.map((s) => ({
+          ...(started && s.status === 'pending'
+            ? { ...s, firstAttempt: firstAttempt(started, now, true) }
+            : s),
+          ...(version !== undefined ? { keyVersion: version } : {}),
+        }));
+        const sessions = await this.o.backend.insertSessions(list, {
+          kind: 'session.created',
+          data: { key_id: key.id, batch: true },
+        });
+        return { key, resolvedOf, started, created: sessions };
+      },
     );
-    const created = await this.o.backend.insertSessions(list, {
-      kind: 'session.created',
-      data: { key_id: key.id, batch: true },
-    });
     for (const s of created) {
       if (s.status === 'awaiting_approval')
         this.o.approvals.requested?.(s, key, resolvedOf.get(s.sessionId)!);
@@ -491,6 +514,32 @@ export class SessionService {
     const d = await this.o.approvals.decisions?.(tenantId, [s]);
     const list = d?.get(s.sessionId);
     return list ? { ...o, approvals: list } : o;
+  }
+
+  /**
+   * Prepares and writes new sessions of a key with `write`, given the key as kept in memory (or
+   * read, when not kept) and the version its writes must name. Once more on a fresh read, naming
+   * no version, when the key's row changed since (KeyChanged: nothing was written) or when `write`
+   * refused the request on a kept key (a refusal is never decided on a kept key: the request may
+   * be good for the key as it is now). What the second run decides is what a read just before
+   * the write decides.
+   */
+  private async withKey<T>(
+    tenantId: string,
+    keyId: string,
+    write: (read: VersionedKey | undefined, version: string | undefined) => Promise<T>,
+  ): Promise<T> {
+    const kept = this.activeKeys.get(tenantId, keyId);
+    const read = kept ?? (await this.o.backend.getKeyVersioned(tenantId, keyId));
+    if (!kept) this.activeKeys.note(tenantId, read, keyId);
+    try {
+      return await write(read, read?.version);
+    } catch (e) {
+      if (!(e instanceof KeyChanged || (kept && isFloeError(e)))) throw e;
+    }
+    const fresh = await this.o.backend.getKeyVersioned(tenantId, keyId);
+    this.activeKeys.note(tenantId, fresh, keyId);
+    return write(fresh, undefined);
   }
 
   /** A session waiting for its stewards expires at their deadline (DESIGN §13), others after the TTL. */

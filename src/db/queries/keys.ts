@@ -97,6 +97,21 @@ export async function getKey(q: Queryable, id: string): Promise<KeyRow | null> {
   return r.rows[0] ? toKey(r.rows[0]) : null;
 }
 
+/**
+ * getKey with the row's version (its xmin, which every UPDATE of the row changes): a session's
+ * insert that names it writes nothing once the row changed (src/domain/key-version.ts).
+ */
+export async function getKeyVersioned(
+  q: Queryable,
+  id: string,
+): Promise<{ key: KeyRow; version: string } | null> {
+  const r = await q.query('SELECT *, xmin::text AS floe_row_version FROM keys WHERE id = $1', [id]);
+  const row = r.rows[0];
+  if (!row) return null;
+  const { floe_row_version: version, ...rest } = row;
+  return { key: toKey(rest), version: String(version) };
+}
+
 /** Newest first, keyset-paginated on (created_at, id). */
 export async function listKeys(
   q: Queryable,

@@ -6,6 +6,7 @@
  */
 
 import type { Intent } from '../../domain/intent.js';
+import { KeyChanged } from '../../domain/key-version.js';
 import type { SessionRecord } from '../../domain/records.js';
 import {
   canTransition,
@@ -66,6 +67,11 @@ export interface NewSession {
   expiresAt: number;
   /** nostr_event: relays to publish to once completed (migration 012); absent or null: none. */
   publishRelays?: readonly string[] | null;
+  /**
+   * Insert only while the key's row is this version (getKeyVersioned); otherwise nothing is
+   * written and KeyChanged is thrown. Absent: no condition on the key.
+   */
+  keyVersion?: string;
 }
 
 /** The members and start time of a session's first attempt, written with the session. */
@@ -142,7 +148,8 @@ export const toSession = (r: Record<string, unknown>): SessionRow => camelize<Se
 /**
  * Inserts a session, or — when a session with the same idempotency key exists in the tenant —
  * returns that one (`created: false`). Throws `idempotency_conflict` if that session was made
- * from a different request, `unknown_key` if the key is not in the tenant.
+ * from a different request, `unknown_key` if the key is not in the tenant, KeyChanged if `keyVersion`
+ * is no longer the key's (and no session of the idempotency key exists): nothing is written then.
  */
 export async function insertSession(
   q: Queryable,
@@ -156,9 +163,13 @@ export async function insertSession(
          intent_hash, status, participants, threshold, created_by, idempotency_key, idempotency_fingerprint,
          created_at, updated_at, expires_at, publish_relays, publish_status, attempt,
          nonce_collection_started_at)
-       VALUES ($1, coalesce($2, floe_current_tenant()), $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb, $10, $11,
-         $12, $13, $14, $14, $15, $16::jsonb, CASE WHEN $16::jsonb IS NULL THEN NULL ELSE 'pending' END,
-         $17, $18)
+       SELECT $1::text, coalesce($2::text, floe_current_tenant()), $3::text, $4::text, $5::text, $6::jsonb,
+         $7::text, $8::text, $9::jsonb, $10::integer, $11::text, $12::text, $13::text, $14::bigint,
+         $14::bigint, $15::bigint, $16::jsonb, CASE WHEN $16::jsonb IS NULL THEN NULL ELSE 'pending' END,
+         $17::integer, $18::bigint
+        WHERE $19::text IS NULL
+           OR EXISTS (SELECT 1 FROM keys k WHERE k.tenant_id = coalesce($2::text, floe_current_tenant())
+                        AND k.id = $3::text AND k.xmin::text = $19::text)
        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
        RETURNING *`,
       [
@@ -180,6 +191,7 @@ export async function insertSession(
         s.publishRelays ? json(s.publishRelays) : null,
         initial.attempt,
         initial.startedAt,
+        s.keyVersion ?? null,
       ],
     );
     if (r.rows[0]) inserted = toSession(r.rows[0]);
@@ -193,7 +205,9 @@ export async function insertSession(
     throw e;
   }
   if (inserted) return { session: inserted, created: true };
-  const existing = await getSessionByIdempotencyKey(q, s.idempotencyKey ?? '');
+  const existing = s.idempotencyKey ? await getSessionByIdempotencyKey(q, s.idempotencyKey) : null;
+  // Nothing inserted and no session of that idempotency key: the key's row changed.
+  if (!existing && s.keyVersion !== undefined) throw new KeyChanged(s.keyId);
   if (
     !existing ||
     (s.idempotencyFingerprint != null && existing.idempotencyFingerprint !== s.idempotencyFingerprint)
@@ -206,13 +220,18 @@ export async function insertSession(
 /**
  * Inserts several new sessions (no idempotency keys) of the transaction's tenant in one
  * statement, in order; returns their rows in the same order. Throws `unknown_key` if a key is not
- * in the tenant, `conflict` if a session id exists: nothing is inserted then.
+ * in the tenant, `conflict` if a session id exists, KeyChanged if the items name a key version
+ * (one, of one key) that is no longer the key's: nothing is inserted then.
  */
 export async function insertSessions(
   q: Queryable,
   list: readonly Omit<NewSession, 'tenantId' | 'idempotencyKey' | 'idempotencyFingerprint'>[],
 ): Promise<SessionRow[]> {
   if (list.length === 0) return [];
+  const version = list[0]!.keyVersion ?? null;
+  if (version !== null && list.some((s) => s.keyVersion !== version || s.keyId !== list[0]!.keyId)) {
+    throw new TypeError('db: insertSessions names one key version, of one key');
+  }
   let rows: SessionRow[];
   try {
     const r = await q.query(
@@ -230,6 +249,9 @@ export async function insertSessions(
               participants jsonb, threshold integer, created_by text, created_at bigint,
               expires_at bigint, publish_relays jsonb, attempt integer,
               nonce_collection_started_at bigint)
+        WHERE $2::text IS NULL
+           OR EXISTS (SELECT 1 FROM keys k WHERE k.tenant_id = floe_current_tenant() AND k.id = v.key_id
+                        AND k.xmin::text = $2::text)
         ORDER BY v.ord
        RETURNING *`,
       [
@@ -256,6 +278,7 @@ export async function insertSessions(
             };
           }),
         ),
+        version,
       ],
     );
     rows = r.rows.map(toSession);
@@ -269,6 +292,7 @@ export async function insertSessions(
       throw new FloeError('conflict', 'session id already exists');
     throw e;
   }
+  if (version !== null && rows.length === 0) throw new KeyChanged(list[0]!.keyId);
   const byId = new Map(rows.map((r) => [r.sessionId, r]));
   return list.map((s) => byId.get(s.sessionId)!);
 }
