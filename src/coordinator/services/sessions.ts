@@ -208,20 +208,11 @@ export class SessionService {
         const started = status === 'pending' ? await this.o.orchestrator.choose(key, new Set()) : undefined;
         const inserted = await this.o.backend.insertSession(
           {
+            ...this.newSession(p, key, intent, resolved, now),
             sessionId: newId('session'),
-            tenantId: p.tenantId,
-            keyId: key.id,
-            messageHash: toHex(resolved.digest),
-            intentType: resolved.type,
-            intent,
-            intentHash: toHex(resolved.intentHash),
             status,
             fingerprint: requestFingerprint(body),
-            threshold: key.threshold,
-            createdBy: p.tokenId,
             idempotencyKey: idempotencyKey ?? null,
-            createdAt: now,
-            expiresAt: this.expiry(key, resolved, now),
             publishRelays,
             ...(resolved.psbt
               ? {
@@ -294,20 +285,11 @@ export class SessionService {
             const sessionId = newId('session');
             resolvedOf.set(sessionId, resolved);
             return {
+              ...this.newSession(p, key, intent, resolved, now),
               sessionId,
-              tenantId: p.tenantId,
-              keyId: key.id,
-              messageHash: toHex(resolved.digest),
-              intentType: resolved.type,
-              intent,
-              intentHash: toHex(resolved.intentHash),
               status: this.o.approvals.initialStatus(key, resolved),
               fingerprint: '',
-              threshold: key.threshold,
-              createdBy: p.tokenId,
               idempotencyKey: null,
-              createdAt: now,
-              expiresAt: this.expiry(key, resolved, now),
               publishRelays: publishRelaysOf(item, key),
             };
           } catch (e) {
@@ -540,6 +522,22 @@ export class SessionService {
     const fresh = await this.o.backend.getKeyVersioned(tenantId, keyId);
     this.activeKeys.note(tenantId, fresh, keyId);
     return write(fresh, undefined);
+  }
+
+  /** What every new session of `key` takes from its principal, its intent and the time. */
+  private newSession(p: Principal, key: KeyRecord, intent: Intent, resolved: ResolvedIntent, now: number) {
+    return {
+      tenantId: p.tenantId,
+      keyId: key.id,
+      messageHash: toHex(resolved.digest),
+      intentType: resolved.type,
+      intent,
+      intentHash: toHex(resolved.intentHash),
+      threshold: key.threshold,
+      createdBy: p.tokenId,
+      createdAt: now,
+      expiresAt: this.expiry(key, resolved, now),
+    };
   }
 
   /** A session waiting for its stewards expires at their deadline (DESIGN §13), others after the TTL. */
