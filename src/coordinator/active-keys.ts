@@ -25,21 +25,13 @@ export class ActiveKeys {
     return e;
   }
 
-  /** Keeps `read` if its key is active (and for the tenant it was read in); forgets it otherwise. */
-  note(tenantId: string, read: VersionedKey | undefined, keyId: string): void {
+  /** Keeps `read` of the key if it is active (and the key asked for, in that tenant); forgets the key otherwise. */
+  note(tenantId: string, keyId: string, read: VersionedKey | undefined): void {
     const id = entryId(tenantId, keyId);
     this.entries.delete(id);
     if (read?.key.status !== 'active' || read.key.tenantId !== tenantId || read.key.id !== keyId) return;
     this.entries.set(id, read);
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
-  }
-
-  forget(tenantId: string, keyId: string): void {
-    this.entries.delete(entryId(tenantId, keyId));
-  }
-
-  get size(): number {
-    return this.entries.size;
   }
 }
 

@@ -513,14 +513,14 @@ export class SessionService {
   ): Promise<T> {
     const kept = this.activeKeys.get(tenantId, keyId);
     const read = kept ?? (await this.o.backend.getKeyVersioned(tenantId, keyId));
-    if (!kept) this.activeKeys.note(tenantId, read, keyId);
+    if (!kept) this.activeKeys.note(tenantId, keyId, read);
     try {
       return await write(read, read?.version);
     } catch (e) {
       if (!(e instanceof KeyChanged || (kept && isFloeError(e)))) throw e;
     }
     const fresh = await this.o.backend.getKeyVersioned(tenantId, keyId);
-    this.activeKeys.note(tenantId, fresh, keyId);
+    this.activeKeys.note(tenantId, keyId, fresh);
     return write(fresh, undefined);
   }
 
