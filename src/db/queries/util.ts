@@ -4,9 +4,19 @@ import { FloeError } from '../../protocol/errors.js';
 /** snake_case row → camelCase object (shallow; JSONB values are left as they are). */
 export function camelize<T>(row: Record<string, unknown>): T {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row))
-    out[k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())] = v;
+  for (const k in row) out[camelName(k)] = row[k];
   return out as T;
+}
+
+/** Column names are few and come back with every row: each is converted once. */
+const camelNames = new Map<string, string>();
+function camelName(column: string): string {
+  let name = camelNames.get(column);
+  if (name === undefined) {
+    name = column.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    if (camelNames.size < 4096) camelNames.set(column, name);
+  }
+  return name;
 }
 
 /** Serialize a JSONB parameter. Always pass JSON text with a `::jsonb` cast: `pg` would turn a JS array into a Postgres array. */
