@@ -9,7 +9,6 @@
  * which retries it with another subset and blames with the evidence of single answers.
  */
 import {
-  decodeCommitments,
   decodePublicKeyPackage,
   decodeSignatureShare,
   decodeSigningPackage,
@@ -280,6 +279,8 @@ export class BatchSigning {
       ),
     );
     this.o.onEvent({ kind: 'round', round: 'sign', ms: this.o.now() - t0 });
+    // Decoded once: the package hashes and the aggregation read the same points.
+    const decoded = packages.map((p) => decodeSigningPackage(p));
     const hashes = signing.map((it, j) =>
       toHex(
         signingPackageHash({
@@ -287,7 +288,7 @@ export class BatchSigning {
           attemptId: fromHex(it.attemptId, 'attempt id', 32),
           intentHash: fromHex(it.session.intentHash, 'intent hash', 32),
           tweak: null,
-          pkg: decodeSigningPackage(packages[j]!),
+          pkg: decoded[j]!,
         }),
       ),
     );
@@ -335,7 +336,7 @@ export class BatchSigning {
           pub,
           {
             message: fromHex(it.session.messageHash, 'message', 32),
-            commitments: packages[j]!.commitments.map(decodeCommitments),
+            commitments: decoded[j]!.commitments,
           },
           ids.map((id) => decodeSignatureShare(it.shares[id]!)),
         );

@@ -16,7 +16,6 @@
 
 import type { SignatureShareJson, SigningCommitmentsJson } from '../crypto/encoding.js';
 import {
-  decodeCommitments,
   decodePublicKeyPackage,
   decodeSignatureShare,
   decodeSigningPackage,
@@ -604,14 +603,16 @@ export class SigningOrchestrator {
       /** Each member's shares, one per digest in order. */
       const shares: Record<string, SignatureShareJson[]> = {};
       const shareAnswers = new Map<number, SignedAnswer>();
-      const packageHashes = packages.map((p, i) =>
+      // Decoded once: the package hashes and the aggregation read the same points.
+      const decoded = packages.map((p) => decodeSigningPackage(p));
+      const packageHashes = decoded.map((pkg, i) =>
         toHex(
           signingPackageHash({
             sessionId: s!.sessionId,
             attemptId: fromHex(attemptId, 'attempt id', 32),
             intentHash: fromHex(s!.intentHash, 'intent hash', 32),
             tweak: multi?.tweaks[i] ? fromHex(multi.tweaks[i]!, 'tweak') : null,
-            pkg: decodeSigningPackage(p),
+            pkg,
           }),
         ),
       );
@@ -672,14 +673,14 @@ export class SigningOrchestrator {
       const pub = decodePublicKeyPackage(key.publicKeyPackage);
       const failed: number[] = [];
       const sigs: Uint8Array[] = [];
-      for (const [j, p] of packages.entries()) {
+      for (const j of packages.keys()) {
         try {
           sigs.push(
             aggregate(
               multi ? multi.keys[j]! : pub,
               {
                 message: multi ? multi.digests[j]!.digest : message,
-                commitments: p.commitments.map(decodeCommitments),
+                commitments: decoded[j]!.commitments,
               },
               ids.map((id) => decodeSignatureShare(shares[id]![j]!)),
             ),
