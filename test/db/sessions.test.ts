@@ -240,6 +240,14 @@ describe('signing sessions', () => {
       },
       { tenantId: tenant },
     );
+    // The bitcoin guard (migration 015; called only when the column changes since 027).
+    const done = await seedSession(db, tenant, 'completed');
+    await assert.rejects(
+      db.adminQuery(`UPDATE signing_sessions SET bitcoin = '{"inputs":[]}' WHERE session_id = $1`, [
+        done.sessionId,
+      ]),
+      /bitcoin result of a terminal session is immutable/,
+    );
   });
 
   it('of two concurrent transitions from the same status exactly one wins', async () => {
