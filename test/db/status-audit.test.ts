@@ -40,11 +40,27 @@ describe('status changes are audited by the database', () => {
     assert.deepEqual(await trail(other, s.sessionId), [], 'invisible to another tenant');
   });
 
-  it('records expiry made by the cross-tenant job', async () => {
+  it('records expiry made by the cross-tenant job, each row of one statement from its own status', async () => {
     const tenant = await seedTenant(db);
     const s = await seedSession(db, tenant, 'signing', { expiresAt: NOW - DAY });
+    const other = await seedTenant(db);
+    const p = await seedSession(db, other, 'pending', { expiresAt: NOW - DAY });
     await db.transaction((tx) => expireSessions(tx));
-    const moves = await trail(tenant, s.sessionId);
-    assert.equal(moves.at(-1), 'signing>expired');
+    assert.equal((await trail(tenant, s.sessionId)).at(-1), 'signing>expired');
+    assert.deepEqual(await trail(other, p.sessionId), ['->pending', 'pending>expired']);
+  });
+
+  it('records nothing for an UPDATE that leaves the status as it was', async () => {
+    const tenant = await seedTenant(db);
+    const s = await seedSession(db, tenant, 'aggregating');
+    const before = await trail(tenant, s.sessionId);
+    await db.adminQuery(
+      'UPDATE signing_sessions SET culprits = $2::jsonb, updated_at = updated_at + 1 WHERE session_id = $1',
+      [s.sessionId, '[3]'],
+    );
+    await db.adminQuery("UPDATE signing_sessions SET status = 'aggregating' WHERE session_id = $1", [
+      s.sessionId,
+    ]);
+    assert.deepEqual(await trail(tenant, s.sessionId), before);
   });
 });
