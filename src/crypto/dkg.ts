@@ -175,7 +175,12 @@ function round1Digest(others: readonly DkgRound1Package[]): Uint8Array {
   );
 }
 
-function checkRound1Set(secret: DkgSecretState, others: readonly DkgRound1Package[]): void {
+/**
+ * The other members' round-1 packages: one from each, each with `threshold` commitments, and
+ * (with `proofs`) each verified on its own. Round 3 skips the proofs of the very set its round 2
+ * verified (the same bytes, by digest).
+ */
+function checkRound1Set(secret: DkgSecretState, others: readonly DkgRound1Package[], proofs = true): void {
   const ids = sortedUniqueIds(
     others.map((o) => o.identifier),
     'round-1 senders',
@@ -187,7 +192,16 @@ function checkRound1Set(secret: DkgSecretState, others: readonly DkgRound1Packag
       'round-1 packages must come from every other member exactly once',
     );
   }
-  for (const o of others) verifyDkgRound1Package(o, secret.threshold);
+  for (const o of others) {
+    if (proofs) verifyDkgRound1Package(o, secret.threshold);
+    else if (o.commitment.length !== secret.threshold) {
+      throw new CryptoError(
+        'invalid_package',
+        `round-1 package of ${o.identifier}: expected ${secret.threshold} commitments`,
+        [o.identifier],
+      );
+    }
+  }
 }
 
 function liveCoefficients(secret: DkgSecretState): bigint[] {
@@ -224,9 +238,11 @@ export function dkgRound3(
   others: readonly DkgRound1Package[],
   received: readonly DkgRound2Package[],
 ): KeyPackage {
-  checkRound1Set(secret, others);
+  const sameAsRound2 =
+    secret.round1Digest !== undefined && bytesEqual(secret.round1Digest, round1Digest(others));
+  checkRound1Set(secret, others, !sameAsRound2);
   const coefficients = liveCoefficients(secret);
-  if (secret.round1Digest && !bytesEqual(secret.round1Digest, round1Digest(others))) {
+  if (secret.round1Digest && !sameAsRound2) {
     throw new CryptoError('invalid_package', 'round-1 packages differ from those of round 2');
   }
   const bySender = new Map(received.map((r) => [r.sender, r]));

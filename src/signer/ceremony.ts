@@ -16,7 +16,6 @@ import {
   dkgRound2,
   dkgRound3,
   dkgWipe,
-  verifyDkgRound1Package,
 } from '../crypto/dkg.js';
 import {
   decodeDkgRound1,
@@ -362,8 +361,7 @@ export class CeremonyParticipant {
     }
     if (!c.secret) throw new FloeError('ceremony_conflict', 'ceremony is past round 2');
     try {
-      for (const p of others) verifyDkgRound1Package(p, c.threshold);
-      const packages = dkgRound2(c.secret, others);
+      const packages = dkgRound2(c.secret, others); // verifies every other member's package
       // A fresh sender key per box: the signed round-2 answer is what says who sent it, and a
       // complaint that reveals this box's ECDH opens this box only (a static pairwise key would
       // open every box between the two members, in every ceremony).

@@ -396,6 +396,11 @@ describeEachBackend('DKG blame', () => {
     assert.throws(() => dkgRound2(me, replace(2, swapped)), isCrypto('invalid_package', [2]));
     // And the untampered set is accepted.
     assert.equal(dkgRound2(me, others).length, 3);
+    // Round 3 skips the proofs only of the very set its round 2 verified: a state that has not
+    // been through round 2 checks them, and one that has refuses any other set.
+    const badProof = replace(4, { ...others[2]!, proofOfKnowledge: proof });
+    assert.throws(() => dkgRound3(dkgRound1(1, t, n).secret, badProof, []), isCrypto('invalid_package', [4]));
+    assert.throws(() => dkgRound3(me, badProof, []), isCrypto('invalid_package', [4]));
   });
 
   it('a round-1 set that misses a member (or includes oneself or a stranger) is refused', () => {
