@@ -542,8 +542,12 @@ export class CeremonyParticipant {
         );
       }
     }
-    this.o.store.setKeyStatus(c.keyId, 'active');
-    this.o.store.appendAudit({ at: this.o.clock.now(), kind: 'dkg_certified', keyId: c.keyId, detail: c.id });
+    this.o.store.setKeyStatus(c.keyId, 'active', {
+      at: this.o.clock.now(),
+      kind: 'dkg_certified',
+      keyId: c.keyId,
+      detail: c.id,
+    });
     this.forget(c.id, false);
     return { ceremony_id: c.id, key_id: c.keyId, status: 'active' };
   }
@@ -664,8 +668,11 @@ export class CeremonyParticipant {
         throw new FloeError('certification_mismatch', `member ${m.identifier} did not certify this import`);
       }
     }
-    this.o.store.setKeyStatus(req.key_id, 'active');
-    this.o.store.appendAudit({ at: this.o.clock.now(), kind: 'key_imported', keyId: req.key_id });
+    this.o.store.setKeyStatus(req.key_id, 'active', {
+      at: this.o.clock.now(),
+      kind: 'key_imported',
+      keyId: req.key_id,
+    });
     return { key_id: req.key_id, status: 'active' };
   }
 

@@ -66,7 +66,8 @@ export interface SignerStore {
   /** Insert a key; throws FloeError('key_exists') if the key id is taken. Shares are encrypted at rest. */
   putKey(key: StoredKey): void;
   getKey(keyId: string): StoredKey | undefined;
-  setKeyStatus(keyId: string, status: ShareStatus): void;
+  /** Set a key's status, with its audit entry if given, in one transaction; unknown_key if absent. */
+  setKeyStatus(keyId: string, status: ShareStatus, audit?: AuditEntry): void;
   /** Replace a key's approval policy state (under the key row's MAC); unknown_key if absent. */
   setApprovalPolicy(keyId: string, state: PolicyState): void;
   deleteKey(keyId: string): void;

@@ -480,8 +480,7 @@ export class RepairParticipant {
         throw new FloeError('ceremony_unknown', 'this signer holds no share from this repair');
       }
       if (key.status !== 'active') {
-        this.o.store.setKeyStatus(req.key_id, 'active');
-        this.o.store.appendAudit({
+        this.o.store.setKeyStatus(req.key_id, 'active', {
           at: this.o.clock.now(),
           kind: 'key_repaired',
           keyId: req.key_id,

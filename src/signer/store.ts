@@ -638,14 +638,16 @@ export class SqliteSignerStore implements SignerStore {
 
   /**
    * The row's MAC is checked before the new status and MAC are written (in one transaction),
-   * so a status change never vouches for a row altered outside floe.
+   * so a status change never vouches for a row altered outside floe. The audit entry, if any,
+   * goes in the same transaction (one fsync).
    */
-  setKeyStatus(keyId: string, status: ShareStatus): void {
+  setKeyStatus(keyId: string, status: ShareStatus, audit?: AuditEntry): void {
     inTransaction(this.#db, () => {
       const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
       if (row === undefined) throw new FloeError('unknown_key', `no key ${keyId} on this node`);
       this.#checkRow(row);
       this.#s.setStatus.run(status, this.#rowMac.mac({ ...rowFields(row), status }), keyId);
+      if (audit) this.appendAudit(audit);
     });
     const cached = this.#keys.get(keyId);
     if (cached) cached.status = status;

@@ -28,9 +28,11 @@ export class MemoryStore implements SignerStore {
     const k = this.keys.get(keyId);
     return k && structuredClone(k);
   }
-  setKeyStatus(keyId: string, status: ShareStatus): void {
+  setKeyStatus(keyId: string, status: ShareStatus, audit?: AuditEntry): void {
     const k = this.keys.get(keyId);
-    if (k) k.status = status;
+    if (!k) return;
+    k.status = status;
+    if (audit) this.audit.push(audit);
   }
   setApprovalPolicy(keyId: string, state: PolicyState): void {
     const k = this.keys.get(keyId);

@@ -86,6 +86,10 @@ describe('signer store: key rows bound by a MAC under the store key', () => {
     assert.equal(s.getKey('k-uncertified')!.status, 'pending');
     // A status change does not launder the altered row.
     assert.throws(() => s.setKeyStatus('k-uncertified', 'active'), tampered('k-uncertified'));
+    // Nor does a status change with its audit entry: neither is written.
+    const audited = { at: 1, kind: 'dkg_certified', keyId: 'k-uncertified', detail: 'cer_x' };
+    assert.throws(() => s.setKeyStatus('k-uncertified', 'active', audited), tampered('k-uncertified'));
+    assert.equal(s.hasAudit('dkg_certified', 'k-uncertified', 'cer_x'), false);
     s.close();
     const r = await SqliteSignerStore.open({ path, keySource: source() });
     assert.throws(() => r.getKey('k-uncertified'), tampered('k-uncertified'));

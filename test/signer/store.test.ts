@@ -288,6 +288,18 @@ describe('SqliteSignerStore', () => {
     assert.equal(s.getKey('k')!.status, 'active');
     assert.throws(() => s.setKeyStatus('missing', 'active'), code('unknown_key'));
     assert.equal(s.countKeys(), 1);
+    // With an audit entry: written with the status, and not at all when the change is refused.
+    const certified = { at: 7, kind: 'dkg_certified', keyId: 'k', detail: 'cer_1' };
+    s.setKeyStatus('k', 'pending', certified);
+    assert.equal(s.getKey('k')!.status, 'pending');
+    assert.throws(
+      () => s.setKeyStatus('missing', 'active', { ...certified, keyId: 'missing' }),
+      code('unknown_key'),
+    );
+    assert.deepEqual(
+      s.listAudit().map((e) => [e.kind, e.keyId, e.detail]),
+      [['dkg_certified', 'k', 'cer_1']],
+    );
     s.deleteKey('k');
     s.deleteKey('k');
     assert.equal(s.countKeys(), 0);
