@@ -10,13 +10,34 @@ import { taggedHash } from './tagged.js';
 
 type Ops = Pick<CurveBackend, 'mulBase' | 'liftX' | 'encode' | 'hasEvenY' | 'mulBaseAddPublic'>;
 
-/** BIP-340 Sign(sk, m) with auxiliary randomness `aux`; the result is verified before it is returned. */
-export function bip340Sign(ops: Ops, msg: Uint8Array, secret: Uint8Array, aux: Uint8Array): Uint8Array {
+/**
+ * BIP-340 Sign(sk, m) with auxiliary randomness `aux`; the result is verified before it is
+ * returned. `publicKey` (compressed sk·G, when the caller holds it) spares the base
+ * multiplication that would compute it; a wrong one fails that verification.
+ */
+export function bip340Sign(
+  ops: Ops,
+  msg: Uint8Array,
+  secret: Uint8Array,
+  aux: Uint8Array,
+  publicKey?: Uint8Array,
+): Uint8Array {
   if (aux.length !== 32) throw new CryptoError('invalid_encoding', 'aux randomness: expected 32 bytes');
   const d0 = S.parse(secret, 'secret key', true);
-  const P = ops.mulBase(secret);
-  const px = ops.encode(P).subarray(1);
-  const dBytes = S.toBytes(ops.hasEvenY(P) ? d0 : S.neg(d0));
+  let px: Uint8Array;
+  let evenY: boolean;
+  if (publicKey) {
+    if (publicKey.length !== 33 || (publicKey[0] !== 2 && publicKey[0] !== 3)) {
+      throw new CryptoError('invalid_point', 'public key: expected 33 compressed bytes');
+    }
+    px = publicKey.subarray(1);
+    evenY = publicKey[0] === 2;
+  } else {
+    const P = ops.mulBase(secret);
+    px = ops.encode(P).subarray(1);
+    evenY = ops.hasEvenY(P);
+  }
+  const dBytes = S.toBytes(evenY ? d0 : S.neg(d0));
   const t = taggedHash('BIP0340/aux', aux);
   for (let i = 0; i < 32; i++) t[i]! ^= dBytes[i]!;
   const rand = taggedHash('BIP0340/nonce', t, px, msg);

@@ -238,7 +238,7 @@ export function loadNative(): CurveBackend {
       return out;
     },
     mulSecret,
-    schnorrSign: (msg, secret, aux) => bip340Sign(ops, msg, secret, aux),
+    schnorrSign: (msg, secret, aux, publicKey) => bip340Sign(ops, msg, secret, aux, publicKey),
     schnorrVerify: (sig, msg, pub) => bip340Verify(ops, sig, msg, pub),
   };
   selfTest(ops);

@@ -210,8 +210,8 @@ export function loadWasm(): CurveBackend {
         throw invalidPoint('peer key');
       }
     },
-    schnorrSign(msg, secret, aux) {
-      if (msg.length !== 32) return bip340Sign(ops, msg, secret, aux);
+    schnorrSign(msg, secret, aux, publicKey) {
+      if (msg.length !== 32) return bip340Sign(ops, msg, secret, aux, publicKey);
       S.parse(secret, 'secret key', true);
       if (aux.length !== 32) throw new CryptoError('invalid_encoding', 'aux randomness: expected 32 bytes');
       return tiny.signSchnorr(msg, secret, aux);

@@ -84,8 +84,14 @@ export interface CurveBackend {
    *           latter (see backend-wasm.ts)
    */
   mulSecret(p: BPoint, k: Uint8Array): BPoint;
-  /** BIP-340 signature of `msg` (any length) with 32 bytes of auxiliary randomness. */
-  schnorrSign(msg: Uint8Array, secret: Uint8Array, aux: Uint8Array): Uint8Array;
+  /**
+   * BIP-340 signature of `msg` (any length) with 32 bytes of auxiliary randomness, always under
+   * `secret`'s own key. `publicKey`, the compressed secret·G when the caller already holds it,
+   * saves a backend that computes the key itself a base multiplication (native); the others
+   * ignore it. A backend that uses it verifies the result under it: a wrong one throws
+   * invalid_signature, never a bad signature.
+   */
+  schnorrSign(msg: Uint8Array, secret: Uint8Array, aux: Uint8Array, publicKey?: Uint8Array): Uint8Array;
   /** BIP-340 verification; false (never a throw) on any malformed input. */
   schnorrVerify(sig: Uint8Array, msg: Uint8Array, xOnlyPub: Uint8Array): boolean;
 }

@@ -56,13 +56,16 @@ function assertDigest(digest: Uint8Array): void {
   }
 }
 
-/** BIP-340 signature (with fresh auxiliary randomness) over a 32-byte digest. */
-export function signDigest(secret: Uint8Array, digest: Uint8Array): Uint8Array {
+/**
+ * BIP-340 signature (with fresh auxiliary randomness) over a 32-byte digest. `publicKey`: the
+ * compressed secret·G when the caller holds it (see CurveBackend.schnorrSign).
+ */
+export function signDigest(secret: Uint8Array, digest: Uint8Array, publicKey?: Uint8Array): Uint8Array {
   assertDigest(digest);
   parseScalar(secret, 'identity key');
   const aux = new Uint8Array(randomBytes(32));
   try {
-    return cryptoBackend().schnorrSign(digest, secret, aux);
+    return cryptoBackend().schnorrSign(digest, secret, aux, publicKey);
   } finally {
     wipe(aux);
   }
@@ -84,7 +87,9 @@ export function verifyDigest(sig: Uint8Array, digest: Uint8Array, xOnlyPub: Uint
 export function softwareIdentity(secret: Uint8Array): NodeIdentity & { dispose(): void } {
   parseScalar(secret, 'identity key');
   const d = Uint8Array.from(secret);
-  const publicKey = identityPublicKey(d);
+  const b = cryptoBackend();
+  const point = b.encode(b.mulBase(d)); // compressed: the signing key with its Y parity
+  const publicKey = point.slice(1);
   const publicKeyHex = toHex(publicKey);
   let disposed = false;
   const live = () => {
@@ -96,7 +101,7 @@ export function softwareIdentity(secret: Uint8Array): NodeIdentity & { dispose()
       return publicKey.slice();
     },
     publicKeyHex,
-    sign: (digest) => signDigest(live(), digest),
+    sign: (digest) => signDigest(live(), digest, point),
     ecdh(peerXOnly) {
       if (!(peerXOnly instanceof Uint8Array) || peerXOnly.length !== 32) {
         throw new CryptoError('invalid_encoding', 'peer key: expected 32 bytes');

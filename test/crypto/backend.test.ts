@@ -229,6 +229,21 @@ describeEachBackend('backend point operations against noble', (name) => {
           for (const msg of [m32, mAny]) {
             const sig = B.schnorrSign(msg, sk, aux);
             assert.equal(toHex(sig), toHex(schnorr.sign(msg, sk, aux)));
+            // With the caller's copy of the public key: the same signature.
+            const point = G(d).toBytes(true);
+            assert.equal(toHex(B.schnorrSign(msg, sk, aux, point)), toHex(sig));
+            // With a wrong one (the other parity): a throw where the backend uses it, and never
+            // a signature that is not under the secret's own key.
+            const wrong = Uint8Array.of(point[0]! ^ 1, ...point.subarray(1));
+            if (name === 'native') {
+              assert.throws(() => B.schnorrSign(msg, sk, aux, wrong), { code: 'invalid_signature' });
+            } else {
+              try {
+                assert.equal(toHex(B.schnorrSign(msg, sk, aux, wrong)), toHex(sig));
+              } catch (e) {
+                assert.equal((e as { code?: string }).code, 'invalid_signature');
+              }
+            }
             const pub = schnorr.getPublicKey(sk);
             assert.ok(B.schnorrVerify(sig, msg, pub));
             if (msg.length === 32) assert.ok(ecc.verifySchnorr(msg, pub, sig));
