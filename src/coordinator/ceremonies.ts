@@ -337,14 +337,16 @@ export class CeremonyDriver {
           });
         }
       }
-      await step('certifying');
       const certificates = r3.map((r) => ({
         identifier: r.identifier,
         transcript_hash: r.transcript_hash,
         group_public_key: toHex(gk),
         certificate: r.certificate,
       }));
-      await all((c) => c.call('dkgCertify', { ceremony_id: cid, key_id: key.id, certificates }, t));
+      await round(
+        'certifying',
+        all((c) => c.call('dkgCertify', { ceremony_id: cid, key_id: key.id, certificates }, t)),
+      );
       const activated = {
         status: 'active' as const,
         groupPublicKey: toHex(gk),

@@ -206,9 +206,13 @@ export class PgBackend implements Backend {
     return r ? ceremonyRecord(r) : undefined;
   }
 
-  async getCeremonyForKey(tenantId: string, keyId: string) {
-    const r = await this.t(tenantId, (q) => ceremonies.getCeremonyForKey(q, keyId));
-    return r ? ceremonyRecord(r) : undefined;
+  async getKeyWithCeremony(tenantId: string, keyId: string) {
+    return this.t(tenantId, async (q) => {
+      const key = await keys.getKey(q, keyId);
+      if (!key) return undefined;
+      const c = key.origin === 'dkg' ? await ceremonies.getCeremonyForKey(q, keyId) : null;
+      return { key, ceremony: c ? ceremonyRecord(c) : undefined };
+    });
   }
 
   async listKeys(tenantId: string, limit: number, cursor: string | null): Promise<Page<KeyRecord>> {

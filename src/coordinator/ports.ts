@@ -241,7 +241,11 @@ export interface ListingStore {
     cursor: string | null,
     status: string | null,
   ): Promise<Page<SessionRecord>>;
-  getCeremonyForKey(tenantId: string, keyId: string): Promise<CeremonyRecord | undefined>;
+  /** A key and, for a DKG key, its latest ceremony, read in one transaction. */
+  getKeyWithCeremony(
+    tenantId: string,
+    keyId: string,
+  ): Promise<{ key: KeyRecord; ceremony: CeremonyRecord | undefined } | undefined>;
   /** Every status counted (0 for none); `live`: only the live statuses, without a scan of the whole table. */
   countSessionsByStatus(o?: { live?: boolean }): Promise<Record<string, number>>;
 }

@@ -182,9 +182,9 @@ export class KeyService {
   }
 
   async get(p: Principal, id: string): Promise<KeyObject> {
-    const k = await this.record(p, id);
-    const c = k.origin === 'dkg' ? await this.o.backend.getCeremonyForKey(p.tenantId, id) : undefined;
-    return keyObject(k, c);
+    const r = await this.o.backend.getKeyWithCeremony(p.tenantId, id);
+    if (!r) throw new FloeError('key_not_found', `no key ${id}`);
+    return keyObject(r.key, r.ceremony);
   }
 
   /**
