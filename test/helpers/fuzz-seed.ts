@@ -23,6 +23,7 @@ import { randomInt } from 'node:crypto';
 import { relative } from 'node:path';
 import type { TestContext } from 'node:test';
 import fc from 'fast-check';
+import { sourceOf } from './test-bundles.mjs';
 
 function intFromEnv(name: string): number | undefined {
   const v = process.env[name];
@@ -123,7 +124,8 @@ export async function fuzz<Ts>(
   t.diagnostic(`fuzz seed ${FUZZ_SEED}: ${details.numRuns} runs in ${elapsed} ms`);
   if (!details.failed && !details.interrupted) return details;
 
-  const file = relative(process.cwd(), process.argv[1] ?? 'the test file');
+  // npm test runs a bundle of the file (scripts/run-tests.mjs): name the test file itself.
+  const file = relative(process.cwd(), sourceOf(process.argv[1] ?? 'the test file'));
   const pattern = quote(`^${escapeRegExp(t.name)}$`);
   const path = details.counterexamplePath;
   const replay = `FLOE_FUZZ_SEED=${FUZZ_SEED}${path ? ` FLOE_FUZZ_PATH=${path}` : ''}`;

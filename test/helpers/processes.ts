@@ -29,7 +29,7 @@ export function spawnFloe(args: string[], env: Record<string, string>): Spawned 
   return spawnNode([...programArgv('cli/main.ts'), ...args], env);
 }
 
-/** Loads `src/` modules from a fresh build (./prefer-build.mjs), as `npm test` does. */
+/** Loads `src/` modules from a fresh build (./prefer-build.mjs), as a test run through tsx does. */
 const PREFER_BUILD = join(ROOT, 'test', 'helpers', 'prefer-build.mjs');
 
 /** A TypeScript entry point of this repository as a child process (tsx). */

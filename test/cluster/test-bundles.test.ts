@@ -1,0 +1,46 @@
+/**
+ * What `npm test` runs (scripts/run-tests.mjs): bundles of the test files. Each module in them
+ * must still see its own file in `import.meta`, as it does through tsx, or a test's fixtures
+ * and the package's own files (migrations, the programs a cluster starts) would be looked for
+ * beside the bundle. These hold in both forms: a bundle under `npm test`, the sources under tsx.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { selfEntryArgs } from '../../src/cluster/self.js';
+import { migrationsDir } from '../../src/db/migrate.js';
+import { buildIsFresh, ROOT } from '../helpers/build-freshness.mjs';
+import { ROOT as PROCESSES_ROOT } from '../helpers/processes.js';
+import { bundleOf, sourceOf, TEST_BUNDLES } from '../helpers/test-bundles.mjs';
+
+const THIS_FILE = join(ROOT, 'test', 'cluster', 'test-bundles.test.ts');
+
+describe('test files run as bundles', () => {
+  it("a test module's import.meta names its own source file", () => {
+    assert.equal(import.meta.url, pathToFileURL(THIS_FILE).href);
+    assert.equal(fileURLToPath(import.meta.url), THIS_FILE);
+    assert.ok(existsSync(new URL('../fixtures/formats', import.meta.url)), 'fixtures beside the tests');
+  });
+
+  it("a helper's import.meta names the helper, so the root it derives is the package's", () => {
+    assert.equal(PROCESSES_ROOT, ROOT);
+    assert.ok(existsSync(join(ROOT, 'package.json')));
+  });
+
+  it('a module of src/ sees its compiled file when the build is fresh, its source otherwise', () => {
+    const args = selfEntryArgs('cli/main');
+    if (buildIsFresh()) assert.deepEqual(args, [join(ROOT, 'dist', 'cli', 'main.js')]);
+    else assert.deepEqual(args.slice(-1), [join(ROOT, 'src', 'cli', 'main.ts')]);
+    assert.equal(dirname(dirname(migrationsDir())), join(ROOT, 'src'));
+  });
+
+  it('a bundle and its test file name each other', () => {
+    const bundle = bundleOf(THIS_FILE);
+    assert.equal(bundle, join(TEST_BUNDLES, 'test', 'cluster', 'test-bundles.test.mjs'));
+    assert.equal(sourceOf(bundle), THIS_FILE);
+    assert.equal(sourceOf(THIS_FILE), THIS_FILE, 'any other path as it is');
+    assert.equal(sourceOf(join(ROOT, 'x.mjs')), join(ROOT, 'x.mjs'));
+  });
+});
