@@ -30,7 +30,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { buildIsFresh, DIST, ROOT, SRC } from '../test/helpers/build-freshness.mjs';
-import { bundleOf, TEST_BUNDLES } from '../test/helpers/test-bundles.mjs';
+import { bundleOf, SCRIPTS, TEST_BUNDLES } from '../test/helpers/test-bundles.mjs';
 
 /** `node` flags of every test process (the runner passes its own to each file's process). */
 const NODE_FLAGS = [
@@ -66,12 +66,15 @@ function ownImportMeta(fresh) {
   };
 }
 
-/** Bundle `files` (paths of test files under the root); returns the bundles' paths. */
+/**
+ * Bundle `files` (paths of test files under the root), and the scripts the tests start as
+ * child processes; returns the test bundles' paths.
+ */
 export async function bundleTests(files) {
   rmSync(TEST_BUNDLES, { recursive: true, force: true });
   const entries = files.map((f) => resolve(ROOT, f));
   await build({
-    entryPoints: entries,
+    entryPoints: [...entries, ...SCRIPTS.map((f) => join(ROOT, f))],
     outbase: ROOT,
     outdir: TEST_BUNDLES,
     outExtension: { '.js': '.mjs' },

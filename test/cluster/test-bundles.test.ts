@@ -12,8 +12,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { selfEntryArgs } from '../../src/cluster/self.js';
 import { migrationsDir } from '../../src/db/migrate.js';
 import { buildIsFresh, ROOT } from '../helpers/build-freshness.mjs';
-import { ROOT as PROCESSES_ROOT } from '../helpers/processes.js';
-import { bundleOf, sourceOf, TEST_BUNDLES } from '../helpers/test-bundles.mjs';
+import { BYZANTINE_SIGNER, ROOT as PROCESSES_ROOT } from '../helpers/processes.js';
+import {
+  bundleOf,
+  runningFromBundle,
+  SCRIPTS,
+  scriptBundle,
+  sourceOf,
+  TEST_BUNDLES,
+} from '../helpers/test-bundles.mjs';
 
 const THIS_FILE = join(ROOT, 'test', 'cluster', 'test-bundles.test.ts');
 
@@ -42,5 +49,17 @@ describe('test files run as bundles', () => {
     assert.equal(sourceOf(bundle), THIS_FILE);
     assert.equal(sourceOf(THIS_FILE), THIS_FILE, 'any other path as it is');
     assert.equal(sourceOf(join(ROOT, 'x.mjs')), join(ROOT, 'x.mjs'));
+  });
+
+  it('the scripts the tests start run from bundles of the same run, under npm test only', () => {
+    const underNpmTest = runningFromBundle();
+    assert.equal(underNpmTest, process.argv[1] === bundleOf(THIS_FILE));
+    for (const script of [BYZANTINE_SIGNER, ...SCRIPTS.map((s) => join(ROOT, s))]) {
+      assert.ok(existsSync(script), script);
+      const bundle = scriptBundle(script);
+      if (underNpmTest) assert.equal(bundle, bundleOf(script));
+      else assert.equal(bundle, undefined);
+    }
+    assert.equal(scriptBundle(join(ROOT, 'test', 'helpers', 'no-such-script.ts')), undefined);
   });
 });

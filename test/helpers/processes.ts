@@ -6,6 +6,7 @@ import { inheritedNodeFlags } from '../../src/cluster/node-flags.js';
 import { openSignerStore } from '../../src/signer/node.js';
 import { FAULTS_ENV } from './byzantine-signer.js';
 import { programArgv } from './program.js';
+import { scriptBundle } from './test-bundles.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -32,8 +33,13 @@ export function spawnFloe(args: string[], env: Record<string, string>): Spawned 
 /** Loads `src/` modules from a fresh build (./prefer-build.mjs), as a test run through tsx does. */
 const PREFER_BUILD = join(ROOT, 'test', 'helpers', 'prefer-build.mjs');
 
-/** A TypeScript entry point of this repository as a child process (tsx). */
+/**
+ * A TypeScript entry point of this repository as a child process: its bundle when this process
+ * runs from one of `npm test` (./test-bundles.mjs, SCRIPTS), otherwise through tsx.
+ */
 export function spawnScript(script: string, args: string[], env: Record<string, string>): Spawned {
+  const bundle = scriptBundle(script);
+  if (bundle) return spawnNode([...inheritedNodeFlags(), bundle, ...args], env);
   return spawnNode(
     [...inheritedNodeFlags(), '--import', 'tsx', '--import', PREFER_BUILD, script, ...args],
     env,
