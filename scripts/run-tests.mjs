@@ -16,8 +16,8 @@
  * test/helpers/prefer-build.mjs (what `src/cluster/self.ts` starts, where the migrations are
  * found), and its own otherwise.
  *
- * The bundles live in node_modules/.cache/floe-tests/ (test/helpers/test-bundles.mjs) and are
- * rebuilt from scratch at every run. Source maps beside them point into the sources; Node uses
+ * The bundles live in a folder of this run under node_modules/.cache/floe-tests/
+ * (test/helpers/test-bundles.mjs), made afresh at every run. Source maps beside them point into the sources; Node uses
  * them for stack traces with FLOE_TEST_SOURCE_MAPS=1 (`--enable-source-maps`), which is not the
  * default because mapping every error's stack cost about 1 s of CPU in a coordinator's test
  * file. Without it a failure's location is a line of the bundle, whose comments name each source
@@ -25,7 +25,7 @@
  * `node --test --import tsx --import ./test/helpers/prefer-build.mjs test/x.test.ts`.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -66,17 +66,37 @@ function ownImportMeta(fresh) {
   };
 }
 
+/** Remove the run folders whose run has ended (its process is gone). */
+function removeEndedRuns() {
+  if (!existsSync(TEST_BUNDLES)) return;
+  for (const name of readdirSync(TEST_BUNDLES)) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0 && isRunning(pid)) continue;
+    rmSync(join(TEST_BUNDLES, name), { recursive: true, force: true });
+  }
+}
+
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
 /**
  * Bundle `files` (paths of test files under the root), and the scripts the tests start as
- * child processes; returns the test bundles' paths.
+ * child processes, into the run folder `run`; returns the test bundles' paths.
  */
-export async function bundleTests(files) {
-  rmSync(TEST_BUNDLES, { recursive: true, force: true });
+export async function bundleTests(files, run) {
+  removeEndedRuns();
+  rmSync(run, { recursive: true, force: true });
   const entries = files.map((f) => resolve(ROOT, f));
   await build({
     entryPoints: [...entries, ...SCRIPTS.map((f) => join(ROOT, f))],
     outbase: ROOT,
-    outdir: TEST_BUNDLES,
+    outdir: run,
     outExtension: { '.js': '.mjs' },
     bundle: true,
     splitting: true,
@@ -89,7 +109,7 @@ export async function bundleTests(files) {
     plugins: [ownImportMeta(buildIsFresh())],
     logLevel: 'warning',
   });
-  return entries.map(bundleOf);
+  return entries.map((e) => bundleOf(e, run));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
@@ -100,7 +120,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     console.error('usage: node scripts/run-tests.mjs [node --test flags] FILE.test.ts…');
     process.exit(2);
   }
-  const bundles = await bundleTests(files);
+  const bundles = await bundleTests(files, join(TEST_BUNDLES, String(process.pid)));
   const child = spawn(
     process.execPath,
     [

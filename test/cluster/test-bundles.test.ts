@@ -16,6 +16,7 @@ import { BYZANTINE_SIGNER, ROOT as PROCESSES_ROOT } from '../helpers/processes.j
 import {
   bundleOf,
   runningFromBundle,
+  runOf,
   SCRIPTS,
   scriptBundle,
   sourceOf,
@@ -43,21 +44,25 @@ describe('test files run as bundles', () => {
     assert.equal(dirname(dirname(migrationsDir())), join(ROOT, 'src'));
   });
 
-  it('a bundle and its test file name each other', () => {
-    const bundle = bundleOf(THIS_FILE);
-    assert.equal(bundle, join(TEST_BUNDLES, 'test', 'cluster', 'test-bundles.test.mjs'));
+  it('a bundle and its test file name each other, in any run folder', () => {
+    const run = join(TEST_BUNDLES, '4242');
+    const bundle = bundleOf(THIS_FILE, run);
+    assert.equal(bundle, join(run, 'test', 'cluster', 'test-bundles.test.mjs'));
+    assert.equal(runOf(bundle), run);
     assert.equal(sourceOf(bundle), THIS_FILE);
     assert.equal(sourceOf(THIS_FILE), THIS_FILE, 'any other path as it is');
-    assert.equal(sourceOf(join(ROOT, 'x.mjs')), join(ROOT, 'x.mjs'));
+    assert.equal(runOf(THIS_FILE), undefined);
+    assert.equal(runOf(join(TEST_BUNDLES, '4242')), undefined, 'a run folder itself is no bundle');
   });
 
   it('the scripts the tests start run from bundles of the same run, under npm test only', () => {
-    const underNpmTest = runningFromBundle();
-    assert.equal(underNpmTest, process.argv[1] === bundleOf(THIS_FILE));
+    const run = runOf();
+    assert.equal(runningFromBundle(), run !== undefined);
+    if (run) assert.equal(process.argv[1], bundleOf(THIS_FILE, run));
     for (const script of [BYZANTINE_SIGNER, ...SCRIPTS.map((s) => join(ROOT, s))]) {
       assert.ok(existsSync(script), script);
       const bundle = scriptBundle(script);
-      if (underNpmTest) assert.equal(bundle, bundleOf(script));
+      if (run) assert.equal(bundle, bundleOf(script, run));
       else assert.equal(bundle, undefined);
     }
     assert.equal(scriptBundle(join(ROOT, 'test', 'helpers', 'no-such-script.ts')), undefined);
