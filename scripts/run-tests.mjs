@@ -114,8 +114,11 @@ export async function bundleTests(files, run) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   const args = process.argv.slice(2);
-  const flags = args.filter((a) => a.startsWith('--'));
-  const files = args.filter((a) => !a.startsWith('--'));
+  // Test files are the `.ts` arguments; the rest go to `node --test` as they are, in order
+  // (`--test-name-pattern=x`, `--test-reporter tap`).
+  const isFile = (a) => !a.startsWith('-') && a.endsWith('.ts');
+  const flags = args.filter((a) => !isFile(a));
+  const files = args.filter(isFile);
   if (files.length === 0) {
     console.error('usage: node scripts/run-tests.mjs [node --test flags] FILE.test.ts…');
     process.exit(2);
