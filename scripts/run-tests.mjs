@@ -17,11 +17,11 @@
  * found), and its own otherwise.
  *
  * The bundles live in a folder of this run under node_modules/.cache/floe-tests/
- * (test/helpers/test-bundles.mjs), made afresh at every run. Source maps beside them point into the sources; Node uses
- * them for stack traces with FLOE_TEST_SOURCE_MAPS=1 (`--enable-source-maps`), which is not the
- * default because mapping every error's stack cost about 1 s of CPU in a coordinator's test
- * file. Without it a failure's location is a line of the bundle, whose comments name each source
- * file. One test file alone still runs through tsx as before:
+ * (test/helpers/test-bundles.mjs), made afresh at every run. Source maps beside them point into
+ * the sources; Node uses them for stack traces with FLOE_TEST_SOURCE_MAPS=1
+ * (`--enable-source-maps`), which is not the default because mapping every error's stack cost
+ * about 1 s of CPU in a coordinator's test file. Without it a failure's location is a line of the
+ * bundle, whose comments name each source file. One test file alone still runs through tsx:
  * `node --test --import tsx --import ./test/helpers/prefer-build.mjs test/x.test.ts`.
  */
 import { spawn } from 'node:child_process';
@@ -76,6 +76,7 @@ function removeEndedRuns() {
   }
 }
 
+/** src/cluster/supervisor-pid.ts `pidAlive` without its zombie check (this script runs no TypeScript). */
 function isRunning(pid) {
   try {
     process.kill(pid, 0);

@@ -13,15 +13,7 @@ import { selfEntryArgs } from '../../src/cluster/self.js';
 import { migrationsDir } from '../../src/db/migrate.js';
 import { buildIsFresh, ROOT } from '../helpers/build-freshness.mjs';
 import { BYZANTINE_SIGNER, ROOT as PROCESSES_ROOT } from '../helpers/processes.js';
-import {
-  bundleOf,
-  runningFromBundle,
-  runOf,
-  SCRIPTS,
-  scriptBundle,
-  sourceOf,
-  TEST_BUNDLES,
-} from '../helpers/test-bundles.mjs';
+import { bundleOf, runOf, SCRIPTS, scriptBundle, sourceOf, TEST_BUNDLES } from '../helpers/test-bundles.mjs';
 
 const THIS_FILE = join(ROOT, 'test', 'cluster', 'test-bundles.test.ts');
 
@@ -57,8 +49,8 @@ describe('test files run as bundles', () => {
 
   it('the scripts the tests start run from bundles of the same run, under npm test only', () => {
     const run = runOf();
-    assert.equal(runningFromBundle(), run !== undefined);
     if (run) assert.equal(process.argv[1], bundleOf(THIS_FILE, run));
+    else assert.equal(fileURLToPath(pathToFileURL(process.argv[1] ?? '')), THIS_FILE);
     for (const script of [BYZANTINE_SIGNER, ...SCRIPTS.map((s) => join(ROOT, s))]) {
       assert.ok(existsSync(script), script);
       const bundle = scriptBundle(script);

@@ -27,11 +27,6 @@ export function runOf(path = process.argv[1] ?? '') {
   return run && rest.length > 0 ? join(TEST_BUNDLES, run) : undefined;
 }
 
-/** Whether this process runs a bundle of `npm test`. */
-export function runningFromBundle() {
-  return runOf() !== undefined;
-}
-
 /** The bundle of `file` (a path under the root) in the run folder `run`. */
 export function bundleOf(file, run) {
   return join(run, relative(ROOT, file)).replace(/\.ts$/, '.mjs');
