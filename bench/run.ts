@@ -707,7 +707,9 @@ async function main(): Promise<number> {
               ids,
               t,
               n,
-              quick ? { seconds: 1, min: 2, max: 2 } : { seconds: 20, min: 5, max: 60 },
+              quick
+                ? { seconds: 2, min: 5, max: 40, warmup: 1 }
+                : { seconds: 20, min: 5, max: 60, warmup: 1 },
             );
             const noble = results.dkg_noble?.find((d) => d.t === t && d.n === n);
             if (noble) {

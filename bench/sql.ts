@@ -4,8 +4,9 @@
  *
  * A coordinator in this process (so that its database handle can be timed) and three signer
  * processes, as the tests start them (test/helpers/cluster.ts). One client signs
- * sequentially through `POST /v1/sessions` with wait, then runs 2-of-3 DKG ceremonies through
- * `POST /v1/keys` with wait, each after a warm-up. Every statement the coordinator runs inside a
+ * sequentially through `POST /v1/sessions` with wait, then through `POST /v1/sessions/batch`
+ * (figures per item of a batch), then runs 2-of-3 DKG ceremonies through `POST /v1/keys` with
+ * wait, each after a warm-up. Every statement the coordinator runs inside a
  * transaction is timed (wall time from the call to its result; on the Postgres server that
  * includes the round trip), keyed by its text; every transaction too, so that what a transaction
  * costs beyond its statements — opening it as floe_app in its tenant, COMMIT, the queue — shows
@@ -20,7 +21,8 @@
  *
  * Options: --database pglite|postgres|URL (pglite; postgres: FLOE_TEST_DATABASE_URL or
  *   postgres://postgres@127.0.0.1:5432/postgres, where a database of its own is created and
- *   dropped)  --signatures N (300)  --ceremonies N (40)  --warmup N (50 signatures, 5 ceremonies)
+ *   dropped)  --signatures N (300)  --batches N (10)  --batch-size B (100)  --ceremonies N (40)
+ *   --warmup N (50 signatures, 2 batches, 5 ceremonies)
  *   --top N (25 statements per table)  --json FILE (the figures as JSON)
  */
 import { randomBytes } from 'node:crypto';
@@ -155,16 +157,19 @@ async function profile(
   name: string,
   db: Db,
   timings: SqlTimings,
-  n: number,
+  calls: number,
   op: () => Promise<void>,
+  /** what one call of `op` counts for: the figures are per unit (a batch's items) */
+  units = 1,
 ): Promise<SqlProfile> {
   const fBefore = await functionTimes(db);
   timings.reset();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) await op();
+  for (let i = 0; i < calls; i++) await op();
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const n = calls * units;
   const tx = { ...timings.transactions };
   const statements = [...timings.statements].map(([sql, t]) => ({
     sql,
@@ -246,6 +251,8 @@ async function main(): Promise<void> {
     options: {
       database: { type: 'string', default: 'pglite' },
       signatures: { type: 'string', default: '300' },
+      batches: { type: 'string', default: '10' },
+      'batch-size': { type: 'string', default: '100' },
       ceremonies: { type: 'string', default: '40' },
       warmup: { type: 'string' },
       top: { type: 'string', default: '25' },
@@ -259,6 +266,8 @@ async function main(): Promise<void> {
   };
   const signatures = count(values.signatures, 'signatures');
   const ceremonies = count(values.ceremonies, 'ceremonies');
+  const batches = count(values.batches, 'batches');
+  const batchSize = count(values['batch-size'], 'batch-size');
   const top = count(values.top, 'top');
   const warmup = values.warmup === undefined ? undefined : count(values.warmup, 'warmup');
 
@@ -308,6 +317,20 @@ async function main(): Promise<void> {
         throw new Error(`signing: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
       }
     };
+    const batch = async () => {
+      const items = Array.from({ length: batchSize }, () => ({ message: randomBytes(32).toString('hex') }));
+      const r = await c.api('POST', '/v1/sessions/batch', {
+        key_id: key.key_id ?? key.id,
+        items,
+        wait: 60_000,
+      });
+      const done = Array.isArray(r.body?.items)
+        ? r.body.items.filter((s: any) => s.status === 'completed')
+        : [];
+      if (r.status >= 300 || done.length !== batchSize) {
+        throw new Error(`batch: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+      }
+    };
     const dkg = async () => {
       await c.createKey(2, ids);
     };
@@ -318,6 +341,13 @@ async function main(): Promise<void> {
     if (signatures > 0) {
       for (let i = 0; i < (warmup ?? 50); i++) await sign();
       results.push(await profile('signature', db, timings, signatures, sign));
+      print(results.at(-1)!, top);
+    }
+    if (batches > 0 && batchSize > 0) {
+      for (let i = 0; i < (warmup === undefined ? 2 : Math.ceil(warmup / batchSize)); i++) await batch();
+      results.push(
+        await profile(`batch item (${batchSize} a batch)`, db, timings, batches, batch, batchSize),
+      );
       print(results.at(-1)!, top);
     }
     if (ceremonies > 0) {
