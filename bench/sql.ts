@@ -141,6 +141,8 @@ function functionDelta(before: FunctionRow[], after: FunctionRow[], ops: number)
 export interface SqlProfile {
   operation: string;
   operations: number;
+  /** requests made: `operations` / the units of one request (a batch's items) */
+  requests: number;
   wall_ms_per_op: number;
   process_cpu_ms_per_op: number;
   transactions_per_op: number;
@@ -182,6 +184,7 @@ async function profile(
   return {
     operation: name,
     operations: n,
+    requests: calls,
     wall_ms_per_op: round(wall / n, 2),
     process_cpu_ms_per_op: round((cpu.user + cpu.system) / 1000 / n, 2),
     transactions_per_op: round(tx.calls / n, 2),
@@ -198,7 +201,8 @@ async function profile(
 }
 
 function print(p: SqlProfile, top: number): void {
-  console.log(`\n### ${p.operation}: ${p.operations} in sequence, one client\n`);
+  const many = p.requests === p.operations ? '' : ` (${p.requests} requests of ${p.operations / p.requests})`;
+  console.log(`\n### ${p.operation}: ${p.operations}${many} in sequence, one client\n`);
   console.log(
     table(
       [
@@ -345,9 +349,7 @@ async function main(): Promise<void> {
     }
     if (batches > 0 && batchSize > 0) {
       for (let i = 0; i < (warmup === undefined ? 2 : Math.ceil(warmup / batchSize)); i++) await batch();
-      results.push(
-        await profile(`batch item (${batchSize} a batch)`, db, timings, batches, batch, batchSize),
-      );
+      results.push(await profile('batch item', db, timings, batches, batch, batchSize));
       print(results.at(-1)!, top);
     }
     if (ceremonies > 0) {
